@@ -1,0 +1,311 @@
+"""Downloading through the cache: revalidation, pinning, resume, and a body that streams
+into the cache while the validator reads it.
+
+A cold download overlaps the network, the hashing and the cache write (a background thread)
+with inflating and checking the archive (the caller's thread): zlib, isal, hashlib and
+socket reads all release the GIL, so the two cores both work. The cache entry is committed,
+and the end of the stream reported, only after the body was complete and its digest
+verified: a reader never sees the end of a stream whose bytes were not all checked.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .blob import Blob, FileBlob
+from .cache import CacheEntry, Releasable
+from .errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
+from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
+from .streams import CHUNK, Readable
+
+if TYPE_CHECKING:
+    import requests
+
+    from .context import Context
+
+__all__ = ["DownloadBlob", "HTTPStatusError", "download_blob"]
+
+_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_QUEUE_CHUNKS = 64  # at most 8 MiB in flight between the download and the reader
+
+
+class HTTPStatusError(DownloadError):
+    """The server answered with an error status (``status`` holds it)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _check_scheme(target: HttpTarget, context: Context) -> None:
+    scheme = target.url.partition(":")[0].lower()
+    if scheme == "https":
+        return
+    if scheme != "http":
+        raise DownloadError(f"{target.display}: only https:// and http:// can be downloaded")
+    if not (context.options.allow_http or is_loopback(target.host)):
+        raise DownloadError(
+            f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
+            "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"
+        )
+
+
+def download_blob(context: Context, url: str, *, sha256: str | None = None) -> Blob:
+    """Return a Blob for ``url``, from the cache when it is still valid.
+
+    Args:
+        context: the shared context (cache, options, session, progress).
+        url: ``https://`` or allowed ``http://``; userinfo becomes basic auth for that host.
+        sha256: the hex digest the content must have.
+
+    Raises:
+        DownloadError: refused scheme, HTTP error status, TLS, timeout.
+        CacheMissError: ``--offline`` and the cache lacks the URL.
+    """
+    target = split_url(url)
+    _check_scheme(target, context)
+    if sha256 is not None and not _HEX64.match(sha256):
+        raise DownloadError(f"{target.display}: #sha256= needs 64 lower-case hex digits")
+    pin = f"sha256:{sha256}" if sha256 else None
+    cache = context.cache
+    if pin and cache.has_blob(pin):  # content-addressed: a pinned hit needs no network at all
+        return FileBlob(cache.blob_path(pin), source=target.display, digest=pin)
+    if context.offline:
+        entry = cache.lookup(target.url)
+        if entry is None:
+            raise CacheMissError(
+                f"{target.display} is not in the cache and --offline is set; resolve it once "
+                "online first"
+            )
+        if pin and entry.digest != pin:
+            raise DigestMismatchError(f"{target.display}: cached content is {entry.digest}, pinned {pin}")
+        return FileBlob(cache.blob_path(entry.digest), source=target.display, digest=entry.digest)
+    lock = cache.acquire(target.url, f"downloading {target.display}", context.notice)
+    try:
+        return _fetch(context, target, pin, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _fetch(context: Context, target: HttpTarget, pin: str | None, lock: Releasable) -> Blob:
+    cache = context.cache
+    entry = None if pin else cache.lookup(target.url)  # pinned: fetch the content, never a 304
+    headers = {"Accept-Encoding": "identity"}  # the bytes as published, never re-encoded
+    if entry is not None and entry.etag:
+        headers["If-None-Match"] = entry.etag
+    if entry is not None and entry.last_modified:
+        headers["If-Modified-Since"] = entry.last_modified
+    response = _open(context, target, headers)
+    if response.status_code == 304 and entry is not None:
+        response.close()
+        lock.release()
+        return FileBlob(cache.blob_path(entry.digest), source=target.display, digest=entry.digest)
+    if response.status_code != 200:
+        status, reason = response.status_code, response.reason
+        response.close()
+        raise HTTPStatusError(f"{target.display}: HTTP {status} {reason}".rstrip(), status)
+    fetch = _BodyFetch(context, target, pin, lock, response)
+    return DownloadBlob(fetch)
+
+
+def _open(context: Context, target: HttpTarget, headers: dict[str, str]) -> requests.Response:
+    return open_response(
+        context.http_session(),
+        target,
+        headers=headers,
+        verify=context.options.verify,
+        timeout=context.options.timeout,
+        allow_http=context.options.allow_http,
+    )
+
+
+class _BodyFetch:
+    """Reads one response body into the cache, resuming with ``Range`` when it breaks."""
+
+    def __init__(
+        self, context: Context, target: HttpTarget, pin: str | None, lock: Releasable, response: Any
+    ) -> None:
+        self.context = context
+        self.target = target
+        self.pin = pin
+        self.lock = lock
+        self.response = response
+        length = response.headers.get("Content-Length")
+        self.total = int(length) if length and length.isdigit() else None
+        self.etag = response.headers.get("ETag")
+        self.last_modified = response.headers.get("Last-Modified")
+        self.committed: FileBlob | None = None
+        self.started = False
+
+    def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
+        while chunk := response.raw.read(CHUNK, decode_content=False):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+                if not chunk:
+                    continue
+            yield chunk
+
+    def _resume(self, received: int) -> tuple[Any, int]:
+        headers = {"Accept-Encoding": "identity", "Range": f"bytes={received}-"}
+        if self.etag or self.last_modified:
+            headers["If-Range"] = self.etag or self.last_modified or ""
+        response = _open(self.context, self.target, headers)
+        if response.status_code == 206:
+            if not response.headers.get("Content-Range", "").startswith(f"bytes {received}-"):
+                response.close()
+                raise DownloadError(f"{self.target.display}: server resumed at the wrong offset")
+            return response, 0
+        if response.status_code == 200:  # no range support: read it again, skip what we have
+            return response, received
+        response.close()
+        raise HTTPStatusError(
+            f"{self.target.display}: HTTP {response.status_code} while resuming the download",
+            response.status_code,
+        )
+
+    def run(self, put: Callable[[bytes], None]) -> None:
+        """Stream the body to the cache and to ``put``; commit when complete and verified."""
+        import requests
+        import urllib3
+
+        self.started = True
+        display = self.target.display
+        cache = self.context.cache
+        progress = self.context.progress(display, self.total)
+        response, skip, received, failures = self.response, 0, 0, 0
+        try:
+            with cache.writer(expected=self.pin) as writer:
+                while True:
+                    try:
+                        for chunk in self._chunks(response, skip):
+                            writer.write(chunk)
+                            put(chunk)
+                            received += len(chunk)
+                            progress.update(len(chunk))
+                        if self.total is not None and received < self.total:
+                            raise DownloadError("short body")
+                        break
+                    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, DownloadError) as exc:
+                        response.close()
+                        if is_timeout(exc):
+                            raise DownloadError(
+                                f"{display}: the server stopped sending for "
+                                f"{self.context.options.timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
+                            ) from None
+                        failures += 1
+                        if failures >= ATTEMPTS:
+                            expected = f" of {self.total}" if self.total is not None else ""
+                            raise DownloadError(
+                                f"{display}: download incomplete: the connection broke after "
+                                f"{received}{expected} bytes, {failures} times"
+                            ) from None
+                        response, skip = self._resume(received)
+                response.close()
+                try:
+                    path = writer.commit()
+                except DigestMismatchError as exc:
+                    raise DigestMismatchError(f"{display}: {exc}; nothing was cached") from None
+            cache.remember(
+                CacheEntry(
+                    url=self.target.url,
+                    digest=writer.digest,
+                    size=received,
+                    etag=self.etag,
+                    last_modified=self.last_modified,
+                )
+            )
+            self.committed = FileBlob(path, source=display, digest=writer.digest)
+        finally:
+            response.close()
+            progress.close()
+            self.lock.release()
+
+
+class DownloadBlob(Blob):
+    """A URL being downloaded: the first :meth:`open_raw` streams the body (into the cache
+    at the same time); later ones read the cached copy."""
+
+    def __init__(self, fetch: _BodyFetch) -> None:
+        super().__init__(fetch.target.display, digest=fetch.pin, size=fetch.total)
+        self._fetch = fetch
+
+    def open_raw(self) -> Readable:
+        """The body as it arrives (first call), else the committed cache file."""
+        if self._fetch.committed is not None:
+            return self._fetch.committed.open_raw()
+        if self._fetch.started:
+            raise CnbkitError(f"{self.source}: the download was interrupted; resolve it again")
+        return _ThreadedBody(self._fetch.run)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+_END = object()
+
+
+class _ThreadedBody:
+    """A readable stream fed by ``produce(put)`` running in a background thread."""
+
+    def __init__(self, produce: Callable[[Callable[[bytes], None]], None]) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._cancelled = threading.Event()
+        self._buffer = b""
+        self._finished = False
+        self._produce = produce
+        self._thread = threading.Thread(target=self._run, name="cnbkit-download", daemon=True)
+        self._thread.start()
+
+    def _put(self, chunk: bytes) -> None:
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Cancelled
+
+    def _run(self) -> None:
+        try:
+            self._produce(self._put)
+            item: Any = _END
+        except _Cancelled:
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
+            item = exc
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._buffer:
+            if self._finished:
+                return b""
+            item = self._queue.get()
+            if item is _END:
+                self._finished = True
+                return b""
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            self._buffer = item
+        if 0 <= size < len(self._buffer):
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        else:
+            data, self._buffer = self._buffer, b""
+        return data
+
+    def close(self) -> None:
+        """Stop the download if it is still running (nothing is cached then)."""
+        self._cancelled.set()
+        self._thread.join()

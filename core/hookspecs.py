@@ -1,0 +1,96 @@
+"""The hooks a cnbkit plugin can implement; each docstring is the hook's reference page.
+
+Implement them with :data:`cnbkit.hookimpl` in a module named by an entry point in the
+``cnbkit`` group. Every hook's exact signature is also in ``plugins.md`` (a test checks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .blob import Blob
+    from .context import Context
+    from .lifecycle import Lifecycle
+    from .locator import Locator
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("cnbkit")
+hookimpl = pluggy.HookimplMarker("cnbkit")
+
+
+@hookspec(firstresult=True)
+def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
+    """Claim a locator and return the artifact it names, or ``None`` to pass.
+
+    Called once per URI to resolve (the lifecycle ``uri``, a ``--lifecycle-version`` URL, or
+    any URI a plugin sends through ``context.resolve``). Plugins are asked one at a time, the
+    most recently registered first (third-party plugins before the built-ins, which are
+    registered first); the first one to return a Blob claims the URI and no other is asked.
+    This is a ``firstresult`` hook.
+
+    Args:
+        locator: the parsed URI: ``scheme`` (``None`` for a bare path), ``rest``,
+            ``base_dir`` and ``raw`` (the one place a password in the URI stays).
+        context: platform, pull policy, cache, HTTP session, progress, offline flag and
+            ``context.resolve(uri)``.
+
+    Returns:
+        A :class:`cnbkit.Blob` (for example ``cnbkit.FileBlob(path)``) to claim the URI, or
+        ``None`` when the plugin does not handle it. Raise a :class:`cnbkit.CnbkitError`
+        subclass with a one-line message when the URI is yours but cannot be resolved; any
+        other exception is reported with the plugin's name.
+    """
+
+
+@hookspec
+def cnbkit_resolvers() -> list[str] | None:
+    """Describe the URIs this plugin claims, for ``cnbkit plugins`` and error messages.
+
+    Called when ``cnbkit plugins`` lists plugins and when no plugin claims a URI (the error
+    then lists every claim). Not a ``firstresult`` hook: every plugin is asked.
+
+    Returns:
+        A list of short patterns such as ``["s3://BUCKET/KEY"]`` or ``["file://PATH",
+        "PATH"]``, or ``None`` for a plugin that claims no URIs.
+    """
+
+
+@hookspec
+def cnbkit_check_lifecycle(lifecycle: Lifecycle, context: Context) -> list[str] | None:
+    """Apply extra policy to a validated lifecycle; return the problems found.
+
+    Called after the built-in validator accepted a lifecycle, once per plugin that implements
+    it (every implementation is called). Use it for organisation rules: a minimum version, an
+    allow-list of digests, a required Platform API.
+
+    Args:
+        lifecycle: the validated :class:`cnbkit.Lifecycle` (version, apis, binaries, blob).
+        context: the same context the resolvers saw.
+
+    Returns:
+        A list of one-line problems (the resolve fails and shows them all), or ``None`` or an
+        empty list when the lifecycle is acceptable.
+    """
+
+
+@hookspec(firstresult=True)
+def cnbkit_export(target: str, image: Any, context: Context) -> str | None:
+    """Write a built image to ``target`` and return a description of where it went.
+
+    Called by builder creation for the output reference (``oci:DIR:tag``, ``docker://REF``,
+    ``docker-daemon:REF``, or a plugin's own scheme); a ``firstresult`` hook: the first plugin
+    that returns a string handles the export.
+
+    Args:
+        target: the output reference as the user wrote it.
+        image: the image to write (the builder model).
+        context: the shared context.
+
+    Returns:
+        A short description of what was written (``"oci:out:tag sha256:..."``), or ``None``
+        when the target is not this plugin's.
+    """

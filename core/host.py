@@ -1,0 +1,147 @@
+"""The typed facade over pluggy: the rest of cnbkit never touches ``pm.hook``.
+
+It walks the implementations itself, so it knows which plugin answered a ``firstresult``
+hook, names the plugin when one raises, and can trace every call
+(``CNBKIT_TRACE_HOOKS=1`` prints each call and its outcome on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from .blob import Blob
+from .errors import CnbkitError, NoResolverError, PluginError
+from .plugins import LoadedPlugin, PluginLoadError, load_plugins, new_plugin_manager
+from .redact import redact_text
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .lifecycle import Lifecycle
+    from .locator import Locator
+
+__all__ = ["PluginHost"]
+
+
+class PluginHost:
+    """The registered plugins and typed calls to their hooks.
+
+    Args:
+        pm: a plugin manager with cnbkit's hookspecs and the plugins registered.
+        loaded: what :func:`cnbkit.plugins.load_plugins` registered (for ``cnbkit plugins``).
+        failed: plugins that failed to load.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        loaded: list[LoadedPlugin] | None = None,
+        failed: list[PluginLoadError] | None = None,
+    ) -> None:
+        self.pm = pm
+        self.loaded = loaded or []
+        self.failed = failed or []
+        self._trace = os.environ.get("CNBKIT_TRACE_HOOKS", "") not in ("", "0")
+
+    @classmethod
+    def from_entry_points(
+        cls, report: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
+    ) -> PluginHost:
+        """Load every plugin of the ``cnbkit`` entry-point group (built-ins first)."""
+        pm = new_plugin_manager()
+        loaded, failed = load_plugins(pm, report)
+        return cls(pm, loaded, failed)
+
+    def _impls(self, hook: str) -> list[pluggy.HookImpl]:
+        # pluggy calls the list back to front: tryfirst, then the latest registered, ...
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any], what: str) -> Any:
+        args = {name: kwargs[name] for name in impl.argnames}
+        start = time.perf_counter()
+        try:
+            result = impl.function(**args)
+        except CnbkitError as exc:
+            self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
+            raise
+        except Exception as exc:
+            self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
+            message = redact_text(f"{type(exc).__name__}: {exc}")
+            raise PluginError(
+                impl.plugin_name, f"plugin {impl.plugin_name!r} failed on {what}: {message}"
+            ) from exc
+        self._log(hook, impl.plugin_name, what, "passed" if result is None else "answered", start)
+        return result
+
+    def _log(self, hook: str, plugin: str, what: str, outcome: str, start: float) -> None:
+        if self._trace:
+            ms = (time.perf_counter() - start) * 1000
+            print(f"cnbkit: trace: {hook}({what}) -> {plugin}: {outcome} in {ms:.1f} ms", file=sys.stderr)
+
+    def resolve(self, locator: Locator, context: Context) -> Blob:
+        """Ask the resolvers in order until one claims ``locator``; return its Blob.
+
+        Raises:
+            NoResolverError: no plugin claimed it; the message lists what is claimed.
+            PluginError: a plugin raised an unexpected exception (named in the message).
+        """
+        kwargs = {"locator": locator, "context": context}
+        for impl in self._impls("cnbkit_resolve"):
+            blob = self._call(impl, "cnbkit_resolve", kwargs, str(locator))
+            if blob is None:
+                continue
+            if not isinstance(blob, Blob):
+                raise PluginError(
+                    impl.plugin_name,
+                    f"plugin {impl.plugin_name!r} returned {type(blob).__name__} for {locator}, "
+                    "expected a cnbkit.Blob",
+                )
+            blob.resolver = impl.plugin_name
+            return blob
+        known = ", ".join(f"{claim} ({name})" for name, claims in self.claims().items() for claim in claims)
+        raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {known or 'nothing'}")
+
+    def claims(self) -> dict[str, list[str]]:
+        """What each plugin says it claims, by plugin name, in the order they are asked."""
+        result: dict[str, list[str]] = {}
+        for impl in self._impls("cnbkit_resolvers"):
+            claimed = self._call(impl, "cnbkit_resolvers", {}, "")
+            result[impl.plugin_name] = list(claimed or [])
+        return result
+
+    def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
+        """Every problem the ``cnbkit_check_lifecycle`` implementations report, prefixed with
+        the plugin's name."""
+        problems: list[str] = []
+        kwargs = {"lifecycle": lifecycle, "context": context}
+        for impl in self._impls("cnbkit_check_lifecycle"):
+            for problem in self._call(impl, "cnbkit_check_lifecycle", kwargs, lifecycle.version) or []:
+                problems.append(f"{impl.plugin_name}: {problem}")
+        return problems
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The ``cnbkit plugins --json`` list: name, claims, module, distribution, version."""
+        claims = self.claims()
+        rows = []
+        for plugin in self.loaded:
+            rows.append(
+                {
+                    "name": plugin.name,
+                    "claims": claims.get(plugin.name, []),
+                    "module": plugin.module,
+                    "distribution": plugin.distribution,
+                    "version": plugin.version,
+                }
+            )
+        for name, module in self.pm.list_name_plugin():
+            if not any(p.name == name for p in self.loaded):  # registered in code (tests, API)
+                rows.append(
+                    {"name": name, "claims": claims.get(name, []), "module": getattr(module, "__name__", repr(module)),
+                     "distribution": None, "version": None}
+                )
+        return rows

@@ -1,0 +1,217 @@
+"""HTTP for every resolver: one session, manual redirects, retries, clear errors.
+
+``requests`` is imported only here, and only when a download is needed: the CLI and a warm
+resolve of a local file never pay for it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from .errors import DownloadError
+from .redact import redact
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["HttpTarget", "is_loopback", "new_session", "open_response", "split_url"]
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+_MAX_REDIRECTS = 10
+ATTEMPTS = 4
+_BACKOFF = 0.25
+_MAX_RETRY_AFTER = 30.0
+
+
+def new_session() -> requests.Session:
+    """A session that trusts the environment for proxies and does no retries of its own."""
+    import requests
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "cnbkit"
+    return session
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback name or address (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A URL split for safe use: no userinfo, no fragment, credentials apart.
+
+    Attributes:
+        url: the URL to request (no userinfo, no fragment).
+        auth: ``(user, password)`` from the URL's userinfo, or ``None``.
+        display: the URL as it may be printed (redacted).
+        fragment: what followed ``#`` (``sha256=<hex>``).
+    """
+
+    url: str
+    auth: tuple[str, str] | None
+    display: str
+    fragment: str
+
+    @property
+    def host(self) -> str:
+        """The host name (no port)."""
+        return urlsplit(self.url).hostname or ""
+
+
+def split_url(raw: str) -> HttpTarget:
+    """Split ``raw`` into a :class:`HttpTarget`.
+
+    Raises:
+        DownloadError: the URL has no host.
+    """
+    from urllib.parse import unquote
+
+    parts = urlsplit(raw)
+    if not parts.hostname:
+        raise DownloadError(f"{redact(raw)}: not a URL with a host")
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return HttpTarget(url=url, auth=auth, display=redact(url), fragment=parts.fragment)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+    import requests
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        reason = "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "TLS failed"
+        return DownloadError(
+            f"{display}: {reason}; give the CA bundle with --ca-cert FILE or SSL_CERT_FILE"
+        )
+    if isinstance(exc, (requests.exceptions.Timeout,)) or "timed out" in str(exc).lower():
+        return DownloadError(
+            f"{display}: no answer within {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT if the "
+            "server is slow"
+        )
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return DownloadError(f"{display}: the proxy failed ({redact(str(exc))[:200]}); check HTTPS_PROXY")
+    return DownloadError(f"{display}: connection failed ({type(exc).__name__}); check the host and network")
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a read or connect timeout."""
+    while exc is not None:
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def open_response(
+    session: requests.Session,
+    target: HttpTarget,
+    *,
+    headers: dict[str, str],
+    verify: str | bool,
+    timeout: float,
+    allow_http: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Response:
+    """GET ``target`` with redirects, retries and backoff; return the streaming response.
+
+    Redirects are followed by hand, so that credentials from the URL go only to the original
+    host, an ``https`` URL never redirects to ``http``, and every hop gets the same checks.
+    Connection errors, 429 and 5xx are retried (``ATTEMPTS`` in all) with exponential backoff,
+    honouring ``Retry-After``; a timeout is not retried (a stalled server tends to stay so).
+
+    Raises:
+        DownloadError: any failure, with the (redacted) URL and the HTTP status.
+    """
+    import requests
+
+    last: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            sleep(_BACKOFF * 2 ** (attempt - 1) * (1 + random.random() / 4))
+        url, auth, hops = target.url, target.auth, 0
+        try:
+            while True:
+                response = session.get(
+                    url, headers=headers, auth=auth, stream=True, allow_redirects=False,
+                    verify=verify, timeout=(timeout, timeout),
+                )
+                if response.status_code not in _REDIRECTS or "location" not in response.headers:
+                    break
+                response.close()
+                hops += 1
+                next_url = urljoin(url, response.headers["location"])
+                url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
+        except requests.exceptions.RequestException as exc:
+            if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
+                raise _failure(exc, target.display, timeout) from None
+            last = exc
+            continue
+        if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
+            wait = _retry_after(response)
+            response.close()
+            if wait is not None:
+                if wait > _MAX_RETRY_AFTER:
+                    raise DownloadError(
+                        f"{target.display}: server busy (HTTP {response.status_code}), asks to "
+                        f"retry after {wait:.0f} s"
+                    )
+                sleep(wait)
+            last = DownloadError(f"{target.display}: HTTP {response.status_code}")
+            continue
+        return response
+    if isinstance(last, DownloadError):
+        raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
+    assert last is not None
+    raise _failure(last, target.display, timeout)
+
+
+def _redirect(
+    target: HttpTarget, url: str, next_url: str, auth: Any, allow_http: bool, hops: int
+) -> tuple[str, Any]:
+    if hops > _MAX_REDIRECTS:
+        raise DownloadError(f"{target.display}: more than {_MAX_REDIRECTS} redirects")
+    old, new = urlsplit(url), urlsplit(next_url)
+    if new.scheme not in ("http", "https"):
+        raise DownloadError(f"{target.display}: redirected to unsupported scheme {new.scheme!r}")
+    if old.scheme == "https" and new.scheme == "http":
+        raise DownloadError(
+            f"{target.display}: refusing a redirect from https to http ({redact(next_url)})"
+        )
+    if new.scheme == "http" and not allow_http and not is_loopback(new.hostname or ""):
+        raise DownloadError(f"{target.display}: redirected to plain http ({redact(next_url)}); pass --allow-http")
+    if (new.hostname, new.port) != (old.hostname, old.port):
+        auth = None  # credentials were given for the first host only
+    clean = split_url(next_url)  # userinfo in a Location header is never used
+    return clean.url, auth

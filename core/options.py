@@ -1,0 +1,111 @@
+"""User options with their environment twins, resolved once for the CLI and the API alike."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+from .platform import Platform, host_platform, parse_platform
+
+__all__ = ["PULL_POLICIES", "Options"]
+
+PULL_POLICIES = ("always", "if-not-present", "never")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _system_ca() -> str | bool:
+    # "else the system store": OpenSSL's default bundle, not the certifi copy requests ships.
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return True
+
+
+@dataclass
+class Options:
+    """Everything a resolve can be told, after flags and environment are combined.
+
+    Build it with :meth:`build`, which applies the precedence of DESIGN.md section 7: an
+    explicit argument, then its environment variable, then the default.
+    """
+
+    platform: Platform = field(default_factory=host_platform)
+    base_dir: Path = field(default_factory=Path.cwd)
+    pull_policy: str = "if-not-present"
+    offline: bool = False
+    cache_dir: Path | None = None
+    verify: str | bool = True
+    timeout: float = 30.0
+    allow_http: bool = False
+    insecure_registries: tuple[str, ...] = ()
+    lifecycle_mirror: str | None = None
+    progress: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        platform: str | Platform | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        pull_policy: str | None = None,
+        offline: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        ca_cert: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        allow_http: bool | None = None,
+        insecure_registries: tuple[str, ...] | list[str] = (),
+        lifecycle_mirror: str | None = None,
+        progress: bool = False,
+        quiet: bool = False,
+    ) -> Options:
+        """Combine explicit values with the environment.
+
+        Raises:
+            UsageError: a malformed platform, pull policy or timeout.
+        """
+        if isinstance(platform, str):
+            platform = parse_platform(platform)
+        policy = pull_policy or "if-not-present"
+        if policy not in PULL_POLICIES:
+            raise UsageError(f"invalid pull policy {policy!r}: use one of {', '.join(PULL_POLICIES)}")
+        if timeout is None:
+            text = os.environ.get("CNBKIT_TIMEOUT", "30")
+            try:
+                timeout = float(text)
+            except ValueError:
+                raise UsageError(f"CNBKIT_TIMEOUT={text!r} is not a number of seconds") from None
+        if timeout <= 0:
+            raise UsageError(f"timeout must be a positive number of seconds, got {timeout}")
+        env_ca = next(
+            (os.environ[v] for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if os.environ.get(v)),
+            None,
+        )
+        ca = ca_cert or env_ca
+        if ca is not None and not os.path.exists(ca):
+            raise UsageError(f"CA bundle {ca} does not exist")
+        insecure = tuple(insecure_registries) + tuple(
+            h.strip() for h in os.environ.get("CNBKIT_INSECURE_REGISTRIES", "").split(",") if h.strip()
+        )
+        return cls(
+            platform=platform or host_platform(),
+            base_dir=Path(base_dir).absolute() if base_dir is not None else Path.cwd(),
+            pull_policy=policy,
+            offline=_env_flag("CNBKIT_OFFLINE") if offline is None else offline,
+            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+            verify=str(ca) if ca is not None else _system_ca(),
+            timeout=timeout,
+            allow_http=_env_flag("CNBKIT_ALLOW_HTTP") if allow_http is None else allow_http,
+            insecure_registries=insecure,
+            lifecycle_mirror=lifecycle_mirror or os.environ.get("CNBKIT_LIFECYCLE_MIRROR") or None,
+            progress=progress,
+            quiet=quiet,
+        )

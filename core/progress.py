@@ -1,0 +1,37 @@
+"""Progress reporting for long transfers: a bar on a terminal, nothing elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+__all__ = ["Progress", "new_progress"]
+
+
+class Progress(Protocol):
+    """What a download tells as it goes."""
+
+    def update(self, n: int) -> None:
+        """``n`` more bytes were transferred."""
+
+    def close(self) -> None:
+        """The transfer ended (successfully or not)."""
+
+
+class _Silent:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def new_progress(description: str, total: int | None, *, enabled: bool) -> Progress:
+    """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else a silent one."""
+    if not enabled or not sys.stderr.isatty():
+        return _Silent()
+    from tqdm import tqdm  # only on a terminal: keeps it off every other path
+
+    return tqdm(  # type: ignore[no-any-return]
+        total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False
+    )

@@ -1,0 +1,103 @@
+"""``[lifecycle] version`` / ``--lifecycle-version``: the release URL and its checksum."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import DigestMismatchError, UsageError
+from .redact import redact
+
+if TYPE_CHECKING:
+    from .blob import Blob
+    from .context import Context
+    from .platform import Platform
+
+__all__ = ["GITHUB_RELEASES", "RELEASE_PLATFORMS", "lifecycle_url", "parse_version", "resolve_version"]
+
+GITHUB_RELEASES = "https://github.com/buildpacks/lifecycle/releases/download"
+# OCI platform -> the suffix the lifecycle project names its release archives with.
+RELEASE_PLATFORMS = {
+    ("linux", "amd64"): "linux.x86-64",
+    ("linux", "arm64"): "linux.arm64",
+    ("linux", "ppc64le"): "linux.ppc64le",
+    ("linux", "s390x"): "linux.s390x",
+    ("windows", "amd64"): "windows.x86-64",
+}
+# Masterminds semver (pack's parser) is lenient: "v1.2", "1" are fine and mean 1.2.0, 1.0.0.
+_VERSION = re.compile(
+    r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>0|[1-9]\d*))?(?:\.(?P<patch>0|[1-9]\d*))?"
+    r"(?P<pre>-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?P<build>\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+_CHECKSUM = re.compile(r"^\s*([a-fA-F0-9]{64})\b")
+
+
+def parse_version(text: str) -> str:
+    """Normalise a lifecycle version as pack does (``v0.19`` -> ``0.19.0``).
+
+    Raises:
+        UsageError: not a semantic version.
+    """
+    match = _VERSION.match(text.strip())
+    if not match:
+        raise UsageError(f"invalid lifecycle version {text!r}: expected a semantic version like 0.21.0")
+    core = f"{match['major']}.{match['minor'] or 0}.{match['patch'] or 0}"
+    return core + (match["pre"] or "") + (match["build"] or "")
+
+
+def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -> str:
+    """The release archive URL for ``version`` on ``platform``, from GitHub or ``mirror``.
+
+    Raises:
+        UsageError: the version is invalid, or the lifecycle project publishes no archive
+            for the platform (pack would silently fall back to x86-64).
+    """
+    version = parse_version(version)
+    suffix = RELEASE_PLATFORMS.get((platform.os, platform.architecture))
+    if suffix is None:
+        known = ", ".join(f"{os}/{arch}" for os, arch in RELEASE_PLATFORMS)
+        raise UsageError(f"the lifecycle is not released for {platform}; released platforms: {known}")
+    base = (mirror or GITHUB_RELEASES).rstrip("/")
+    return f"{base}/v{version}/lifecycle-v{version}+{suffix}.tgz"
+
+
+def _published_checksum(context: Context, url: str) -> str | None:
+    """The hex sha256 from the ``.sha256`` file beside ``url``, or ``None`` if there is none."""
+    from .download import HTTPStatusError
+    from .streams import close_stream
+
+    try:
+        blob = context.download(url + ".sha256")
+        stream = blob.open_raw()
+        try:
+            text = stream.read(4096).decode("utf-8", "replace")
+            while stream.read(4096):  # read to the end, so the download commits to the cache
+                pass
+        finally:
+            close_stream(stream)
+    except HTTPStatusError as exc:
+        if exc.status in (403, 404, 410):
+            return None
+        raise
+    match = _CHECKSUM.match(text)
+    if not match:
+        raise DigestMismatchError(f"{redact(url)}.sha256 does not start with a sha256 hex digest")
+    return match[1].lower()
+
+
+def resolve_version(version: str, context: Context) -> tuple[str, Blob]:
+    """Resolve a lifecycle version to its release archive, verified against its ``.sha256``.
+
+    The archive URL goes through the resolver plugins (``context.resolve``), pinned with
+    ``#sha256=`` to the published checksum, so a plugin that takes over ``https`` (a mirror,
+    a proxy) serves versions too.
+
+    Returns:
+        The URL resolved (without the pin) and the Blob.
+    """
+    url = lifecycle_url(version, context.platform, context.options.lifecycle_mirror)
+    checksum = _published_checksum(context, url)
+    if checksum is None:
+        context.notice(f"{redact(url)} has no .sha256 beside it; its content is not verified")
+        return url, context.resolve(url)
+    return url, context.resolve(f"{url}#sha256={checksum}")

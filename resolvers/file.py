@@ -1,0 +1,28 @@
+"""The ``file`` resolver: bare paths and ``file://`` URIs (``.tgz``, ``.tar``, directories).
+
+It is ``trylast`` for bare paths, so that any plugin with a scheme of its own is asked first.
+"""
+
+from __future__ import annotations
+
+from cnbkit import Blob, CnbkitError, Context, FileBlob, Locator, hookimpl
+
+
+@hookimpl
+def cnbkit_resolvers() -> list[str]:
+    """Claims: a bare path and ``file://``."""
+    return ["PATH", "file://PATH"]
+
+
+@hookimpl(trylast=True)
+def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
+    """Return a :class:`~cnbkit.FileBlob` for a bare path or a ``file:`` URI."""
+    if locator.scheme not in (None, "file"):
+        return None
+    path = locator.local_path()
+    if not path.exists():
+        relative = "" if locator.scheme == "file" and locator.rest.startswith("/") else (
+            f" (relative paths resolve against {locator.base_dir})"
+        )
+        raise CnbkitError(f"{path}: no such file or directory{relative}")
+    return FileBlob(path, source=str(path))
