@@ -1,0 +1,58 @@
+"""Shared fixtures: the CLI runner and a private cache for every test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Run the console script's code with this interpreter, so the tests use the installed cnbkit
+# whatever PATH holds.
+CLI = [sys.executable, "-c", "import sys; from cnbkit.cli import main; sys.exit(main())"]
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private cache (CNBKIT_CACHE_DIR) for API calls and CLI runs in this test."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("CNBKIT_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Never the user's cache, CA bundle, proxy or plugin settings.
+    monkeypatch.setenv("CNBKIT_CACHE_DIR", str(tmp_path / "cache"))
+    for var in (
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "HTTPS_PROXY", "https_proxy",
+        "HTTP_PROXY", "http_proxy", "CNBKIT_OFFLINE", "CNBKIT_TIMEOUT", "CNBKIT_ALLOW_HTTP",
+        "CNBKIT_DISABLE_PLUGINS", "CNBKIT_LIFECYCLE_MIRROR", "CNBKIT_DEBUG", "CNBKIT_TRACE_HOOKS",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+    yield
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cnbkit ARGS`` in a subprocess with the test's environment plus ``env``."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout, check=False
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert the run failed with exit 1 and exactly one ``error:`` line; return it."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return errors[0]
