@@ -11,9 +11,10 @@ from .cache import Cache
 from .context import Context
 from .errors import LifecycleError, UsageError
 from .host import PluginHost
-from .lifecycle import Lifecycle, validate_lifecycle
+from .lifecycle import Lifecycle
 from .locator import parse_locator
 from .options import Options
+from .validator import validate_lifecycle
 
 __all__ = ["new_context", "resolve_lifecycle"]
 
@@ -46,8 +47,15 @@ def _remember_digest(blob: Blob, cache: Cache) -> None:
         cache.remember_stamp(CacheEntry(url=key, digest=blob.digest, size=blob.size or 0, etag=stamp))
 
 
-def resolve_with(context: Context, uri: str | None = None, lifecycle_version: str | None = None) -> tuple[str, Lifecycle]:
+def resolve_with(
+    context: Context,
+    uri: str | None = None,
+    lifecycle_version: str | None = None,
+    save: str | os.PathLike[str] | None = None,
+) -> tuple[str, Lifecycle]:
     """Resolve and validate with an existing context; return the (redacted) URI and lifecycle.
+
+    With ``save``, the layer is written there (atomically) as the archive is read.
 
     Raises:
         UsageError: neither or both of ``uri`` and ``lifecycle_version``.
@@ -63,7 +71,7 @@ def resolve_with(context: Context, uri: str | None = None, lifecycle_version: st
         locator = parse_locator(uri, context.options.base_dir)
         shown, blob = str(locator), context.resolve(uri)
     _remembered_digest(blob, context.cache)
-    lifecycle = validate_lifecycle(blob, context.platform, context.cache)
+    lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=save)
     _remember_digest(blob, context.cache)
     problems = context.host.check_lifecycle(lifecycle, context)
     if problems:
@@ -77,6 +85,7 @@ def resolve_lifecycle(
     lifecycle_version: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
     platform: str | None = None,
+    save: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Lifecycle:
     """Resolve a lifecycle from a URI (or a version) through the plugins and validate it.
@@ -87,15 +96,16 @@ def resolve_lifecycle(
         lifecycle_version: instead of ``uri``: a release version (``0.21.0``).
         base_dir: what relative paths resolve against (default: the working directory).
         platform: ``OS/ARCH[/VARIANT]`` (default: the host's).
+        save: write the normalised layer (an uncompressed tar) to this path, atomically.
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ...).
 
     Returns:
-        The validated :class:`Lifecycle`; ``lifecycle.save_layer(path)`` writes its layer.
+        The validated :class:`Lifecycle`; ``lifecycle.layer()`` streams its layer.
 
     Raises:
         CnbkitError: any failure, with a one-line message.
     """
     opts = Options.build(platform=platform, base_dir=base_dir, **options)
     context = new_context(opts)
-    return resolve_with(context, uri, lifecycle_version)[1]
+    return resolve_with(context, uri, lifecycle_version, save)[1]

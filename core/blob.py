@@ -60,9 +60,7 @@ class Blob(ABC):
         def record(digest: str, size: int) -> None:
             self.digest, self.size = digest, size
 
-        hashed = HashingReader(
-            self.open_raw(), expected=self.digest, source=self.source, on_complete=record
-        )
+        hashed = HashingReader(self.open_raw(), expected=self.digest, source=self.source, on_complete=record)
         return decompressed(hashed, self.source)
 
     def __repr__(self) -> str:
@@ -134,6 +132,6 @@ class FileBlob(Blob):
         if self.is_dir:
             return _GeneratorReader(directory_tar(self.path))
         try:
-            return open(self.path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+            return open(self.path, "rb", buffering=0)
         except OSError as exc:
             raise CnbkitError(f"{self.path}: cannot read it ({exc.strerror})") from None

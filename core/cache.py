@@ -261,7 +261,9 @@ class Cache:
                         "layer_size": layer.stat().st_size if layer.exists() else None,
                     }
                 )
-        total = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0
+        total = (
+            sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0
+        )
         return {"root": str(self.root), "blobs": blobs, "lifecycles": lifecycles, "size": total}
 
     def prune(self, older_than_days: float = 30.0) -> list[str]:

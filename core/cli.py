@@ -27,27 +27,74 @@ class _Parser(argparse.ArgumentParser):
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network")
-    group.add_argument("--ca-cert", metavar="FILE", help="CA bundle for TLS (else REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE, the system store)")
-    group.add_argument("--timeout", type=float, metavar="SECONDS", help="connect and per-read timeout (env CNBKIT_TIMEOUT, default 30)")
-    group.add_argument("--allow-http", action="store_true", default=None, help="permit http:// to non-loopback hosts (env CNBKIT_ALLOW_HTTP=1)")
-    group.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]", help="a plain-HTTP registry (repeatable; env CNBKIT_INSECURE_REGISTRIES)")
-    group.add_argument("--offline", action="store_true", default=None, help="resolve from the cache only (env CNBKIT_OFFLINE=1)")
+    group.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="CA bundle for TLS (else REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE, the system store)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="connect and per-read timeout (env CNBKIT_TIMEOUT, default 30)",
+    )
+    group.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=None,
+        help="permit http:// to non-loopback hosts (env CNBKIT_ALLOW_HTTP=1)",
+    )
+    group.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a plain-HTTP registry (repeatable; env CNBKIT_INSECURE_REGISTRIES)",
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="resolve from the cache only (env CNBKIT_OFFLINE=1)",
+    )
 
 
 def _parser() -> _Parser:
-    parser = _Parser(prog="cnbkit", description="Get a Cloud Native Buildpacks lifecycle from wherever it lives.")
+    parser = _Parser(
+        prog="cnbkit", description="Get a Cloud Native Buildpacks lifecycle from wherever it lives."
+    )
     parser.add_argument("--version", action="version", version=f"cnbkit {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    resolve = commands.add_parser("resolve", help="resolve and validate a lifecycle", description="Resolve a lifecycle URI (or release version) through the plugins and validate it.")
-    resolve.add_argument("uri", nargs="?", help="a path, file://, https://, docker://, oci: or a plugin's scheme")
+    resolve = commands.add_parser(
+        "resolve",
+        help="resolve and validate a lifecycle",
+        description="Resolve a lifecycle URI (or release version) through the plugins and validate it.",
+    )
+    resolve.add_argument(
+        "uri", nargs="?", help="a path, file://, https://, docker://, oci: or a plugin's scheme"
+    )
     resolve.add_argument("--lifecycle-version", metavar="X.Y.Z", help="resolve this release instead of a URI")
-    resolve.add_argument("--lifecycle-mirror", metavar="URL", help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)")
-    resolve.add_argument("--base-dir", metavar="DIR", help="what relative paths resolve against (default: the working directory)")
-    resolve.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)")
-    resolve.add_argument("--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present")
-    resolve.add_argument("--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH")
+    resolve.add_argument(
+        "--lifecycle-mirror",
+        metavar="URL",
+        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
+    )
+    resolve.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="what relative paths resolve against (default: the working directory)",
+    )
+    resolve.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)"
+    )
+    resolve.add_argument(
+        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+    )
+    resolve.add_argument(
+        "--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH"
+    )
     resolve.add_argument("--json", action="store_true", help="print one JSON object")
     resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(resolve)
@@ -101,8 +148,8 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         progress=not (args.json or args.quiet),
         quiet=args.quiet or args.json,
     )
-    shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version)
-    saved = lifecycle.save_layer(args.save) if args.save else None
+    shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
+    saved = os.path.abspath(args.save) if args.save else None
     if args.json:
         data = lifecycle.to_json(shown)
         _print_json(data)
@@ -127,7 +174,9 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
         f"  {'binaries':<16}{', '.join(lifecycle.binaries)}",
     ]
     if saved is not None:
-        lines.append(f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})")
+        lines.append(
+            f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})"
+        )
     print("\n".join(lines))
 
 

@@ -12,9 +12,7 @@ from .tomlfile import TomlError, loads
 __all__ = ["APISet", "Descriptor", "parse_descriptor"]
 
 _API = re.compile(r"^v?(\d+)\.?(\d*)$")  # lifecycle's api.Version: "0.2", "1", "v0.3"
-_SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
-)
+_SEMVER = re.compile(r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def _api_key(version: str) -> tuple[int, int]:
 def _api_version(value: Any, where: str) -> str:
     match = _API.match(value) if isinstance(value, str) else None
     if not match:
-        raise LifecycleError(f"{where}: invalid API version {value!r}: expected a string like \"0.12\"")
+        raise LifecycleError(f'{where}: invalid API version {value!r}: expected a string like "0.12"')
     return f"{int(match[1])}.{int(match[2] or 0)}"
 
 
@@ -109,13 +107,13 @@ def parse_descriptor(data: bytes, name: str) -> Descriptor:
     if missing:
         raise LifecycleError(
             f"{name}: no {' or '.join(missing)} API versions: expected [apis.{missing[0]}] "
-            f"supported = [...] or [api] {missing[0]} = \"0.x\""
+            f'supported = [...] or [api] {missing[0]} = "0.x"'
         )
     lifecycle = doc.get("lifecycle")
     version = lifecycle.get("version") if isinstance(lifecycle, dict) else None
     if not isinstance(version, str) or not _SEMVER.match(version):
         found = "missing" if version is None else repr(version)
-        raise LifecycleError(f"{name}: [lifecycle] version is {found}: expected a version like \"0.21.0\"")
+        raise LifecycleError(f'{name}: [lifecycle] version is {found}: expected a version like "0.21.0"')
     buildpack, platform = apis["buildpack"], apis["platform"]
     assert buildpack is not None and platform is not None
     return Descriptor(version=version, buildpack=buildpack, platform=platform, text=data)

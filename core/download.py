@@ -78,8 +78,7 @@ def download_blob(context: Context, url: str, *, sha256: str | None = None) -> B
         entry = cache.lookup(target.url)
         if entry is None:
             raise CacheMissError(
-                f"{target.display} is not in the cache and --offline is set; resolve it once "
-                "online first"
+                f"{target.display} is not in the cache and --offline is set; resolve it once online first"
             )
         if pin and entry.digest != pin:
             raise DigestMismatchError(f"{target.display}: cached content is {entry.digest}, pinned {pin}")
@@ -191,7 +190,12 @@ class _BodyFetch:
                         if self.total is not None and received < self.total:
                             raise DownloadError("short body")
                         break
-                    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, DownloadError) as exc:
+                    except (
+                        requests.RequestException,
+                        urllib3.exceptions.HTTPError,
+                        OSError,
+                        DownloadError,
+                    ) as exc:
                         response.close()
                         if is_timeout(exc):
                             raise DownloadError(

@@ -73,7 +73,7 @@ class PluginHost:
             self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
             message = redact_text(f"{type(exc).__name__}: {exc}")
             raise PluginError(
-                impl.plugin_name, f"plugin {impl.plugin_name!r} failed on {what}: {message}"
+                impl.plugin_name, f"plugin {impl.plugin_name!r} failed in {hook}({what}): {message}"
             ) from exc
         self._log(hook, impl.plugin_name, what, "passed" if result is None else "answered", start)
         return result
@@ -110,8 +110,13 @@ class PluginHost:
         """What each plugin says it claims, by plugin name, in the order they are asked."""
         result: dict[str, list[str]] = {}
         for impl in self._impls("cnbkit_resolvers"):
-            claimed = self._call(impl, "cnbkit_resolvers", {}, "")
-            result[impl.plugin_name] = list(claimed or [])
+            # A plugin that cannot say what it claims must not break `cnbkit plugins` or the
+            # "no plugin claims X" message: its failure is shown in place of its claims.
+            try:
+                claimed = self._call(impl, "cnbkit_resolvers", {}, "")
+                result[impl.plugin_name] = _strings(claimed, impl.plugin_name, "cnbkit_resolvers")
+            except CnbkitError as exc:
+                result[impl.plugin_name] = [f"(unknown: {exc})"]
         return result
 
     def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
@@ -120,14 +125,15 @@ class PluginHost:
         problems: list[str] = []
         kwargs = {"lifecycle": lifecycle, "context": context}
         for impl in self._impls("cnbkit_check_lifecycle"):
-            for problem in self._call(impl, "cnbkit_check_lifecycle", kwargs, lifecycle.version) or []:
+            found = self._call(impl, "cnbkit_check_lifecycle", kwargs, lifecycle.version)
+            for problem in _strings(found, impl.plugin_name, "cnbkit_check_lifecycle"):
                 problems.append(f"{impl.plugin_name}: {problem}")
         return problems
 
     def describe(self) -> list[dict[str, Any]]:
         """The ``cnbkit plugins --json`` list: name, claims, module, distribution, version."""
         claims = self.claims()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for plugin in self.loaded:
             rows.append(
                 {
@@ -141,7 +147,29 @@ class PluginHost:
         for name, module in self.pm.list_name_plugin():
             if not any(p.name == name for p in self.loaded):  # registered in code (tests, API)
                 rows.append(
-                    {"name": name, "claims": claims.get(name, []), "module": getattr(module, "__name__", repr(module)),
-                     "distribution": None, "version": None}
+                    {
+                        "name": name,
+                        "claims": claims.get(name, []),
+                        "module": getattr(module, "__name__", repr(module)),
+                        "distribution": None,
+                        "version": None,
+                    }
                 )
         return rows
+
+
+def _strings(value: object, plugin: str, hook: str) -> list[str]:
+    """A hook's list-of-strings answer; a lone string counts as a list of one.
+
+    Raises:
+        PluginError: anything else (naming the plugin), rather than a list of characters.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise PluginError(
+        plugin, f"plugin {plugin!r} returned {type(value).__name__} from {hook}, expected a list of strings"
+    )

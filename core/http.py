@@ -111,10 +111,10 @@ def _failure(exc: Exception, display: str, timeout: float) -> DownloadError:
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
-        reason = "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "TLS failed"
-        return DownloadError(
-            f"{display}: {reason}; give the CA bundle with --ca-cert FILE or SSL_CERT_FILE"
+        reason = (
+            "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "TLS failed"
         )
+        return DownloadError(f"{display}: {reason}; give the CA bundle with --ca-cert FILE or SSL_CERT_FILE")
     if isinstance(exc, (requests.exceptions.Timeout,)) or "timed out" in str(exc).lower():
         return DownloadError(
             f"{display}: no answer within {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT if the "
@@ -164,8 +164,13 @@ def open_response(
         try:
             while True:
                 response = session.get(
-                    url, headers=headers, auth=auth, stream=True, allow_redirects=False,
-                    verify=verify, timeout=(timeout, timeout),
+                    url,
+                    headers=headers,
+                    auth=auth,
+                    stream=True,
+                    allow_redirects=False,
+                    verify=verify,
+                    timeout=(timeout, timeout),
                 )
                 if response.status_code not in _REDIRECTS or "location" not in response.headers:
                     break
@@ -206,11 +211,11 @@ def _redirect(
     if new.scheme not in ("http", "https"):
         raise DownloadError(f"{target.display}: redirected to unsupported scheme {new.scheme!r}")
     if old.scheme == "https" and new.scheme == "http":
-        raise DownloadError(
-            f"{target.display}: refusing a redirect from https to http ({redact(next_url)})"
-        )
+        raise DownloadError(f"{target.display}: refusing a redirect from https to http ({redact(next_url)})")
     if new.scheme == "http" and not allow_http and not is_loopback(new.hostname or ""):
-        raise DownloadError(f"{target.display}: redirected to plain http ({redact(next_url)}); pass --allow-http")
+        raise DownloadError(
+            f"{target.display}: redirected to plain http ({redact(next_url)}); pass --allow-http"
+        )
     if (new.hostname, new.port) != (old.hostname, old.port):
         auth = None  # credentials were given for the first host only
     clean = split_url(next_url)  # userinfo in a Location header is never used

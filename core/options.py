@@ -86,7 +86,11 @@ class Options:
         if timeout <= 0:
             raise UsageError(f"timeout must be a positive number of seconds, got {timeout}")
         env_ca = next(
-            (os.environ[v] for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if os.environ.get(v)),
+            (
+                os.environ[v]
+                for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+                if os.environ.get(v)
+            ),
             None,
         )
         ca = ca_cert or env_ca

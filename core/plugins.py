@@ -62,7 +62,9 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
                 seen.add((name.lower(), ep.name))
                 found.append((ep, name, dist.version))
     builtin = [f for f in found if f[1].lower() == BUILTIN_DISTRIBUTION]
-    others = sorted((f for f in found if f[1].lower() != BUILTIN_DISTRIBUTION), key=lambda f: (f[1].lower(), f[0].name))
+    others = sorted(
+        (f for f in found if f[1].lower() != BUILTIN_DISTRIBUTION), key=lambda f: (f[1].lower(), f[0].name)
+    )
     return builtin + others
 
 
@@ -82,13 +84,23 @@ def load_plugins(
     failed: list[PluginLoadError] = []
     disabled = _disabled()
     for ep, dist, version in _entry_points():
-        if ep.name in disabled or pm.has_plugin(ep.name):
+        if ep.name in disabled:
             continue
-        try:
-            module: ModuleType = ep.load()
-            pm.register(module, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take cnbkit down
-            error = f"{type(exc).__name__}: {exc}"
+        if pm.has_plugin(ep.name):
+            error = "another plugin of that name was registered before it"
+        else:
+            try:
+                module: ModuleType = ep.load()
+                pm.register(module, name=ep.name)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take cnbkit down
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())  # pluggy's are multi-line
+                if pm.has_plugin(ep.name):
+                    # pluggy's register() keeps the hooks it added before the one that failed
+                    # validation; none of a plugin reported as skipped may run.
+                    pm.unregister(name=ep.name)
+            else:
+                error = _misdeclared(pm, module)
+        if error:
             failed.append(PluginLoadError(ep.name, dist, error))
             report(f"cnbkit: plugin {ep.name!r} (from {dist}) failed to load and is skipped: {error}")
             continue
@@ -96,6 +108,25 @@ def load_plugins(
             LoadedPlugin(ep.name, module.__name__, dist, version, dist.lower() == BUILTIN_DISTRIBUTION)
         )
     return loaded, failed
+
+
+def _misdeclared(pm: pluggy.PluginManager, module: ModuleType) -> str:
+    """Why a just-registered plugin cannot be used (it is then unregistered), or ``""``.
+
+    pluggy accepts an implementation of a hook nobody declared (a typo such as
+    ``cnbkit_reslove`` would silently never be called) and hook wrappers, which cnbkit's typed
+    facade does not run; both are reported instead.
+    """
+    problems = []
+    for caller in pm.get_hookcallers(module) or []:
+        if not caller.has_spec():
+            known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("cnbkit_")))
+            problems.append(f"{caller.name} is not a cnbkit hook (the hooks are {known})")
+        elif any(i.plugin is module and (i.wrapper or i.hookwrapper) for i in caller.get_hookimpls()):
+            problems.append(f"{caller.name} is a hook wrapper, which cnbkit does not support")
+    if problems:
+        pm.unregister(module)
+    return "; ".join(problems)
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

@@ -26,12 +26,29 @@ class _Silent:
         pass
 
 
+class _Bar:
+    def __init__(self, description: str, total: int | None) -> None:
+        from tqdm import tqdm  # only on a terminal: keeps the import off every other path
+
+        self._bar = tqdm(
+            total=total,
+            desc=description,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=sys.stderr,
+            leave=False,
+        )
+
+    def update(self, n: int) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
 def new_progress(description: str, total: int | None, *, enabled: bool) -> Progress:
     """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else a silent one."""
     if not enabled or not sys.stderr.isatty():
         return _Silent()
-    from tqdm import tqdm  # only on a terminal: keeps it off every other path
-
-    return tqdm(  # type: ignore[no-any-return]
-        total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False
-    )
+    return _Bar(description, total)

@@ -10,17 +10,19 @@ import hashlib
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Protocol
 
 from .errors import ArchiveError, DigestMismatchError
 
+_inflate_lib: ModuleType
 try:  # isal inflates about 40% faster than zlib here; zlib is the portable fallback.
-    from isal import isal_zlib as _inflate_lib
+    from isal import isal_zlib
 
-    _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_lib.error)
+    _inflate_lib = isal_zlib
 except ImportError:  # pragma: no cover - exercised only where isal has no wheel
-    _inflate_lib = zlib  # type: ignore[no-redef]
-    _INFLATE_ERRORS = (zlib.error,)
+    _inflate_lib = zlib
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_lib.error)
 
 __all__ = [
     "CHUNK",
@@ -186,7 +188,7 @@ class _GzipReader:
             if not self._inflater.unconsumed_tail:
                 self._compressed += len(data)
             try:
-                out = self._inflater.decompress(data, limit)
+                out: bytes = self._inflater.decompress(data, limit)
             except _INFLATE_ERRORS as exc:
                 raise ArchiveError(f"{self._source}: corrupt gzip data ({exc})") from None
             if out:

@@ -132,7 +132,7 @@ def iter_tar(stream: Readable, source: str) -> Iterator[TarEntry]:
         ArchiveError: corrupt or truncated tar, or an entry the safety rules refuse.
     """
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # type: ignore[call-overload]
+        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # type: ignore[call-overload]  # noqa: SIM115
     except tarfile.ReadError as exc:
         raise ArchiveError(f"{source} is not a tar archive ({exc})") from None
     try:

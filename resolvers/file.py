@@ -21,8 +21,10 @@ def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
         return None
     path = locator.local_path()
     if not path.exists():
-        relative = "" if locator.scheme == "file" and locator.rest.startswith("/") else (
-            f" (relative paths resolve against {locator.base_dir})"
+        relative = (
+            ""
+            if locator.scheme == "file" and locator.rest.startswith("/")
+            else (f" (relative paths resolve against {locator.base_dir})")
         )
         raise CnbkitError(f"{path}: no such file or directory{relative}")
     return FileBlob(path, source=str(path))

@@ -28,9 +28,20 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     # Never the user's cache, CA bundle, proxy or plugin settings.
     monkeypatch.setenv("CNBKIT_CACHE_DIR", str(tmp_path / "cache"))
     for var in (
-        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "HTTPS_PROXY", "https_proxy",
-        "HTTP_PROXY", "http_proxy", "CNBKIT_OFFLINE", "CNBKIT_TIMEOUT", "CNBKIT_ALLOW_HTTP",
-        "CNBKIT_DISABLE_PLUGINS", "CNBKIT_LIFECYCLE_MIRROR", "CNBKIT_DEBUG", "CNBKIT_TRACE_HOOKS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "CNBKIT_OFFLINE",
+        "CNBKIT_TIMEOUT",
+        "CNBKIT_ALLOW_HTTP",
+        "CNBKIT_DISABLE_PLUGINS",
+        "CNBKIT_LIFECYCLE_MIRROR",
+        "CNBKIT_DEBUG",
+        "CNBKIT_TRACE_HOOKS",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
@@ -38,7 +49,10 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cnbkit ARGS`` in a subprocess with the test's environment plus ``env``."""
     full_env = dict(os.environ)

@@ -85,7 +85,9 @@ def lifecycle_entries(
     entries: list[Entry] = []
     if shape == "image":
         entries.append(Entry("cnb", "dir"))
-    entries.append(Entry(f"{root}lifecycle.toml", data=desc if desc is not None else descriptor(), mode=0o644))
+    entries.append(
+        Entry(f"{root}lifecycle.toml", data=desc if desc is not None else descriptor(), mode=0o644)
+    )
     entries.append(Entry(bindir, "dir"))
     entries.append(Entry(f"{bindir}/lifecycle{exe}", data=binary, mode=0o755))
     entries.append(Entry(f"{bindir}/launcher{exe}", data=binary, mode=0o755))
@@ -152,40 +154,46 @@ def make_lifecycle_dir(root: Path, *, windows: bool = False) -> Path:
     return root
 
 
-def big_lifecycle(path: Path, size: int, *, seed: int = 1) -> Path:
+def big_lifecycle(path: Path, size: int, *, sorted_entries: bool = True) -> Path:
     """A release-shaped lifecycle .tgz whose binaries hold ``size`` incompressible bytes,
-    streamed to disk (no whole-archive buffer), for benchmarks and large-input tests."""
-    import random
+    streamed to disk (no whole-archive buffer), for benchmarks and large-input tests.
 
-    rng = random.Random(seed)
-    binaries = [("lifecycle", size * 2 // 3), ("launcher", size - size * 2 // 3)]
+    With ``sorted_entries`` the entries come in the order of lifecycle's own packager (a Go
+    ``filepath.Walk``: names sorted, ``lifecycle/...`` before ``lifecycle.toml``); without,
+    ``lifecycle`` comes before ``launcher``, as a hand-made ``tar`` may list them.
+    """
+    binaries = {"lifecycle": size * 2 // 3, "launcher": size - size * 2 // 3}
+    names = sorted([*binaries, *LINKED]) if sorted_entries else [*binaries, *LINKED]
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             desc = descriptor()
-            info = tarfile.TarInfo("lifecycle.toml")
-            info.size = len(desc)
-            tar.addfile(info, io.BytesIO(desc))
+            desc_info = tarfile.TarInfo("lifecycle.toml")
+            desc_info.size = len(desc)
+            if not sorted_entries:
+                tar.addfile(desc_info, io.BytesIO(desc))
             d = tarfile.TarInfo("lifecycle")
             d.type = tarfile.DIRTYPE
             d.mode = 0o755
             tar.addfile(d)
-            for name, n in binaries:
+            for name in names:
                 info = tarfile.TarInfo(f"lifecycle/{name}")
-                info.size = n
-                info.mode = 0o755
-                tar.addfile(info, _RandomReader(rng, n))
-            for phase in LINKED:
-                link = tarfile.TarInfo(f"lifecycle/{phase}")
-                link.type = tarfile.SYMTYPE
-                link.linkname = "lifecycle"
-                tar.addfile(link)
+                if name in binaries:
+                    info.size = binaries[name]
+                    info.mode = 0o755
+                    tar.addfile(info, _RandomReader(binaries[name]))
+                else:
+                    info.type = tarfile.SYMTYPE
+                    info.linkname = "lifecycle"
+                    info.mode = 0o777
+                    tar.addfile(info)
+            if sorted_entries:
+                tar.addfile(desc_info, io.BytesIO(desc))
     return path
 
 
 class _RandomReader(io.RawIOBase):
-    def __init__(self, rng: object, n: int) -> None:
+    def __init__(self, n: int) -> None:
         self._left = n
-        self._rng = rng
 
     def read(self, size: int = -1) -> bytes:
         size = self._left if size < 0 else min(size, self._left)

@@ -1,0 +1,5 @@
+"""``python -m cnbkit``: the same as the ``cnbkit`` command."""
+
+from cnbkit.cli import run
+
+run()

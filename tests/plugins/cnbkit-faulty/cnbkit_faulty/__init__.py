@@ -1,0 +1,1 @@
+"""cnbkit-faulty: plugins with bugs, for the tests of cnbkit's plugin host."""
