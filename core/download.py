@@ -83,12 +83,45 @@ def download_blob(context: Context, url: str, *, sha256: str | None = None) -> B
         if pin and entry.digest != pin:
             raise DigestMismatchError(f"{target.display}: cached content is {entry.digest}, pinned {pin}")
         return FileBlob(cache.blob_path(entry.digest), source=target.display, digest=entry.digest)
+    if pin:
+        # Lazy: the digest is known, so a lifecycle already validated from the same bytes (from
+        # a file, another URL) is served from the cache without the blob ever being opened.
+        return _PinnedBlob(context, target, pin)
     lock = cache.acquire(target.url, f"downloading {target.display}", context.notice)
     try:
         return _fetch(context, target, pin, lock)
     except BaseException:
         lock.release()
         raise
+
+
+class _PinnedBlob(Blob):
+    """A ``#sha256=`` pinned URL: nothing happens on the network until it is opened.
+
+    Opening takes the URL's lock, then looks again: another process may have downloaded the
+    same content while this one waited, and content-addressed means it need not come twice.
+    """
+
+    def __init__(self, context: Context, target: HttpTarget, pin: str) -> None:
+        super().__init__(target.display, digest=pin)
+        self._context = context
+        self._target = target
+        self._pin = pin
+
+    def open_raw(self) -> Readable:
+        """The cached blob if present, else the body as it downloads (into the cache)."""
+        cache = self._context.cache
+        if not cache.has_blob(self._pin):
+            lock = cache.acquire(self._target.url, f"downloading {self.source}", self._context.notice)
+            try:
+                if not cache.has_blob(self._pin):
+                    blob = _fetch(self._context, self._target, self._pin, lock)
+                    return blob.open_raw()  # the download owns the lock from here on
+            except BaseException:
+                lock.release()
+                raise
+            lock.release()
+        return FileBlob(cache.blob_path(self._pin), source=self.source, digest=self._pin).open_raw()
 
 
 def _fetch(context: Context, target: HttpTarget, pin: str | None, lock: Releasable) -> Blob:
@@ -155,8 +188,17 @@ class _BodyFetch:
         if self.etag or self.last_modified:
             headers["If-Range"] = self.etag or self.last_modified or ""
         response = _open(self.context, self.target, headers)
+        if response.status_code in (200, 206):
+            changed = self._changed(response)
+            if changed:
+                response.close()
+                raise DownloadError(
+                    f"{self.target.display}: the file changed on the server during the download "
+                    f"({changed}); nothing was cached, resolve it again"
+                )
         if response.status_code == 206:
-            if not response.headers.get("Content-Range", "").startswith(f"bytes {received}-"):
+            content_range = response.headers.get("Content-Range", "")
+            if not content_range.startswith(f"bytes {received}-"):
                 response.close()
                 raise DownloadError(f"{self.target.display}: server resumed at the wrong offset")
             return response, 0
@@ -167,6 +209,26 @@ class _BodyFetch:
             f"{self.target.display}: HTTP {response.status_code} while resuming the download",
             response.status_code,
         )
+
+    def _changed(self, response: Any) -> str:
+        """Why the resumed response is not the same file as the first one, or ``""``.
+
+        A 200 to a ``Range`` request is either a server without range support (same file) or
+        the answer to an ``If-Range`` that no longer holds (a new file): the validators and the
+        length tell them apart. The bytes already streamed cannot be taken back, so a new
+        file fails the download rather than splicing two files together.
+        """
+        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+        if self.etag and etag and etag != self.etag:
+            return f"ETag {self.etag} became {etag}"
+        if self.last_modified and modified and modified != self.last_modified:
+            return f"Last-Modified {self.last_modified} became {modified}"
+        total = _full_length(response)
+        if self.total is not None and total is not None and total != self.total:
+            return f"{self.total} bytes became {total}"
+        if response.status_code == 200 and not (self.etag or self.last_modified) and total is None:
+            return "the server gives no validator or length to tell"
+        return ""
 
     def run(self, put: Callable[[bytes], None]) -> None:
         """Stream the body to the cache and to ``put``; commit when complete and verified."""
@@ -229,6 +291,15 @@ class _BodyFetch:
             response.close()
             progress.close()
             self.lock.release()
+
+
+def _full_length(response: Any) -> int | None:
+    """The length of the whole file a 200 or 206 response is (part of), when it says."""
+    if response.status_code == 206:
+        size = response.headers.get("Content-Range", "").rpartition("/")[2]
+    else:
+        size = response.headers.get("Content-Length", "")
+    return int(size) if size.isdigit() else None
 
 
 class DownloadBlob(Blob):

@@ -127,7 +127,7 @@ def _check_links(placed: dict[str, Item], directory: str, source: str) -> None:
                     f"{placed[parent].original!r}; refusing the archive"
                 )
             parent = parent.rpartition("/")[0]
-        if item.kind == "symlink" and not link_target(name, item.linkname).startswith(LAYER_DIR + "/"):
+        if item.kind == "symlink" and not _under(link_target(name, item.linkname), LAYER_DIR):
             raise ArchiveError(
                 f"{source}: symlink {item.original!r} -> {item.linkname!r} leaves the "
                 "lifecycle directory; refusing the archive"

@@ -5,6 +5,8 @@ It is ``trylast`` for bare paths, so that any plugin with a scheme of its own is
 
 from __future__ import annotations
 
+import os
+
 from cnbkit import Blob, CnbkitError, Context, FileBlob, Locator, hookimpl
 
 
@@ -21,10 +23,7 @@ def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
         return None
     path = locator.local_path()
     if not path.exists():
-        relative = (
-            ""
-            if locator.scheme == "file" and locator.rest.startswith("/")
-            else (f" (relative paths resolve against {locator.base_dir})")
-        )
-        raise CnbkitError(f"{path}: no such file or directory{relative}")
+        written = os.path.expanduser(locator.rest if locator.scheme else locator.raw)
+        hint = "" if os.path.isabs(written) else f" (relative paths resolve against {locator.base_dir})"
+        raise CnbkitError(f"{path}: no such file or directory{hint}")
     return FileBlob(path, source=str(path))

@@ -20,19 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cnbkit import Blob, CnbkitError, Context, FileBlob, Lifecycle, Locator, NoResolverError, hookimpl
 from cnbkit.api import new_context, resolve_with
 from cnbkit.host import PluginHost
 from cnbkit.options import Options
 from cnbkit.plugins import load_plugins, new_plugin_manager
+
 from tests.conftest import one_line_error, run_cli
 from tests.lifecycles import descriptor, make_lifecycle
 
 PLUGIN_SOURCES = Path(__file__).parent / "plugins"
 # Every entry point the test distributions declare; a test enables some, the rest are disabled.
 THIRD_PARTY = ("acme", "takeover", "broken", "raiser", "notblob", "halfbad", "typo", "wrapper")
-TRACE = re.compile(r"^cnbkit: trace: (?P<hook>\w+)\((?P<what>.*)\) -> (?P<plugin>[\w-]+): (?P<outcome>.+) in [\d.]+ ms$")
+TRACE = re.compile(
+    r"^cnbkit: trace: (?P<hook>\w+)\((?P<what>.*)\) -> (?P<plugin>[\w-]+): (?P<outcome>.+) in [\d.]+ ms$"
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +55,11 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert len(sources) == 4, sources
     pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index"]
     result = subprocess.run(
-        [*pip, "--quiet", "--target", str(site), *sources], capture_output=True, text=True, timeout=300, check=False
+        [*pip, "--quiet", "--target", str(site), *sources],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(
@@ -81,7 +87,11 @@ def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
 
 def traces(stderr: str) -> list[tuple[str, str, str, str]]:
     """The ``CNBKIT_TRACE_HOOKS`` lines: (hook, argument, plugin, outcome)."""
-    return [(m["hook"], m["what"], m["plugin"], m["outcome"]) for line in stderr.splitlines() if (m := TRACE.match(line))]
+    return [
+        (m["hook"], m["what"], m["plugin"], m["outcome"])
+        for line in stderr.splitlines()
+        if (m := TRACE.match(line))
+    ]
 
 
 @pytest.fixture
@@ -136,7 +146,9 @@ def test_plugins_human_listing(plugin_site: Path) -> None:
 
 
 def test_disabled_plugins_are_not_loaded(plugin_site: Path) -> None:
-    rows = ok_json(cli(plugin_site, "plugins", "--json", plugins=(), env={"CNBKIT_DISABLE_PLUGINS": "https,acme"}))
+    rows = ok_json(
+        cli(plugin_site, "plugins", "--json", plugins=(), env={"CNBKIT_DISABLE_PLUGINS": "https,acme"})
+    )
     # CNBKIT_DISABLE_PLUGINS replaces the helper's list here: every other third party loads.
     assert "https" not in {r["name"] for r in rows} and "acme" not in {r["name"] for r in rows}
     assert {"file", "takeover", "raiser"} <= {r["name"] for r in rows}
@@ -147,7 +159,9 @@ def test_disabled_plugins_are_not_loaded(plugin_site: Path) -> None:
 
 def test_acme_resolves_from_its_store(plugin_site: Path, store: Path) -> None:
     artifact = store / "lifecycle-0.21.0.tgz"
-    result = cli(plugin_site, "resolve", "acme://lifecycle-0.21.0.tgz", "--json", env={"ACME_STORE": str(store)})
+    result = cli(
+        plugin_site, "resolve", "acme://lifecycle-0.21.0.tgz", "--json", env={"ACME_STORE": str(store)}
+    )
     data = ok_json(result)
     assert data["resolver"] == "acme"
     assert data["uri"] == "acme://lifecycle-0.21.0.tgz"
@@ -182,7 +196,10 @@ def test_acme_policy_refuses_old_lifecycles(plugin_site: Path, store: Path) -> N
 def test_acme_policy_accepts_recent_lifecycles(plugin_site: Path, store: Path, tmp_path: Path) -> None:
     make_lifecycle(store / "lifecycle-0.21.10.tgz", desc=descriptor("0.21.10"))
     env = {"ACME_STORE": str(store), "ACME_MIN_LIFECYCLE": "0.21.9"}  # numeric, not text, order
-    assert ok_json(cli(plugin_site, "resolve", "acme://lifecycle-0.21.10.tgz", "--json", env=env))["version"] == "0.21.10"
+    assert (
+        ok_json(cli(plugin_site, "resolve", "acme://lifecycle-0.21.10.tgz", "--json", env=env))["version"]
+        == "0.21.10"
+    )
     one_line_error(cli(plugin_site, "resolve", "acme://lifecycle-0.21.0.tgz", env=env))
 
 
@@ -190,7 +207,9 @@ def test_acme_policy_accepts_recent_lifecycles(plugin_site: Path, store: Path, t
 
 
 @pytest.mark.parametrize("form", ["bare", "file-uri"])
-def test_takeover_is_asked_before_the_builtin_file_resolver(plugin_site: Path, tmp_path: Path, form: str) -> None:
+def test_takeover_is_asked_before_the_builtin_file_resolver(
+    plugin_site: Path, tmp_path: Path, form: str
+) -> None:
     archive = make_lifecycle(tmp_path / "lifecycle.tgz")
     uri = str(archive) if form == "bare" else archive.as_uri()
     marker = tmp_path / "asked"
@@ -198,10 +217,12 @@ def test_takeover_is_asked_before_the_builtin_file_resolver(plugin_site: Path, t
     result = cli(plugin_site, "resolve", uri, "--json", plugins=("acme", "takeover"), env=env)
     assert ok_json(result)["resolver"] == "takeover"
     assert marker.read_text() == f"{uri}\n"
-    asked = [(plugin, outcome) for hook, _, plugin, outcome in traces(result.stderr) if hook == "cnbkit_resolve"]
-    # acme has a scheme of its own and is asked first; both trylast implementations follow,
-    # the later registered (takeover) first; the built-in file resolver is never asked.
-    assert asked == [("acme", "passed"), ("takeover", "answered")]
+    asked = [
+        (plugin, outcome) for hook, _, plugin, outcome in traces(result.stderr) if hook == "cnbkit_resolve"
+    ]
+    # Registered last (third parties by distribution name: cnbkit-acme, cnbkit-takeover), asked
+    # first; the built-in file resolver is never asked.
+    assert asked == [("takeover", "answered")]
 
     marker.unlink()
     # Every test plugin installed, only the takeover disabled: the built-in answers again.
@@ -250,7 +271,10 @@ def test_unclaimed_scheme_lists_what_is_claimed(plugin_site: Path) -> None:
 def test_plugin_exception_is_one_line_naming_the_plugin(plugin_site: Path) -> None:
     result = cli(plugin_site, "resolve", "raise://no-such-key", plugins=("raiser",))
     line = one_line_error(result)
-    assert line == "error: plugin 'raiser' failed in cnbkit_resolve(raise://no-such-key): KeyError: 'no-such-key'"
+    assert (
+        line
+        == "error: plugin 'raiser' failed in cnbkit_resolve(raise://no-such-key): KeyError: 'no-such-key'"
+    )
 
     debug = cli(plugin_site, "--debug", "resolve", "raise://no-such-key", plugins=("raiser",))
     assert debug.returncode == 1
@@ -288,7 +312,10 @@ def test_misdeclared_hooks_are_reported(plugin_site: Path, tmp_path: Path, name:
     archive = make_lifecycle(tmp_path / "lifecycle.tgz")
     result = cli(plugin_site, "resolve", str(archive), "--json", plugins=(name,))
     assert ok_json(result)["resolver"] == "file"
-    assert f"cnbkit: plugin {name!r} (from cnbkit-faulty) failed to load and is skipped: {reason}" in result.stderr
+    assert (
+        f"cnbkit: plugin {name!r} (from cnbkit-faulty) failed to load and is skipped: {reason}"
+        in result.stderr
+    )
     rows = ok_json(cli(plugin_site, "plugins", "--json", plugins=(name,)))
     assert name not in {row["name"] for row in rows}
 
@@ -343,7 +370,11 @@ def test_plugin_registered_in_code_through_the_api(store: Path, cache_dir: Path)
     assert str(info.value).endswith("was refused: incode: no 0.21.0 on Fridays")
     blob = context.resolve("mem://lifecycle-0.21.0.tgz")
     # The plugin that claimed the URI is its resolver, though it handed the work on.
-    assert isinstance(blob, FileBlob) and blob.resolver == "incode" and blob.path == store / "lifecycle-0.21.0.tgz"
+    assert (
+        isinstance(blob, FileBlob)
+        and blob.resolver == "incode"
+        and blob.path == store / "lifecycle-0.21.0.tgz"
+    )
     rows = {row["name"]: row for row in host.describe()}
     assert rows["incode"] == {
         "name": "incode",
@@ -355,10 +386,37 @@ def test_plugin_registered_in_code_through_the_api(store: Path, cache_dir: Path)
     assert rows["file"]["distribution"] == "cnbkit"
 
 
+class _Late:
+    """A ``trylast`` claim on bare paths, registered after the built-ins."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.asked = 0
+
+    @hookimpl(trylast=True)
+    def cnbkit_resolve(self, locator: Locator, context: Context) -> Blob | None:
+        self.asked += 1
+        return FileBlob(self.archive)
+
+
+def test_trylast_implementations_are_asked_oldest_first(tmp_path: Path, cache_dir: Path) -> None:
+    # pluggy's order, as plugins.md tells it: newest first, except that trylast ones come
+    # last and oldest first; so a trylast plugin cannot take over from the built-in file one.
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    late = _Late(archive)
+    context = new_context(Options.build(cache_dir=cache_dir), _host(late))
+    assert context.resolve(str(archive)).resolver == "file"
+    assert late.asked == 0
+    assert context.resolve("ftp://x/l.tgz").resolver == "late"  # nobody else claims it
+    assert late.asked == 1
+
+
 def test_failing_claims_do_not_hide_the_others(cache_dir: Path) -> None:
     host = _host(_Mute())
     claims = host.claims()
-    assert claims["mute"] == ["(unknown: plugin 'mute' failed in cnbkit_resolvers(): OSError: claims file unreadable)"]
+    assert claims["mute"] == [
+        "(unknown: plugin 'mute' failed in cnbkit_resolvers(): OSError: claims file unreadable)"
+    ]
     assert claims["file"] == ["PATH", "file://PATH"]
     context = new_context(Options.build(cache_dir=cache_dir), host)
     with pytest.raises(NoResolverError, match=r"claimed: .*file://PATH \(file\)"):

@@ -1,9 +1,10 @@
 """cnbkit-takeover: answers bare paths and ``file://`` before cnbkit's own ``file`` resolver.
 
-Its ``cnbkit_resolve`` is ``trylast`` exactly like the built-in one, so it is the registration
-order alone (third parties after the built-ins, asked last-registered first) that puts it
-first. Each answer is appended to the file named by ``TAKEOVER_MARKER`` when that is set, so a
-test can see that it was asked.
+Its ``cnbkit_resolve`` is an ordinary implementation: registered after the built-ins, it is
+asked before every one of them (pluggy asks the most recently registered first). It must not be
+``trylast``: pluggy asks ``trylast`` implementations oldest first, so the built-in's would
+answer before it. Each answer is appended to the file named by ``TAKEOVER_MARKER`` when that is
+set, so a test can see that it was asked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def cnbkit_resolvers() -> list[str]:
     return ["PATH", "file://PATH"]
 
 
-@cnbkit.hookimpl(trylast=True)
+@cnbkit.hookimpl
 def cnbkit_resolve(locator: cnbkit.Locator, context: cnbkit.Context) -> cnbkit.Blob | None:
     """Return a FileBlob for a bare path or ``file:`` URI, recording that it was asked."""
     if locator.scheme not in (None, "file"):
