@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .errors import CnbkitError, DigestMismatchError
+from .redact import redact
 from .streams import validate_digest
 
 __all__ = ["BlobWriter", "Cache", "CacheEntry", "Releasable", "default_cache_dir"]
@@ -195,9 +196,14 @@ class Cache:
         return self.lookup_path(self._index_path(url))
 
     def remember(self, entry: CacheEntry) -> None:
-        """Record (atomically) what ``entry.url`` pointed to."""
+        """Record (atomically) what ``entry.url`` pointed to.
+
+        The entry is found again by ``entry.url`` (its key is a hash of the URL), but the URL
+        stored in it is redacted: a presigned URL's signature or a ``token=`` never lands in
+        the cache, nor in ``cnbkit cache ls``.
+        """
         entry.fetched = entry.fetched or time.time()
-        self.write_json(self._index_path(entry.url), entry.__dict__)
+        self.write_json(self._index_path(entry.url), {**entry.__dict__, "url": redact(entry.url)})
 
     def remember_stamp(self, entry: CacheEntry) -> None:
         """Record a local file's digest with its stat stamp (in ``etag``); no blob is kept."""
@@ -241,7 +247,7 @@ class Cache:
         for path in sorted((self.root / "index").glob("*.json")):
             with contextlib.suppress(OSError, ValueError, KeyError):
                 data = json.loads(path.read_text())
-                urls.setdefault(data["digest"], []).append(data["url"])
+                urls.setdefault(data["digest"], []).append(redact(data["url"]))
         blobs = []
         for path in sorted((self.root / "blobs").glob("*/*")):
             digest = f"{path.parent.name}:{path.name}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from os import PathLike
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any
 

@@ -164,30 +164,33 @@ def big_lifecycle(path: Path, size: int, *, sorted_entries: bool = True) -> Path
     """
     binaries = {"lifecycle": size * 2 // 3, "launcher": size - size * 2 // 3}
     names = sorted([*binaries, *LINKED]) if sorted_entries else [*binaries, *LINKED]
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            desc = descriptor()
-            desc_info = tarfile.TarInfo("lifecycle.toml")
-            desc_info.size = len(desc)
-            if not sorted_entries:
-                tar.addfile(desc_info, io.BytesIO(desc))
-            d = tarfile.TarInfo("lifecycle")
-            d.type = tarfile.DIRTYPE
-            d.mode = 0o755
-            tar.addfile(d)
-            for name in names:
-                info = tarfile.TarInfo(f"lifecycle/{name}")
-                if name in binaries:
-                    info.size = binaries[name]
-                    info.mode = 0o755
-                    tar.addfile(info, _RandomReader(binaries[name]))
-                else:
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = "lifecycle"
-                    info.mode = 0o777
-                    tar.addfile(info)
-            if sorted_entries:
-                tar.addfile(desc_info, io.BytesIO(desc))
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        desc = descriptor()
+        desc_info = tarfile.TarInfo("lifecycle.toml")
+        desc_info.size = len(desc)
+        if not sorted_entries:
+            tar.addfile(desc_info, io.BytesIO(desc))
+        d = tarfile.TarInfo("lifecycle")
+        d.type = tarfile.DIRTYPE
+        d.mode = 0o755
+        tar.addfile(d)
+        for name in names:
+            info = tarfile.TarInfo(f"lifecycle/{name}")
+            if name in binaries:
+                info.size = binaries[name]
+                info.mode = 0o755
+                tar.addfile(info, _RandomReader(binaries[name]))
+            else:
+                info.type = tarfile.SYMTYPE
+                info.linkname = "lifecycle"
+                info.mode = 0o777
+                tar.addfile(info)
+        if sorted_entries:
+            tar.addfile(desc_info, io.BytesIO(desc))
     return path
 
 

@@ -67,22 +67,66 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "huge integer toml": (_desc("x = " + "9" * 100_000), "lifecycle.toml"),
     "not utf-8 toml": (lambda p: make_lifecycle(p, desc=b"\xff\xfe"), "not UTF-8"),
     "no apis": (_desc('[lifecycle]\nversion = "0.21.0"\n'), "no buildpack or platform API versions"),
-    "bad api version": (_desc('[api]\nbuildpack = "x.y"\nplatform = "0.3"\n[lifecycle]\nversion = "1.0.0"\n'), "invalid API version 'x.y'"),
-    "no version": (lambda p: make_lifecycle(p, desc=descriptor().replace(b'version = "0.21.0"', b"")), "[lifecycle] version is missing"),
+    "bad api version": (
+        _desc('[api]\nbuildpack = "x.y"\nplatform = "0.3"\n[lifecycle]\nversion = "1.0.0"\n'),
+        "invalid API version 'x.y'",
+    ),
+    "no version": (
+        lambda p: make_lifecycle(p, desc=descriptor().replace(b'version = "0.21.0"', b"")),
+        "[lifecycle] version is missing",
+    ),
     "missing binary": (lambda p: make_lifecycle(p, omit=("detector",)), "lacks the phase binaries detector"),
-    "dangling phase symlink": (lambda p: write_tar(p, [e for e in lifecycle_entries() if not e.name.endswith("/lifecycle")]), "phase 'analyzer' is a symlink to 'lifecycle'"),
-    "symlink escaping": (_with([Entry("lifecycle/evil", "symlink", linkname="../../etc/shadow")]), "symlink 'lifecycle/evil' -> '../../etc/shadow' leaves the lifecycle directory"),
-    "absolute symlink escaping": (_with([Entry("lifecycle/evil", "symlink", linkname="/etc/shadow")]), "leaves the lifecycle directory"),
-    "phase symlink escaping": (lambda p: write_tar(p, [Entry(e.name, "symlink", linkname="/bin/sh") if e.name == "lifecycle/analyzer" else e for e in lifecycle_entries()]), "symlink 'lifecycle/analyzer' -> '/bin/sh'"),
-    "entry under a symlink": (_with([Entry("lifecycle/sub", "symlink", linkname="."), Entry("lifecycle/sub/x", data=b"x")]), "lies under the symlink 'lifecycle/sub'"),
-    "dot-dot entry": (_with([Entry("lifecycle/../../escape", data=b"x")]), "entry 'lifecycle/../../escape' leaves the archive root"),
-    "dot-dot outside lifecycle": (_with([Entry("../escape", data=b"x")]), "entry '../escape' leaves the archive root"),
-    "hardlink outside": (_with([Entry("lifecycle/pw", "hardlink", linkname="etc/passwd")]), "hardlink 'lifecycle/pw' -> 'etc/passwd' leaves the lifecycle directory"),
-    "hardlink escaping root": (_with([Entry("lifecycle/pw", "hardlink", linkname="../etc/passwd")]), "hardlink to '../etc/passwd' outside the archive"),
+    "dangling phase symlink": (
+        lambda p: write_tar(p, [e for e in lifecycle_entries() if not e.name.endswith("/lifecycle")]),
+        "phase 'analyzer' is a symlink to 'lifecycle'",
+    ),
+    "symlink escaping": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="../../etc/shadow")]),
+        "symlink 'lifecycle/evil' -> '../../etc/shadow' leaves the lifecycle directory",
+    ),
+    "absolute symlink escaping": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="/etc/shadow")]),
+        "leaves the lifecycle directory",
+    ),
+    "phase symlink escaping": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry(e.name, "symlink", linkname="/bin/sh") if e.name == "lifecycle/analyzer" else e
+                for e in lifecycle_entries()
+            ],
+        ),
+        "symlink 'lifecycle/analyzer' -> '/bin/sh'",
+    ),
+    "entry under a symlink": (
+        _with([Entry("lifecycle/sub", "symlink", linkname="."), Entry("lifecycle/sub/x", data=b"x")]),
+        "lies under the symlink 'lifecycle/sub'",
+    ),
+    "dot-dot entry": (
+        _with([Entry("lifecycle/../../escape", data=b"x")]),
+        "entry 'lifecycle/../../escape' leaves the archive root",
+    ),
+    "dot-dot outside lifecycle": (
+        _with([Entry("../escape", data=b"x")]),
+        "entry '../escape' leaves the archive root",
+    ),
+    "hardlink outside": (
+        _with([Entry("lifecycle/pw", "hardlink", linkname="etc/passwd")]),
+        "hardlink 'lifecycle/pw' -> 'etc/passwd' leaves the lifecycle directory",
+    ),
+    "hardlink escaping root": (
+        _with([Entry("lifecycle/pw", "hardlink", linkname="../etc/passwd")]),
+        "hardlink to '../etc/passwd' outside the archive",
+    ),
     "device node": (_with([Entry("lifecycle/null", "chr")]), "entry 'lifecycle/null' is a character device"),
     "block device elsewhere": (_with([Entry("dev/sda", "blk")]), "entry 'dev/sda' is a block device"),
     "fifo": (_with([Entry("lifecycle/pipe", "fifo")]), "entry 'lifecycle/pipe' is a FIFO"),
-    "descriptor is a symlink": (lambda p: write_tar(p, [Entry("lifecycle.toml", "symlink", linkname="/etc/passwd")] + lifecycle_entries()[1:]), "the descriptor must be a regular file"),
+    "descriptor is a symlink": (
+        lambda p: write_tar(
+            p, [Entry("lifecycle.toml", "symlink", linkname="/etc/passwd"), *lifecycle_entries()[1:]]
+        ),
+        "the descriptor must be a regular file",
+    ),
     "corrupt gzip": (_corrupt_gzip, "corrupt gzip data"),
     "gzip crc mismatch": (_crc_mismatch, "corrupt gzip data"),
     "truncated gzip": (_truncated_gzip, "truncated gzip stream"),
@@ -97,7 +141,9 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
 
 def cache_files(root: Path) -> list[str]:
     """Every file in the cache but the lock files (which hold no content)."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.parent.name != "locks")
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.parent.name != "locks"
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -41,7 +41,9 @@ def sha256(data: bytes) -> str:
 
 def serve_lifecycle(server: HTTPSServer, tmp_path: Path, path: str = PATH, **kwargs: object) -> bytes:
     """Put a fresh lifecycle .tgz at ``path`` on ``server``; return its bytes."""
-    data = make_lifecycle(tmp_path / f"served-{len(server.paths())}-{path.strip('/').replace('/', '_')}", **kwargs)
+    data = make_lifecycle(
+        tmp_path / f"served-{len(server.paths())}-{path.strip('/').replace('/', '_')}", **kwargs
+    )
     content = data.read_bytes()
     server.add(path, content)
     return content
@@ -183,9 +185,7 @@ def test_changed_content_is_fetched_again(
 # -- 4. faults ---------------------------------------------------------------------------------
 
 
-def test_404_names_the_url_and_status(
-    https_server: HTTPSServer, ca_bundle: Path, cache_dir: Path
-) -> None:
+def test_404_names_the_url_and_status(https_server: HTTPSServer, ca_bundle: Path, cache_dir: Path) -> None:
     error = one_line_error(run_cli("resolve", https_server.url("/missing.tgz"), "--ca-cert", str(ca_bundle)))
     assert https_server.url("/missing.tgz") in error
     assert "HTTP 404" in error
@@ -288,7 +288,9 @@ def test_stalled_server_times_out(
     serve_big(https_server, tmp_path, 1024 * 1024)
     https_server.stall(PATH, 60, after=None if where == "before the headers" else 100_000)
     start = time.monotonic()
-    result = run_cli("resolve", https_server.url(PATH), "--ca-cert", str(ca_bundle), "--timeout", "1", timeout=30)
+    result = run_cli(
+        "resolve", https_server.url(PATH), "--ca-cert", str(ca_bundle), "--timeout", "1", timeout=30
+    )
     elapsed = time.monotonic() - start
     error = one_line_error(result)
     assert https_server.url(PATH) in error
@@ -347,7 +349,9 @@ def test_malformed_pin_is_refused_before_any_request(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
 ) -> None:
     serve_lifecycle(https_server, tmp_path)
-    error = one_line_error(run_cli("resolve", https_server.url(PATH) + "#sha256=abc", "--ca-cert", str(ca_bundle)))
+    error = one_line_error(
+        run_cli("resolve", https_server.url(PATH) + "#sha256=abc", "--ca-cert", str(ca_bundle))
+    )
     assert "64" in error and "hex" in error
     assert https_server.log == []
 
@@ -401,7 +405,11 @@ def test_eight_processes_download_once(
     env = {**os.environ, "SSL_CERT_FILE": str(ca_bundle)}
     procs = [
         subprocess.Popen(
-            [*CLI, "resolve", url, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*CLI, "resolve", url, "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(8)
     ]
@@ -465,7 +473,8 @@ def test_credentials_go_to_the_first_host_only_and_never_show(
     # A failure names the URL too, redacted.
     https_server_b.remove(PATH)
     error = one_line_error(run_cli("resolve", url + ".missing", "--ca-cert", str(ca_bundle)))
-    assert "user:***@" in error and not any(s in error for s in secrets)
+    assert f"127.0.0.1:{https_server.port}{PATH}.missing" in error and "HTTP 404" in error
+    assert not any(s in error for s in secrets)
     listing = run_cli("cache", "ls", "--json")
     assert listing.returncode == 0 and not any(s in listing.stdout for s in secrets)
     assert _walk_for_secret(cache_dir, secrets) == []
@@ -530,7 +539,11 @@ def _run_with_pty_stderr(args: list[str], env: dict[str, str]) -> tuple[int, str
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     proc = subprocess.Popen(
-        [*CLI, *args], env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave
+        [*CLI, *args],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
     )
     os.close(slave)
     seen = bytearray()

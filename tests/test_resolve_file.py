@@ -8,9 +8,9 @@ import os
 import tarfile
 from pathlib import Path
 
+import cnbkit
 import pytest
 
-import cnbkit
 from tests.conftest import run_cli
 from tests.lifecycles import (
     BUILDPACK_APIS,
@@ -23,7 +23,17 @@ from tests.lifecycles import (
     write_tar,
 )
 
-ALL_BINARIES = ["analyzer", "builder", "creator", "detector", "exporter", "extender", "launcher", "rebaser", "restorer"]
+ALL_BINARIES = [
+    "analyzer",
+    "builder",
+    "creator",
+    "detector",
+    "exporter",
+    "extender",
+    "launcher",
+    "rebaser",
+    "restorer",
+]
 
 
 def resolve_json(*args: str, cwd: Path | None = None) -> dict[str, object]:
@@ -69,7 +79,10 @@ def test_json_matches_the_contract(tmp_path: Path) -> None:
     assert data["uri"] == str(archive)
     assert data["resolver"] == "file"
     assert data["version"] == "0.21.0"
-    assert (data["os"], data["arch"]) == ("linux", cnbkit.parse_platform("linux/" + os.uname().machine).architecture)
+    assert (data["os"], data["arch"]) == (
+        "linux",
+        cnbkit.parse_platform("linux/" + os.uname().machine).architecture,
+    )
     assert data["apis"] == {
         "buildpack": {"supported": BUILDPACK_APIS, "deprecated": []},
         "platform": {"supported": PLATFORM_APIS, "deprecated": []},
@@ -144,8 +157,12 @@ def test_saved_layer_is_normalised(tmp_path: Path) -> None:
 
 
 def test_old_and_new_descriptors_give_the_same_model(tmp_path: Path) -> None:
-    new = make_lifecycle(tmp_path / "new.tgz", desc=descriptor(style="new", buildpack=["0.2"], platform=["0.3"]))
-    old = make_lifecycle(tmp_path / "old.tgz", desc=descriptor(style="old", buildpack=["0.2"], platform=["0.3"]))
+    new = make_lifecycle(
+        tmp_path / "new.tgz", desc=descriptor(style="new", buildpack=["0.2"], platform=["0.3"])
+    )
+    old = make_lifecycle(
+        tmp_path / "old.tgz", desc=descriptor(style="old", buildpack=["0.2"], platform=["0.3"])
+    )
     a, b = cnbkit.resolve_lifecycle(str(new)), cnbkit.resolve_lifecycle(str(old))
     assert a.apis == b.apis
     assert a.apis.buildpack.supported == ("0.2",) and a.apis.platform.supported == ("0.3",)
