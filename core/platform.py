@@ -43,9 +43,7 @@ class Platform:
         if (self.os, self.architecture) != (other.os, other.architecture):
             return False
         default = _DEFAULT_VARIANT.get(self.architecture, "")
-        mine = self.variant or default
-        theirs = other.variant or default
-        return mine == theirs or (not self.variant and not other.variant)
+        return (self.variant or default) == (other.variant or default)
 
 
 def _normalise_arch(arch: str) -> str:

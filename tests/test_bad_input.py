@@ -42,6 +42,15 @@ def _truncated_tar(p: Path) -> Path:
     return p
 
 
+def _absurd_size(p: Path) -> Path:
+    import tarfile
+
+    header = tarfile.TarInfo("lifecycle/huge")
+    header.size = 3 * 1024**3  # claims 3 GiB; the data never comes
+    p.write_bytes(header.tobuf(tarfile.GNU_FORMAT) + b"\0" * 4096)
+    return p
+
+
 def _without_descriptor(p: Path) -> Path:
     return write_tar(p, [e for e in lifecycle_entries() if e.name != "lifecycle.toml"])
 
@@ -132,6 +141,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated gzip": (_truncated_gzip, "truncated gzip stream"),
     "garbage after gzip": (_garbage_after_gzip, "unexpected bytes after the gzip stream"),
     "truncated tar": (_truncated_tar, "truncated tar archive"),
+    "absurd size": (_absurd_size, "entry 'lifecycle/huge' claims an absurd size"),
     "empty file": (lambda p: (p.write_bytes(b""), p)[1], "is empty"),
     "zip file": (lambda p: (p.write_bytes(b"PK\x03\x04" + b"\0" * 100), p)[1], "is a zip archive"),
     "not an archive": (lambda p: (p.write_bytes(b"hello world, this is text " * 40), p)[1], "l.tgz"),

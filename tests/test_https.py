@@ -17,9 +17,9 @@ import termios
 import time
 from pathlib import Path
 
+import cnbkit
 import pytest
 
-import cnbkit
 from tests.conftest import CLI, one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,

@@ -72,6 +72,22 @@ def test_resolve_archive_shapes(tmp_path: Path, name: str, kwargs: dict[str, obj
     assert data["size"] == archive.stat().st_size
 
 
+def test_zstd_and_multi_member_gzip(tmp_path: Path) -> None:
+    import gzip
+
+    import zstandard
+
+    plain = make_lifecycle(tmp_path / "l.tar", compress=None)
+    raw = plain.read_bytes()
+    zst = tmp_path / "l.tar.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    members = tmp_path / "members.tgz"  # what `cat a.gz b.gz` makes
+    members.write_bytes(gzip.compress(raw[:5000]) + gzip.compress(raw[5000:]))
+    for archive in (zst, members):
+        data = resolve_json(str(archive))
+        assert data["version"] == "0.21.0" and data["digest"] == sha256(archive)
+
+
 def test_json_matches_the_contract(tmp_path: Path) -> None:
     archive = make_lifecycle(tmp_path / "l.tgz")
     data = resolve_json(str(archive))
