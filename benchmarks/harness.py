@@ -176,8 +176,9 @@ class Contender:
         prepare: untimed: delete the previous output, make fresh directories.
         run: the timed part; returns the sample.
         check: untimed, after the run: verify the output (raise :class:`RunFailed`).
-        follow_up: untimed for this contender, after ``check``: extra runs that need this
-            one's state (a warm run after a cold one); they record their own samples.
+        follow_up: after ``check``, outside this contender's timed region: extra runs that
+            need its state (a warm run after a cold one). Called with ``True`` in recorded
+            rounds and ``False`` in the warm-up; it keeps its own samples.
     """
 
     name: str
@@ -185,7 +186,7 @@ class Contender:
     prepare: Callable[[], None]
     run: Callable[[], Sample]
     check: Callable[[], None] = lambda: None
-    follow_up: Callable[[], None] = lambda: None
+    follow_up: Callable[[bool], None] = lambda recorded: None
 
 
 def run_paired(
@@ -201,7 +202,7 @@ def run_paired(
         c.prepare()
         c.run()
         c.check()
-        c.follow_up()
+        c.follow_up(False)
     for i in range(rounds):
         k = i % len(contenders)
         order = [*contenders[k:], *contenders[:k]]
@@ -211,7 +212,7 @@ def run_paired(
             sample = c.run()
             c.check()
             samples[c.name].append(sample)
-            c.follow_up()
+            c.follow_up(True)
             parts.append(f"{c.name} {sample.wall:.2f}s")
         log(f"    round {i + 1}/{rounds}: " + ", ".join(parts))
     return samples
@@ -252,9 +253,10 @@ def summarize(samples: Sequence[Sample], command: str) -> dict[str, Any]:
     }
 
 
-def paired_ratios(num: Sequence[Sample], den: Sequence[Sample]) -> list[float]:
-    """Round-by-round ``num / den`` wall-time ratios."""
-    return [a.wall / b.wall for a, b in zip(num, den, strict=True)]
+def paired_ratios(num: Sequence[Sample], den: Sequence[Sample]) -> dict[str, Any]:
+    """Round-by-round ``num / den`` wall-time ratios and their spread."""
+    values = [a.wall / b.wall for a, b in zip(num, den, strict=True)]
+    return {"values": [round(v, 4) for v in values], **Spread.of(values).to_json()}
 
 
 def _first_line(argv: Sequence[str]) -> str:

@@ -61,7 +61,11 @@ class Blob(ABC):
             self.digest, self.size = digest, size
 
         hashed = HashingReader(self.open_raw(), expected=self.digest, source=self.source, on_complete=record)
-        return decompressed(hashed, self.source)
+        try:
+            return decompressed(hashed, self.source)
+        except BaseException:
+            hashed.close()
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source!r}, digest={self.digest!r})"
