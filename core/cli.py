@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -223,6 +222,12 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 _COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugins}
 
 
+def _print_traceback() -> None:
+    import traceback  # only on the way out, with --debug
+
+    traceback.print_exc()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0, 1 or 2)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -233,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except CnbkitError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -241,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         message = redact_text(f"{type(exc).__name__}: {exc}")
         hint = "" if debug else " (run with --debug for the traceback)"
         print(f"error: unexpected {message}{hint}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,8 @@ def _env_flag(name: str) -> bool:
 
 def _system_ca() -> str | bool:
     # "else the system store": OpenSSL's default bundle, not the certifi copy requests ships.
+    import ssl  # not at import time: a resolve of a local file never needs it
+
     paths = ssl.get_default_verify_paths()
     for candidate in (paths.cafile, paths.openssl_cafile):
         if candidate and os.path.isfile(candidate):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import platform as _host
+import os
 import re
+import sys
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -69,5 +70,6 @@ def parse_platform(text: str) -> Platform:
 def host_platform() -> Platform:
     """The platform of this machine, as a container image would name it (always ``linux``
     for the OS: lifecycles run in Linux or Windows containers, and Linux is the default)."""
-    os_name = "windows" if _host.system() == "Windows" else "linux"
-    return Platform(os_name, _normalise_arch(_host.machine().lower() or "amd64"))
+    machine = os.uname().machine if hasattr(os, "uname") else os.environ.get("PROCESSOR_ARCHITECTURE", "")
+    os_name = "windows" if sys.platform == "win32" else "linux"
+    return Platform(os_name, _normalise_arch(machine.lower() or "amd64"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .errors import DigestMismatchError, UsageError
+from .errors import CacheMissError, DigestMismatchError, UsageError
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -79,6 +79,10 @@ def _published_checksum(context: Context, url: str) -> str | None:
         if exc.status in (403, 404, 410):
             return None
         raise
+    except CacheMissError:
+        # --offline without a cached .sha256: the mirror had none when the archive was fetched
+        # (a published one is cached with it), so only the archive must come from the cache.
+        return None
     match = _CHECKSUM.match(text)
     if not match:
         raise DigestMismatchError(f"{redact(url)}.sha256 does not start with a sha256 hex digest")
