@@ -79,7 +79,11 @@ def _case(inp: Input, rounds: int, log: Callable[[str], None]) -> dict[str, Any]
             warm_run,
         ),
         Contender(
-            PEER, " ".join(tar_argv), lambda: fresh_dir(tar_dir), lambda: run_timed(tar_argv, env=env), check_tar
+            PEER,
+            " ".join(tar_argv),
+            lambda: fresh_dir(tar_dir),
+            lambda: run_timed(tar_argv, env=env),
+            check_tar,
         ),
     ]
     log(f"  file {inp.label}: {inp.path.name}, {inp.tgz_bytes / MB:.1f} MB")

@@ -2,10 +2,16 @@
 
 * Whole processes are timed with :func:`time.perf_counter` from just before the first
   ``fork``/``exec`` to the moment the last process of the command was reaped.
-* Peak memory is each child's ``ru_maxrss`` as :func:`os.wait4` reports it. Linux fills that
-  from the child *and its waited-for descendants* (so ``tar -z`` includes the ``gzip`` it
-  spawns); for a pipeline (``curl | tar``) each process is reaped on its own and the largest
-  peak is reported (the per-process figures are kept in the JSON).
+* Peak memory is each process's ``ru_maxrss``, taken through GNU ``/usr/bin/time -f %M``
+  wrapped around every process. Not :func:`os.wait4` on our own children: Linux adds the
+  RSS high-water mark of the image a child had *before* ``exec`` to its ``ru_maxrss``, and a
+  child forked (or vforked) from this Python process starts out as large as it is (15-40 MB),
+  so ``tar`` would "peak" at the harness's size. ``time`` is a 1 MB process, so its children
+  start small, and it reports ``wait4`` of its child, which covers the child's waited-for
+  descendants too (``tar -z`` includes the ``gzip`` it spawns). For a pipeline
+  (``curl | tar``) each process gets its own ``time`` and the largest peak is reported (each
+  one is kept in the JSON). Without GNU ``time``, :func:`os.wait4` is used and the figures
+  are upper bounds (the report says so).
 * Contenders run alternately and paired: round ``i`` runs every contender once, the order
   rotating from round to round, and ratios are taken within a round.
 * Every contender's previous output is deleted, and dirty pages written back (``sync``),
@@ -15,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -27,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -75,9 +82,7 @@ class Sample:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for benchmarked commands: no proxies, no CA overrides, no cnbkit
     settings from the caller, loopback never proxied; plus ``extra``."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in _DROPPED_ENV and not k.startswith("CNBKIT_")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV and not k.startswith("CNBKIT_")}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
     env.update(extra)
     return env
@@ -112,10 +117,29 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> int:
+def _gnu_time() -> str | None:
+    path = "/usr/bin/time"
+    if not os.access(path, os.X_OK):
+        return None
+    done = subprocess.run([path, "-f", "%M", "true"], capture_output=True, text=True, check=False)
+    return path if done.returncode == 0 and done.stderr.strip().isdigit() else None
+
+
+GNU_TIME = _gnu_time()
+RSS_METHOD = (
+    "ru_maxrss of each process via GNU /usr/bin/time -f %M (max over a pipeline's processes)"
+    if GNU_TIME
+    else "ru_maxrss via os.wait4 of each child (upper bound: includes the harness's RSS at fork)"
+)
+
+
+def _reap(proc: subprocess.Popen[bytes], rss_file: Path | None) -> int:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return int(usage.ru_maxrss)
+    if rss_file is None:
+        return int(usage.ru_maxrss)
+    lines = rss_file.read_text().split()
+    return int(lines[-1]) if lines and lines[-1].isdigit() else int(usage.ru_maxrss)
 
 
 def run_pipeline(
@@ -126,38 +150,43 @@ def run_pipeline(
     Raises:
         RunFailed: any process exited non-zero (its stderr is in the message).
     """
-    errors: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in commands]
     procs: list[subprocess.Popen[bytes]] = []
-    stdin: Any = subprocess.DEVNULL
-    try:
-        start = time.perf_counter()
-        for i, argv in enumerate(commands):
-            last = i == len(commands) - 1
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=stdin,
-                stdout=subprocess.DEVNULL if last else subprocess.PIPE,
-                stderr=errors[i],
-                env=dict(env),
-                cwd=cwd,
-            )
-            if stdin is not subprocess.DEVNULL:
-                stdin.close()  # the next process holds the pipe now
-            stdin = proc.stdout
-            procs.append(proc)
-        rss = [_reap(proc) for proc in procs]
-        wall = time.perf_counter() - start
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-    for proc, err in zip(procs, errors, strict=True):
-        err.seek(0)
-        message = err.read().decode(errors="replace").strip()
-        err.close()
-        if proc.returncode != 0:
-            raise RunFailed(f"{' '.join(map(str, proc.args))} exited {proc.returncode}: {message[-2000:]}")
+    with tempfile.TemporaryDirectory(prefix="cnbkit-bench-run-") as tmp, contextlib.ExitStack() as stack:
+        errors = [stack.enter_context(tempfile.TemporaryFile()) for _ in commands]
+        rss_files = [Path(tmp) / f"rss{i}" if GNU_TIME else None for i in range(len(commands))]
+        argvs = [
+            [GNU_TIME, "-f", "%M", "-o", str(rss), *argv] if GNU_TIME and rss else list(argv)
+            for argv, rss in zip(commands, rss_files, strict=True)
+        ]
+        stdin: Any = subprocess.DEVNULL
+        try:
+            start = time.perf_counter()
+            for i, argv in enumerate(argvs):
+                last = i == len(argvs) - 1
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=stdin,
+                    stdout=subprocess.DEVNULL if last else subprocess.PIPE,
+                    stderr=errors[i],
+                    env=dict(env),
+                    cwd=cwd,
+                )
+                if stdin is not subprocess.DEVNULL:
+                    stdin.close()  # the next process holds the pipe now
+                stdin = proc.stdout
+                procs.append(proc)
+            rss = [_reap(proc, rss_file) for proc, rss_file in zip(procs, rss_files, strict=True)]
+            wall = time.perf_counter() - start
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.wait()
+        for command, proc, err in zip(commands, procs, errors, strict=True):
+            if proc.returncode != 0:
+                err.seek(0)
+                message = err.read().decode(errors="replace").strip()
+                raise RunFailed(f"{' '.join(command)} exited {proc.returncode}: {message[-2000:]}")
     return Sample(wall=wall, rss_kib=max(rss), rss_each=rss)
 
 
@@ -183,7 +212,7 @@ class Contender:
 
     name: str
     command: str
-    prepare: Callable[[], None]
+    prepare: Callable[[], object]
     run: Callable[[], Sample]
     check: Callable[[], None] = lambda: None
     follow_up: Callable[[bool], None] = lambda recorded: None
@@ -232,9 +261,9 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values))
 
     def fmt(self, digits: int = 2, unit: str = "") -> str:
-        """``1.23 (1.10–1.40)`` with an optional unit after the median."""
+        """``1.23 (1.10-1.40)`` with an optional unit after the median."""
         f = f"{{:.{digits}f}}"
-        return f"{f.format(self.median)}{unit} ({f.format(self.lo)}–{f.format(self.hi)})"
+        return f"{f.format(self.median)}{unit} ({f.format(self.lo)}\u2013{f.format(self.hi)})"
 
     def to_json(self) -> dict[str, float]:
         """``{"median", "min", "max"}``."""
@@ -309,7 +338,7 @@ def _git_head() -> str:
     return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:  # noqa: B006 - read only
+def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
     """What the figures depend on: cores, CPU, memory, Python, kernel, tool versions, date."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -334,6 +363,7 @@ def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:  #
         "cnbkit_command": " ".join(cnbkit_command()),
         "isal": pkg("isal"),
         "requests": pkg("requests"),
+        "peak_rss_method": RSS_METHOD,
     }
     for name, argv in tools.items():
         facts[name] = _first_line(argv)

@@ -69,7 +69,7 @@ def _make_handler(root: Path, log_path: Path) -> type[BaseHTTPRequestHandler]:
             """Send the headers only."""
             self._send(head_only=True)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             """Silence the stderr log: requests go to the access log."""
 
     return Handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,24 @@ def resolve_with(
         locator = parse_locator(uri, context.options.base_dir)
         shown, blob = str(locator), context.resolve(uri)
     _remembered_digest(blob, context.cache)
-    lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=save)
-    _remember_digest(blob, context.cache)
-    problems = context.host.check_lifecycle(lifecycle, context)
-    if problems:
-        raise LifecycleError(f"lifecycle {lifecycle.version} from {shown} was refused: {'; '.join(problems)}")
+    # The layer is staged beside --save and renamed only once the policy hooks accepted it:
+    # a refused lifecycle neither appears at the path nor replaces what was there before.
+    target = Path(save).absolute() if save is not None else None
+    staged = target.with_name(f".{target.name}.{os.getpid()}.staged") if target else None
+    try:
+        lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=staged)
+        _remember_digest(blob, context.cache)
+        problems = context.host.check_lifecycle(lifecycle, context)
+        if problems:
+            raise LifecycleError(
+                f"lifecycle {lifecycle.version} from {shown} was refused: {'; '.join(problems)}"
+            )
+        if target is not None and staged is not None:
+            os.replace(staged, target)
+            lifecycle = dataclasses.replace(lifecycle, _layer_path=target)
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
     return shown, lifecycle
 
 

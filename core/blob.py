@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import CnbkitError
+from .errors import CnbkitError, PluginError
 from .platform import Platform
 from .redact import redact
 from .streams import HashingReader, Readable, decompressed
@@ -60,7 +60,16 @@ class Blob(ABC):
         def record(digest: str, size: int) -> None:
             self.digest, self.size = digest, size
 
-        hashed = HashingReader(self.open_raw(), expected=self.digest, source=self.source, on_complete=record)
+        try:
+            raw = self.open_raw()
+        except CnbkitError:
+            raise
+        except Exception as exc:  # a plugin's Blob: name the plugin, as the host does
+            name = self.resolver or type(self).__name__
+            raise PluginError(
+                name, f"plugin {name!r} failed to open {self.source}: {type(exc).__name__}: {exc}"
+            ) from exc
+        hashed = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
         try:
             return decompressed(hashed, self.source)
         except BaseException:

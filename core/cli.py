@@ -211,11 +211,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
+    width = max((len(row["name"]) for row in rows), default=4) + 2
     for row in rows:
         origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered in code"
-        print(f"{row['name']:<14} {', '.join(row['claims']) or '-':<60} {row['module']} ({origin})")
+        claims = ", ".join(row["claims"]) or "nothing"
+        print(f"{row['name']:<{width}}{row['module']} ({origin}); claims {claims}")
     for failed in host.failed:
-        print(f"{failed.name:<14} FAILED TO LOAD ({failed.distribution}): {failed.error}")
+        print(f"{failed.name:<{width}}FAILED TO LOAD ({failed.distribution}): {failed.error}")
     return 0
 
 

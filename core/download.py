@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import re
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -231,20 +230,8 @@ class _BodyFetch:
             return "the server gives no validator or length to tell"
         return ""
 
-    def abandon(self) -> None:
-        """Close the response and let the lock go if the body was never read (the Blob was
-        dropped unopened); the next resolve downloads again."""
-        if not self.started:
-            self.started = True
-            self.response.close()
-            self.lock.release()
-
     def run(self, put: Callable[[bytes], None]) -> None:
-        """Stream the body to the cache and to ``put``; commit when complete and verified.
-
-        The caller sets :attr:`started` first (synchronously), so :meth:`abandon` never
-        races with a download that is about to begin in another thread.
-        """
+        """Stream the body to the cache and to ``put``; commit when complete and verified."""
         import requests
         import urllib3
 
@@ -321,9 +308,6 @@ class DownloadBlob(Blob):
     def __init__(self, fetch: _BodyFetch) -> None:
         super().__init__(fetch.target.display, digest=fetch.pin, size=fetch.total)
         self._fetch = fetch
-        # A Blob dropped without being opened must not keep the URL's lock (another resolve
-        # in this process would wait for it forever) nor the connection.
-        weakref.finalize(self, fetch.abandon)
 
     def open_raw(self) -> Readable:
         """The body as it arrives (first call), else the committed cache file."""

@@ -27,10 +27,12 @@ def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
     """Claim a locator and return the artifact it names, or ``None`` to pass.
 
     Called once per URI to resolve (the lifecycle ``uri``, a ``--lifecycle-version`` URL, or
-    any URI a plugin sends through ``context.resolve``). Plugins are asked one at a time, the
-    most recently registered first (third-party plugins before the built-ins, which are
-    registered first); the first one to return a Blob claims the URI and no other is asked.
-    This is a ``firstresult`` hook.
+    any URI a plugin sends through ``context.resolve``). Plugins are asked one at a time in
+    pluggy's order: ``tryfirst`` implementations, then plain ones, each the most recently
+    registered first (so third-party plugins come before the built-ins, which are registered
+    first), then ``trylast`` ones, the earliest registered first (the built-in bare-path
+    ``file`` resolver is one). The first one to return a Blob claims the URI and no other is
+    asked. This is a ``firstresult`` hook.
 
     Args:
         locator: the parsed URI: ``scheme`` (``None`` for a bare path), ``rest``,
@@ -55,7 +57,8 @@ def cnbkit_resolvers() -> list[str] | None:
 
     Returns:
         A list of short patterns such as ``["s3://BUCKET/KEY"]`` or ``["file://PATH",
-        "PATH"]``, or ``None`` for a plugin that claims no URIs.
+        "PATH"]``, or ``None`` for a plugin that claims no URIs. A plugin that raises here is
+        listed with its error in place of its claims.
     """
 
 
@@ -63,17 +66,19 @@ def cnbkit_resolvers() -> list[str] | None:
 def cnbkit_check_lifecycle(lifecycle: Lifecycle, context: Context) -> list[str] | None:
     """Apply extra policy to a validated lifecycle; return the problems found.
 
-    Called after the built-in validator accepted a lifecycle, once per plugin that implements
-    it (every implementation is called). Use it for organisation rules: a minimum version, an
-    allow-list of digests, a required Platform API.
+    Called once per resolve, after the built-in validator accepted a lifecycle (also one
+    served from the cache), whichever plugin resolved it; every implementation is called. Use
+    it for organisation rules: a minimum version, an allow-list of digests, a required
+    Platform API.
 
     Args:
         lifecycle: the validated :class:`cnbkit.Lifecycle` (version, apis, binaries, blob).
         context: the same context the resolvers saw.
 
     Returns:
-        A list of one-line problems (the resolve fails and shows them all), or ``None`` or an
-        empty list when the lifecycle is acceptable.
+        A list of one-line problems (the resolve fails and shows them all, each prefixed with
+        the plugin's name; a lone string counts as one), or ``None`` or an empty list when the
+        lifecycle is acceptable.
     """
 
 
@@ -81,9 +86,9 @@ def cnbkit_check_lifecycle(lifecycle: Lifecycle, context: Context) -> list[str] 
 def cnbkit_export(target: str, image: Any, context: Context) -> str | None:
     """Write a built image to ``target`` and return a description of where it went.
 
-    Called by builder creation for the output reference (``oci:DIR:tag``, ``docker://REF``,
-    ``docker-daemon:REF``, or a plugin's own scheme); a ``firstresult`` hook: the first plugin
-    that returns a string handles the export.
+    For builder creation, which will call it for the output reference (``oci:DIR:tag``,
+    ``docker://REF``, ``docker-daemon:REF``, or a plugin's own scheme); nothing calls it yet.
+    A ``firstresult`` hook: the first plugin that returns a string handles the export.
 
     Args:
         target: the output reference as the user wrote it.

@@ -6,6 +6,7 @@ resolve of a local file never pay for it.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import ipaddress
 import random
@@ -103,8 +104,13 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
     if value.strip().isdigit():
         return float(value)
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    try:  # an HTTP-date; anything else is ignored (the normal backoff applies)
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _failure(exc: Exception, display: str, timeout: float) -> DownloadError:

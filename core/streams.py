@@ -230,7 +230,7 @@ class _ZstdReader:
                 f"{source} is zstd-compressed: install the zstd extra (pip install 'cnbkit[zstd]')"
             ) from None
         self._error = zstandard.ZstdError
-        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[arg-type]
         self._source = source
         self._raw = raw
 

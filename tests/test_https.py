@@ -16,6 +16,7 @@ import subprocess
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 import cnbkit
 import pytest
@@ -39,7 +40,7 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def serve_lifecycle(server: HTTPSServer, tmp_path: Path, path: str = PATH, **kwargs: object) -> bytes:
+def serve_lifecycle(server: HTTPSServer, tmp_path: Path, path: str = PATH, **kwargs: Any) -> bytes:
     """Put a fresh lifecycle .tgz at ``path`` on ``server``; return its bytes."""
     data = make_lifecycle(
         tmp_path / f"served-{len(server.paths())}-{path.strip('/').replace('/', '_')}", **kwargs
@@ -56,7 +57,7 @@ def serve_big(server: HTTPSServer, tmp_path: Path, size: int, path: str = PATH) 
     return content
 
 
-def resolve_json(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
+def resolve_json(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``cnbkit resolve ARGS --json``, asserted successful; the parsed output."""
     result = run_cli("resolve", *args, "--json", env=env)
     assert result.returncode == 0, result.stderr
@@ -228,6 +229,27 @@ def test_429_with_retry_after_is_honoured(
     assert len(blobs(cache_dir)) == 1
 
 
+def test_unparsable_retry_after_falls_back_to_the_backoff(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
+) -> None:
+    content = serve_lifecycle(https_server, tmp_path)
+    https_server.statuses(PATH, (503, {"Retry-After": "soon"}))
+    data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
+    assert data["digest"] == sha256(content)
+    assert [r.status for r in https_server.log] == [503, 200]
+
+
+def test_retry_after_beyond_the_limit_fails_at_once(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    serve_lifecycle(https_server, tmp_path)
+    https_server.statuses(PATH, (429, {"Retry-After": "3600"}))
+    error = one_line_error(run_cli("resolve", https_server.url(PATH), "--ca-cert", str(ca_bundle)))
+    assert "429" in error and "3600 s" in error and https_server.url(PATH) in error
+    assert [r.status for r in https_server.log] == [429]
+    assert_nothing_cached(cache_dir)
+
+
 def test_dropped_connection_is_resumed_with_range(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -318,11 +340,11 @@ def test_pinned_digest_match_needs_no_request_the_second_time(
     content = serve_lifecycle(https_server, tmp_path)
     pinned = https_server.url(PATH) + "#sha256=" + hashlib.sha256(content).hexdigest().upper()
     first = resolve_json(pinned, "--ca-cert", str(ca_bundle))
-    assert first["digest"] == sha256(content)
+    assert (first["digest"], first["size"]) == (sha256(content), len(content))
     assert [r.status for r in https_server.log] == [200]
     assert "if-none-match" not in https_server.log[0].headers
     second = resolve_json(pinned, "--ca-cert", str(ca_bundle))
-    assert second["digest"] == sha256(content)
+    assert (second["digest"], second["size"]) == (sha256(content), len(content))
     assert len(https_server.log) == 1  # content-addressed: no revalidation, no request at all
     assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
 
@@ -343,6 +365,25 @@ def test_pinned_digest_of_a_known_lifecycle_makes_no_request(
         assert lifecycle.blob.digest == sha256(content)
         assert lifecycle.blob.resolver == "https"
     assert https_server.log == []
+
+
+def test_a_download_dropped_unopened_releases_its_lock(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    # A plugin that asks context.download() and then drops the blob unopened must not leave
+    # the URL locked (the lock goes with the blob): the next resolve of that URL in the same
+    # process would otherwise wait forever.
+    from cnbkit.api import new_context
+    from cnbkit.options import Options
+
+    content = serve_lifecycle(https_server, tmp_path)
+    context = new_context(Options.build(ca_cert=ca_bundle, timeout=5))
+    blob = context.download(https_server.url(PATH))
+    del blob
+    lifecycle = cnbkit.resolve_lifecycle(https_server.url(PATH), ca_cert=ca_bundle, timeout=5)
+    assert lifecycle.blob.digest == sha256(content)
+    assert [r.status for r in https_server.log] == [200, 200]
+    assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
 
 
 def test_malformed_pin_is_refused_before_any_request(

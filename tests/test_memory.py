@@ -26,7 +26,9 @@ def test_peak_memory_does_not_grow_with_the_archive(tmp_path: Path) -> None:
     for archive in (small, large):
         env["CNBKIT_CACHE_DIR"] = str(tmp_path / f"cache-{archive.stem}")
         # unsorted entries take the rewrite path too: both paths must stream
-        peaks[archive.stem] = peak_rss_kib(["resolve", str(archive), "--save", str(tmp_path / "out.tar")], env)
+        peaks[archive.stem] = peak_rss_kib(
+            ["resolve", str(archive), "--save", str(tmp_path / "out.tar")], env
+        )
     growth = peaks["large"] - peaks["small"]
     # 92 MiB more input may cost a few MiB of buffers, never the blob itself
     assert growth < 12 * 1024, peaks

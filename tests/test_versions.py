@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import cnbkit
 import pytest
+import trustme
 from cnbkit.versions import GITHUB_RELEASES, RELEASE_PLATFORMS, lifecycle_url, parse_version
 
 from tests.conftest import one_line_error, run_cli
@@ -58,7 +60,7 @@ def publish(
     return archive
 
 
-def cache_listing() -> dict[str, object]:
+def cache_listing() -> dict[str, Any]:
     """``cnbkit cache ls --json``."""
     result = run_cli("cache", "ls", "--json")
     assert result.returncode == 0, result.stderr
@@ -104,14 +106,27 @@ def test_mirror_gets_exactly_the_archive_and_its_checksum(
     assert json.loads(offline.stdout)["digest"] == data["digest"]
 
 
-def test_mirror_from_the_environment(https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path) -> None:
-    publish(https_server, tmp_path)
-    env = {"CNBKIT_LIFECYCLE_MIRROR": https_server.url("/mirror/"), "SSL_CERT_FILE": str(ca_bundle)}
-    result = run_cli(
-        "resolve", "--lifecycle-version", VERSION, "--platform", "linux/amd64", "--json", env=env
-    )
-    assert result.returncode == 0, result.stderr
-    assert sorted(https_server.paths()) == sorted([archive_path(), archive_path() + ".sha256"])
+def test_mirror_from_the_environment(test_ca: trustme.CA, ca_bundle: Path, tmp_path: Path) -> None:
+    # A mirror as a plain directory tree, served as it lies on disk.
+    site = tmp_path / "site"
+    archive = make_lifecycle(tmp_path / "a.tgz", desc=descriptor(VERSION)).read_bytes()
+    target = site / archive_path().lstrip("/")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(archive)
+    target.with_name(target.name + ".sha256").write_text(hashlib.sha256(archive).hexdigest() + "\n")
+    with HTTPSServer("127.0.0.1", ca=test_ca, directory=site) as server:
+        env = {"CNBKIT_LIFECYCLE_MIRROR": server.url("/mirror/"), "SSL_CERT_FILE": str(ca_bundle)}
+        args = ["resolve", "--lifecycle-version", VERSION, "--platform", "linux/amd64", "--json"]
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["digest"] == "sha256:" + hashlib.sha256(archive).hexdigest()
+        assert sorted(server.paths()) == sorted([archive_path(), archive_path() + ".sha256"])
+        # The flag wins over the environment.
+        server.clear_log()
+        other = run_cli(*args, "--lifecycle-mirror", server.url("/elsewhere"), env=env)
+        assert other.returncode == 1
+        elsewhere = archive_path().replace("/mirror/", "/elsewhere/")
+        assert [(r.path, r.status) for r in server.log] == [(elsewhere + ".sha256", 404), (elsewhere, 404)]
 
 
 def test_api_normalises_the_version_like_pack(
@@ -152,7 +167,7 @@ def test_checksum_mismatch_fails_and_caches_no_archive(
     assert https_server.url(archive_path()) in error
     listing = cache_listing()
     # Only the small .sha256 file may be cached (it is revalidated each time); never the archive.
-    assert [blob["urls"] for blob in listing["blobs"]] == [[https_server.url(archive_path()) + ".sha256"]]  # type: ignore[attr-defined,index]
+    assert [blob["urls"] for blob in listing["blobs"]] == [[https_server.url(archive_path()) + ".sha256"]]
     assert listing["lifecycles"] == []
     assert list((cache_dir / "tmp").glob("*")) == []
 
