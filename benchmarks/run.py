@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import bench_file, bench_https, report
-from benchmarks.harness import WORK_DIR, machine_facts
+from benchmarks.harness import WORK_DIR, exit_on_sigterm, machine_facts
 from benchmarks.servers import https_server, nginx_binary
 from benchmarks.workload import Input, ensure_input
 
@@ -119,6 +119,7 @@ def _inputs(sizes: Sequence[int], unsorted: Sequence[int], log: Callable[[str], 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks; return 0 (targets missed are reported, not failures)."""
     args = _parser().parse_args(argv)
+    exit_on_sigterm()
     if args.rounds < 1:
         _parser().error("--rounds must be at least 1")
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])

@@ -48,6 +48,20 @@ def _remember_digest(blob: Blob, cache: Cache) -> None:
         cache.remember_stamp(CacheEntry(url=key, digest=blob.digest, size=blob.size or 0, etag=stamp))
 
 
+def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
+    from .versions import parse_version
+
+    try:
+        found = parse_version(lifecycle.version)
+    except UsageError:
+        found = lifecycle.version
+    if found != parse_version(requested):
+        raise LifecycleError(
+            f"{shown} holds lifecycle {lifecycle.version}, not the requested {requested}: "
+            "check the mirror's contents"
+        )
+
+
 def resolve_with(
     context: Context,
     uri: str | None = None,
@@ -79,6 +93,8 @@ def resolve_with(
     try:
         lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=staged)
         _remember_digest(blob, context.cache)
+        if lifecycle_version is not None:
+            _check_version(lifecycle, lifecycle_version, shown)
         problems = context.host.check_lifecycle(lifecycle, context)
         if problems:
             raise LifecycleError(

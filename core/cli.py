@@ -145,7 +145,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         insecure_registries=args.insecure_registry,
         lifecycle_mirror=args.lifecycle_mirror,
         progress=not (args.json or args.quiet),
-        quiet=args.quiet or args.json,
+        quiet=args.quiet,  # notices (an unverified download) still reach stderr with --json
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None

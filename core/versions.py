@@ -57,8 +57,24 @@ def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -
     if suffix is None:
         known = ", ".join(f"{os}/{arch}" for os, arch in RELEASE_PLATFORMS)
         raise UsageError(f"the lifecycle is not released for {platform}; released platforms: {known}")
-    base = (mirror or GITHUB_RELEASES).rstrip("/")
-    return f"{base}/v{version}/lifecycle-v{version}+{suffix}.tgz"
+    return _append_path(mirror or GITHUB_RELEASES, f"v{version}/lifecycle-v{version}+{suffix}.tgz")
+
+
+def _append_path(base: str, tail: str) -> str:
+    """``base`` with ``tail`` added to its path; a query string (a signed mirror) stays last."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base)
+    path = f"{parts.path.rstrip('/')}/{tail}"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _sibling(url: str, suffix: str) -> str:
+    """``url`` with ``suffix`` added to its file name (``x.tgz`` -> ``x.tgz.sha256``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path + suffix, parts.query, ""))
 
 
 def _published_checksum(context: Context, url: str) -> str | None:
@@ -67,7 +83,7 @@ def _published_checksum(context: Context, url: str) -> str | None:
     from .streams import close_stream
 
     try:
-        blob = context.download(url + ".sha256")
+        blob = context.download(_sibling(url, ".sha256"))
         stream = blob.open_raw()
         try:
             text = stream.read(4096).decode("utf-8", "replace")
@@ -97,11 +113,11 @@ def resolve_version(version: str, context: Context) -> tuple[str, Blob]:
     a proxy) serves versions too.
 
     Returns:
-        The URL resolved (without the pin) and the Blob.
+        The URL resolved (without the pin, redacted: safe to print) and the Blob.
     """
     url = lifecycle_url(version, context.platform, context.options.lifecycle_mirror)
     checksum = _published_checksum(context, url)
     if checksum is None:
         context.notice(f"{redact(url)} has no .sha256 beside it; its content is not verified")
-        return url, context.resolve(url)
-    return url, context.resolve(f"{url}#sha256={checksum}")
+        return redact(url), context.resolve(url)
+    return redact(url), context.resolve(f"{url}#sha256={checksum}")

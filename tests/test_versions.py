@@ -323,3 +323,33 @@ def test_default_url_is_github_releases() -> None:
     assert GITHUB_RELEASES == "https://github.com/buildpacks/lifecycle/releases/download"
     mirrored = lifecycle_url("0.19.4", cnbkit.Platform("linux", "arm64", "v8"), "https://m.example/lc/")
     assert mirrored == "https://m.example/lc/v0.19.4/lifecycle-v0.19.4+linux.arm64.tgz"
+
+
+def test_mirror_serving_another_version_is_refused(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
+) -> None:
+    path = archive_path()
+    https_server.add(path, make_lifecycle(tmp_path / "other.tgz", desc=descriptor("0.20.1")).read_bytes())
+    result = run_cli(
+        "resolve", "--lifecycle-version", VERSION, "--lifecycle-mirror", https_server.url("/mirror"),
+        "--platform", "linux/amd64", "--ca-cert", str(ca_bundle), "--json",
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert "holds lifecycle 0.20.1, not the requested 0.19.4" in line
+    assert "has no .sha256" in result.stderr  # the notice reaches stderr even with --json
+    assert result.stdout == ""
+
+
+def test_mirror_with_a_query_string(https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path) -> None:
+    publish(https_server, tmp_path)
+    mirror = https_server.url("/mirror?token=s3cret")
+    result = run_cli(
+        "resolve", "--lifecycle-version", VERSION, "--lifecycle-mirror", mirror,
+        "--platform", "linux/amd64", "--ca-cert", str(ca_bundle), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    query = "?token=s3cret"  # kept on both requests, after the file name
+    assert sorted(https_server.paths()) == sorted(
+        [archive_path() + query, archive_path() + ".sha256" + query]
+    )
+    assert "s3cret" not in result.stdout + result.stderr
