@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +63,18 @@ def run_cli(
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout, check=False
     )
+
+
+def cli_json(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Any:
+    """Run ``cnbkit ARGS``, assert it succeeded, and return the JSON it printed."""
+    result = run_cli(*args, env=env, cwd=cwd)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def digest_of(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from cnbkit import Cache, CnbkitError, DigestMismatchError
 
-from tests.conftest import run_cli
+from tests.conftest import cli_json, digest_of, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -22,11 +21,6 @@ from tests.https_server import (  # noqa: F401 - fixtures
 from tests.lifecycles import make_lifecycle
 
 PATH = "/dl/lifecycle.tgz"
-
-
-def digest_of(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def resolved(server: HTTPSServer, ca_bundle: Path, tmp_path: Path, url: str | None = None) -> bytes:
@@ -40,10 +34,7 @@ def resolved(server: HTTPSServer, ca_bundle: Path, tmp_path: Path, url: str | No
 
 def listing() -> dict[str, Any]:
     """``cnbkit cache ls --json``, parsed."""
-    result = run_cli("cache", "ls", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
+    data: dict[str, Any] = cli_json("cache", "ls", "--json")
     return data
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import cnbkit
 import pytest
 
-from tests.conftest import CLI, one_line_error, run_cli
+from tests.conftest import CLI, digest_of, one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -33,11 +33,6 @@ from tests.https_server import (  # noqa: F401 - fixtures
 from tests.lifecycles import big_lifecycle, descriptor, lifecycle_entries, make_lifecycle, write_tar
 
 PATH = "/releases/lifecycle.tgz"
-
-
-def sha256(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def serve_lifecycle(server: HTTPSServer, tmp_path: Path, path: str = PATH, **kwargs: Any) -> bytes:
@@ -96,7 +91,7 @@ def test_resolve_over_https_with_the_test_ca(
     env = {} if how == "--ca-cert" else {how: str(ca_bundle)}
     data = resolve_json(https_server.url(PATH), *args, env=env)
     assert data["resolver"] == "https"
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert data["size"] == len(content)
     assert data["version"] == "0.21.0"
     assert [(r.path, r.status) for r in https_server.log] == [(PATH, 200)]
@@ -122,7 +117,7 @@ def test_api_resolves_over_https(https_server: HTTPSServer, ca_bundle: Path, tmp
     lifecycle = cnbkit.resolve_lifecycle(
         https_server.url(PATH), ca_cert=ca_bundle, platform="windows/amd64", timeout=5
     )
-    assert lifecycle.blob.digest == sha256(content)
+    assert lifecycle.blob.digest == digest_of(content)
     assert lifecycle.blob.resolver == "https"
     assert "analyzer.exe" in lifecycle.binaries
 
@@ -137,7 +132,7 @@ def test_second_resolve_revalidates_with_etag_then_works_offline(
     env = {"SSL_CERT_FILE": str(ca_bundle)}
     first = resolve_json(https_server.url(PATH), env=env)
     second = resolve_json(https_server.url(PATH), env=env)
-    assert first["digest"] == second["digest"] == sha256(content)
+    assert first["digest"] == second["digest"] == digest_of(content)
     log = https_server.log
     assert [r.status for r in log] == [200, 304]
     assert log[0].body_bytes == len(content)
@@ -147,9 +142,9 @@ def test_second_resolve_revalidates_with_etag_then_works_offline(
 
     https_server.stop()
     offline = resolve_json(https_server.url(PATH), "--offline", env=env)
-    assert offline["digest"] == sha256(content)
+    assert offline["digest"] == digest_of(content)
     env_offline = resolve_json(https_server.url(PATH), env={**env, "CNBKIT_OFFLINE": "1"})
-    assert env_offline["digest"] == sha256(content)
+    assert env_offline["digest"] == digest_of(content)
     # Without --offline, the stopped server is a clear connection failure, not a stale answer.
     error = one_line_error(run_cli("resolve", https_server.url(PATH), "--timeout", "2", env=env))
     assert "connection failed" in error and https_server.url(PATH) in error
@@ -173,11 +168,11 @@ def test_changed_content_is_fetched_again(
 ) -> None:
     env = {"SSL_CERT_FILE": str(ca_bundle)}
     old = serve_lifecycle(https_server, tmp_path)
-    assert resolve_json(https_server.url(PATH), env=env)["digest"] == sha256(old)
+    assert resolve_json(https_server.url(PATH), env=env)["digest"] == digest_of(old)
     new = write_tar(tmp_path / "new.tgz", lifecycle_entries(desc=descriptor("0.22.0"))).read_bytes()
     https_server.add(PATH, new)
     data = resolve_json(https_server.url(PATH), env=env)
-    assert data["digest"] == sha256(new)
+    assert data["digest"] == digest_of(new)
     assert data["version"] == "0.22.0"
     assert [r.status for r in https_server.log] == [200, 200]
     assert {p.read_bytes() for p in blobs(cache_dir)} == {old, new}
@@ -200,7 +195,7 @@ def test_500_then_200_is_retried(
     content = serve_lifecycle(https_server, tmp_path)
     https_server.statuses(PATH, 500)
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert [r.status for r in https_server.log] == [500, 200]
     assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
 
@@ -222,7 +217,7 @@ def test_429_with_retry_after_is_honoured(
     content = serve_lifecycle(https_server, tmp_path)
     https_server.statuses(PATH, (429, {"Retry-After": "1"}))
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     log = https_server.log
     assert [r.status for r in log] == [429, 200]
     assert log[1].at - log[0].at >= 0.9  # waited as told, not the short default backoff
@@ -235,7 +230,7 @@ def test_unparsable_retry_after_falls_back_to_the_backoff(
     content = serve_lifecycle(https_server, tmp_path)
     https_server.statuses(PATH, (503, {"Retry-After": "soon"}))
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert [r.status for r in https_server.log] == [503, 200]
 
 
@@ -257,7 +252,7 @@ def test_dropped_connection_is_resumed_with_range(
     half = len(content) // 2
     https_server.drop(PATH, after=half)
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     log = https_server.log
     assert [r.status for r in log] == [200, 206]
     assert "range" not in log[0].headers
@@ -276,7 +271,7 @@ def test_resume_from_a_server_without_range_support(
     https_server.drop(PATH, after=300_000)
     https_server.ignore_range(PATH)
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     log = https_server.log
     assert [r.status for r in log] == [200, 200]
     assert log[1].headers["range"] == "bytes=300000-"
@@ -298,7 +293,7 @@ def test_content_changed_while_resuming_is_refused_and_not_cached(
     # The next resolve gets the new content whole.
     https_server.clear_log()
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(new)
+    assert data["digest"] == digest_of(new)
     assert [r.status for r in https_server.log] == [200]
     assert [p.read_bytes() for p in blobs(cache_dir)] == [new]
 
@@ -330,7 +325,7 @@ def test_pinned_digest_mismatch_names_both_digests(
         run_cli("resolve", https_server.url(PATH) + f"#sha256={wrong}", "--ca-cert", str(ca_bundle))
     )
     assert f"sha256:{wrong}" in error
-    assert sha256(content) in error
+    assert digest_of(content) in error
     assert_nothing_cached(cache_dir)
 
 
@@ -340,11 +335,11 @@ def test_pinned_digest_match_needs_no_request_the_second_time(
     content = serve_lifecycle(https_server, tmp_path)
     pinned = https_server.url(PATH) + "#sha256=" + hashlib.sha256(content).hexdigest().upper()
     first = resolve_json(pinned, "--ca-cert", str(ca_bundle))
-    assert (first["digest"], first["size"]) == (sha256(content), len(content))
+    assert (first["digest"], first["size"]) == (digest_of(content), len(content))
     assert [r.status for r in https_server.log] == [200]
     assert "if-none-match" not in https_server.log[0].headers
     second = resolve_json(pinned, "--ca-cert", str(ca_bundle))
-    assert (second["digest"], second["size"]) == (sha256(content), len(content))
+    assert (second["digest"], second["size"]) == (digest_of(content), len(content))
     assert len(https_server.log) == 1  # content-addressed: no revalidation, no request at all
     assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
 
@@ -359,10 +354,10 @@ def test_pinned_digest_of_a_known_lifecycle_makes_no_request(
     local = tmp_path / "local.tgz"
     local.write_bytes(content)
     pinned = https_server.url(PATH) + "#sha256=" + hashlib.sha256(content).hexdigest()
-    assert cnbkit.resolve_lifecycle(str(local)).blob.digest == sha256(content)
+    assert cnbkit.resolve_lifecycle(str(local)).blob.digest == digest_of(content)
     for _ in range(2):
         lifecycle = cnbkit.resolve_lifecycle(pinned, ca_cert=ca_bundle, timeout=5)
-        assert lifecycle.blob.digest == sha256(content)
+        assert lifecycle.blob.digest == digest_of(content)
         assert lifecycle.blob.resolver == "https"
     assert https_server.log == []
 
@@ -381,7 +376,7 @@ def test_a_download_dropped_unopened_releases_its_lock(
     blob = context.download(https_server.url(PATH))
     del blob
     lifecycle = cnbkit.resolve_lifecycle(https_server.url(PATH), ca_cert=ca_bundle, timeout=5)
-    assert lifecycle.blob.digest == sha256(content)
+    assert lifecycle.blob.digest == digest_of(content)
     assert [r.status for r in https_server.log] == [200, 200]
     assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
 
@@ -416,7 +411,7 @@ def test_body_shorter_once_is_completed_by_a_resume(
     content = serve_big(https_server, tmp_path, 512 * 1024)
     https_server.short(PATH, 1000, times=1)
     data = resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     log = https_server.log
     assert [r.status for r in log] == [200, 206]
     assert log[1].headers["range"] == f"bytes={len(content) - 1000}-"
@@ -456,7 +451,7 @@ def test_eight_processes_download_once(
     ]
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 8, [err for _, err in outputs]
-    assert {json.loads(out)["digest"] for out, _ in outputs} == {sha256(content)}
+    assert {json.loads(out)["digest"] for out, _ in outputs} == {digest_of(content)}
     with_body = [r for r in https_server.log if r.body_bytes]
     assert [r.status for r in with_body] == [200]
     assert https_server.body_bytes() == len(content)
@@ -500,7 +495,7 @@ def test_credentials_go_to_the_first_host_only_and_never_show(
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert data["uri"] == https_server.url(PATH, userinfo="user:***")
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
 
     a_log, b_log = https_server.log, https_server_b.log
     assert a_log and all(r.headers.get("authorization") == f"Basic {basic}" for r in a_log)
@@ -527,7 +522,7 @@ def test_secret_query_parameters_stay_out_of_output_and_cache(
     content = serve_lifecycle(https_server, tmp_path)
     url = https_server.url(PATH) + "?X-Amz-Signature=deadbeef42&token=t0psecret"
     data = resolve_json(url, "--ca-cert", str(ca_bundle))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert https_server.log[0].path == PATH + "?X-Amz-Signature=deadbeef42&token=t0psecret"
     assert "deadbeef42" not in json.dumps(data) and "t0psecret" not in json.dumps(data)
     listing = run_cli("cache", "ls", "--json")
@@ -550,7 +545,7 @@ def test_https_to_http_redirect_is_refused(
 def test_plain_http_to_loopback_is_allowed(http_server: HTTPSServer, tmp_path: Path, cache_dir: Path) -> None:
     content = serve_lifecycle(http_server, tmp_path)
     data = resolve_json(http_server.url(PATH))
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert data["resolver"] == "https"
     assert [r.status for r in http_server.log] == [200]
 
@@ -568,7 +563,7 @@ def test_plain_http_to_a_remote_host_is_refused_without_connecting(
     assert_nothing_cached(cache_dir)
     # With --allow-http the request goes out (to the loopback proxy, never further).
     data = resolve_json(remote, "--allow-http", env=env)
-    assert data["digest"] == sha256(content)
+    assert data["digest"] == digest_of(content)
     assert [(r.target, r.status) for r in http_server.log] == [(remote, 200)]
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import cnbkit
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import cli_json, run_cli
 from tests.lifecycles import (
     BUILDPACK_APIS,
     PLATFORM_APIS,
@@ -36,11 +36,8 @@ ALL_BINARIES = [
 ]
 
 
-def resolve_json(*args: str, cwd: Path | None = None) -> dict[str, object]:
-    result = run_cli("resolve", *args, "--json", cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
+def resolve_json(*args: str, cwd: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = cli_json("resolve", *args, "--json", cwd=cwd)
     return data
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 import trustme
 from cnbkit.versions import GITHUB_RELEASES, RELEASE_PLATFORMS, lifecycle_url, parse_version
 
-from tests.conftest import one_line_error, run_cli
+from tests.conftest import cli_json, one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -60,12 +61,19 @@ def publish(
     return archive
 
 
+def from_mirror(
+    server: HTTPSServer, ca_bundle: Path, *extra: str, version: str = VERSION, platform: str = "linux/amd64"
+) -> subprocess.CompletedProcess[str]:
+    """``cnbkit resolve --lifecycle-version`` against the server's ``/mirror``."""
+    return run_cli(
+        "resolve", "--lifecycle-version", version, "--lifecycle-mirror", server.url("/mirror"),
+        "--platform", platform, "--ca-cert", str(ca_bundle), *extra,
+    )  # fmt: skip
+
+
 def cache_listing() -> dict[str, Any]:
     """``cnbkit cache ls --json``."""
-    result = run_cli("cache", "ls", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
+    data: dict[str, Any] = cli_json("cache", "ls", "--json")
     return data
 
 
@@ -150,17 +158,7 @@ def test_checksum_mismatch_fails_and_caches_no_archive(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
 ) -> None:
     archive = publish(https_server, tmp_path, checksum="wrong")
-    result = run_cli(
-        "resolve",
-        "--lifecycle-version",
-        VERSION,
-        "--lifecycle-mirror",
-        https_server.url("/mirror"),
-        "--platform",
-        "linux/amd64",
-        "--ca-cert",
-        str(ca_bundle),
-    )
+    result = from_mirror(https_server, ca_bundle)
     error = one_line_error(result)
     assert "sha256:" + hashlib.sha256(archive).hexdigest() in error
     assert "sha256:" + hashlib.sha256(b"something else").hexdigest() in error
@@ -176,17 +174,7 @@ def test_checksum_that_is_no_digest_is_an_error(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
 ) -> None:
     publish(https_server, tmp_path, checksum="garbage")
-    result = run_cli(
-        "resolve",
-        "--lifecycle-version",
-        VERSION,
-        "--lifecycle-mirror",
-        https_server.url("/mirror"),
-        "--platform",
-        "linux/amd64",
-        "--ca-cert",
-        str(ca_bundle),
-    )
+    result = from_mirror(https_server, ca_bundle)
     error = one_line_error(result)
     assert ".sha256" in error and "digest" in error
     assert archive_path() not in https_server.paths()
@@ -196,17 +184,7 @@ def test_mirror_without_checksums_works_with_a_notice(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
 ) -> None:
     archive = publish(https_server, tmp_path, checksum=None)
-    result = run_cli(
-        "resolve",
-        "--lifecycle-version",
-        VERSION,
-        "--lifecycle-mirror",
-        https_server.url("/mirror"),
-        "--platform",
-        "linux/amd64",
-        "--ca-cert",
-        str(ca_bundle),
-    )
+    result = from_mirror(https_server, ca_bundle)
     assert result.returncode == 0, result.stderr
     assert f"Lifecycle {VERSION}" in result.stdout
     notices = [line for line in result.stderr.splitlines() if line.strip()]
@@ -267,17 +245,7 @@ def test_platform_picks_the_release_archive(
 
 
 def test_unreleased_platform_names_the_released_ones(https_server: HTTPSServer, ca_bundle: Path) -> None:
-    result = run_cli(
-        "resolve",
-        "--lifecycle-version",
-        VERSION,
-        "--lifecycle-mirror",
-        https_server.url("/mirror"),
-        "--platform",
-        "linux/riscv64",
-        "--ca-cert",
-        str(ca_bundle),
-    )
+    result = from_mirror(https_server, ca_bundle, platform="linux/riscv64")
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in result.stderr
