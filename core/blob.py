@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import CnbkitError, PluginError
 from .platform import Platform
 from .redact import redact
-from .streams import HashingReader, Readable, decompressed
+from .streams import HashingReader, Readable, VerifiedStream, decompressed
 from .tarwrite import directory_tar
 
 __all__ = ["Blob", "FileBlob"]
@@ -69,7 +69,10 @@ class Blob(ABC):
             raise PluginError(
                 name, f"plugin {name!r} failed to open {self.source}: {type(exc).__name__}: {exc}"
             ) from exc
-        hashed = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
+        if isinstance(raw, VerifiedStream):  # hashed and checked by its producer already
+            hashed = raw.checked(expected=self.digest, source=self.source, on_complete=record)
+        else:
+            hashed = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
         try:
             return decompressed(hashed, self.source)
         except BaseException:

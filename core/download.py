@@ -20,7 +20,7 @@ from .blob import Blob, FileBlob
 from .cache import CacheEntry, Releasable
 from .errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
-from .streams import CHUNK, Readable
+from .streams import CHUNK, Readable, VerifiedStream
 
 if TYPE_CHECKING:
     import requests
@@ -316,7 +316,13 @@ class DownloadBlob(Blob):
         if self._fetch.started:
             raise CnbkitError(f"{self.source}: the download was interrupted; resolve it again")
         self._fetch.started = True
-        return _ThreadedBody(self._fetch.run)
+        fetch = self._fetch
+
+        def verified() -> tuple[str, int]:
+            assert fetch.committed is not None and fetch.committed.digest is not None
+            return fetch.committed.digest, fetch.committed.size or 0
+
+        return VerifiedStream(_ThreadedBody(fetch.run), verified)
 
 
 class _Cancelled(Exception):

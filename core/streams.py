@@ -29,6 +29,7 @@ __all__ = [
     "DIGEST_PATTERN",
     "HashingReader",
     "Readable",
+    "VerifiedStream",
     "close_stream",
     "decompressed",
     "iter_chunks",
@@ -112,15 +113,24 @@ class HashingReader:
         self._on_complete = on_complete
         self.size = 0
         self.digest: str | None = None
+        self._trusted: Callable[[], tuple[str, int]] | None = None
+
+    def trust(self, result: Callable[[], tuple[str, int]]) -> None:
+        """Take the digest and size from ``result()`` at the end instead of hashing."""
+        self._trusted = result
 
     def read(self, size: int = -1, /) -> bytes:
         """Read up to ``size`` bytes; at the end, verify and record the digest."""
         data = self._raw.read(size)
         if data:
-            self._hash.update(data)
+            if self._trusted is None:
+                self._hash.update(data)
             self.size += len(data)
         elif self.digest is None:
-            self.digest = f"sha256:{self._hash.hexdigest()}"
+            if self._trusted is not None:
+                self.digest, self.size = self._trusted()
+            else:
+                self.digest = f"sha256:{self._hash.hexdigest()}"
             if self._expected is not None and self.digest != self._expected:
                 raise DigestMismatchError(
                     f"{self._source}: content has digest {self.digest}, expected {self._expected}"
@@ -134,6 +144,40 @@ class HashingReader:
         close = getattr(self._raw, "close", None)
         if close is not None:
             close()
+
+
+class VerifiedStream:
+    """A stream whose producer hashes and verifies every byte before it reports the end.
+
+    A download into the cache already hashes the body (on its own thread) and checks it before
+    committing; wrapping its stream in this class tells :meth:`cnbkit.Blob.open` not to hash
+    the same bytes a second time on the reading thread.
+
+    Args:
+        raw: the stream.
+        result: called once at the end of the stream; returns the digest and size that the
+            producer verified.
+    """
+
+    def __init__(self, raw: Readable, result: Callable[[], tuple[str, int]]) -> None:
+        self._raw = raw
+        self._result = result
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes (the producer raises at the end if they were wrong)."""
+        return self._raw.read(size)
+
+    def close(self) -> None:
+        """Close the producer's stream (a download still running is cancelled)."""
+        close_stream(self._raw)
+
+    def checked(
+        self, *, expected: str | None, source: str, on_complete: Callable[[str, int], None]
+    ) -> HashingReader:
+        """A reader that, at the end, compares the producer's digest with ``expected``."""
+        reader = HashingReader(self._raw, expected=expected, source=source, on_complete=on_complete)
+        reader.trust(self._result)
+        return reader
 
 
 class _Prefixed:
