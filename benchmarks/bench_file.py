@@ -69,10 +69,14 @@ def _case(inp: Input, rounds: int, log: Callable[[str], None]) -> dict[str, Any]
         if not binary.is_file() or binary.stat().st_size != inp.size_mb * MB * 2 // 3:
             raise RunFailed(f"tar did not unpack {binary} completely")
 
+    def shown(argv: Sequence[str]) -> str:
+        text = " ".join(argv).replace(str(inp.path), "FILE.tgz").replace(str(out), "OUT.tar")
+        return text.replace(str(tar_dir), "FRESHDIR")
+
     contenders = [
         Contender(
             COLD,
-            " ".join(["cnbkit", *cold_argv[len(cli) :]]),
+            shown(["cnbkit", *cold_argv[len(cli) :]]),
             prepare_cnbkit,
             lambda: run_timed(cold_argv, env=env),
             check_cnbkit,
@@ -80,7 +84,7 @@ def _case(inp: Input, rounds: int, log: Callable[[str], None]) -> dict[str, Any]
         ),
         Contender(
             PEER,
-            " ".join(tar_argv),
+            shown(tar_argv),
             lambda: fresh_dir(tar_dir),
             lambda: run_timed(tar_argv, env=env),
             check_tar,
@@ -98,7 +102,7 @@ def _case(inp: Input, rounds: int, log: Callable[[str], None]) -> dict[str, Any]
         "contenders": {
             COLD: summarize(samples[COLD], contenders[0].command),
             PEER: summarize(samples[PEER], contenders[1].command),
-            WARM: summarize(warm, " ".join(["cnbkit", *warm_argv[len(cli) :]])),
+            WARM: summarize(warm, shown(["cnbkit", *warm_argv[len(cli) :]])),
         },
         "ratios": {f"{COLD} / {PEER}": paired_ratios(samples[COLD], samples[PEER])},
     }

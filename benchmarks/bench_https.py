@@ -100,7 +100,7 @@ def _case(inp: Input, server: Server, rounds: int, log: Callable[[str], None]) -
             raise RunFailed(f"curl -o did not download {got} completely")
 
     def shown(argv: Sequence[str]) -> str:
-        text = " ".join(argv).replace(ca, "CA").replace(url, "URL")
+        text = " ".join(argv).replace(ca, "CA").replace(url, "https://127.0.0.1:PORT/FILE.tgz")
         return text.replace(str(tar_dir), "FRESHDIR").replace(str(curl_dir / inp.path.name), "FILE")
 
     contenders = [
@@ -141,7 +141,7 @@ def _case(inp: Input, server: Server, rounds: int, log: Callable[[str], None]) -
             COLD: summarize(samples[COLD], contenders[0].command),
             CURL_TAR: summarize(samples[CURL_TAR], contenders[1].command),
             CURL: summarize(samples[CURL], contenders[2].command),
-            WARM: summarize(warm, contenders[0].command + "  (cache kept)"),
+            WARM: summarize(warm, contenders[0].command),
         },
         "ratios": {
             f"{COLD} / {CURL_TAR}": paired_ratios(samples[COLD], samples[CURL_TAR]),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import os
 import platform
 import shutil
@@ -348,25 +349,26 @@ def _loadavg() -> str:
         return "?"
 
 
-def _git_head() -> str:
+def _git(*args: str) -> str:
     try:
         done = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False, timeout=10
         )
     except OSError:
-        return "?"
-    return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+        return ""
+    return done.stdout.strip()
+
+
+def _source_state() -> tuple[str, str]:
+    """The commit, and what differs from it in the code being measured (core/, resolvers/)."""
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+    changed = _git("status", "--porcelain", "--", "core", "resolvers").splitlines()
+    digest = hashlib.sha256()
+    for folder in ("core", "resolvers"):
+        for path in sorted((REPO / folder).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    detail = ", ".join(line[3:] for line in changed) if changed else "none"
+    return head, f"sha256 {digest.hexdigest()[:12]} of core/ and resolvers/ *.py; uncommitted: {detail}"
 
 
 def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
@@ -379,6 +381,7 @@ def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
         except PackageNotFoundError:
             return "not installed"
 
+    head, source = _source_state()
     facts: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
@@ -390,7 +393,8 @@ def machine_facts(tools: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
         "kernel": platform.release(),
         "os": platform.platform(terse=True),
         "cnbkit": pkg("cnbkit"),
-        "cnbkit_commit": _git_head(),
+        "cnbkit_commit": head,
+        "cnbkit_source": source,
         "cnbkit_command": " ".join(cnbkit_command()),
         "isal": pkg("isal"),
         "requests": pkg("requests"),

@@ -7,6 +7,7 @@ See ``benchmarks/README.md`` for what is compared and how.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -23,7 +24,8 @@ from benchmarks.harness import WORK_DIR, exit_on_sigterm, machine_facts
 from benchmarks.servers import https_server, nginx_binary
 from benchmarks.workload import Input, ensure_input
 
-DEFAULT_ROUNDS = 5
+DEFAULT_ROUNDS = 9
+BUSY_LOAD = 1.0  # 1-minute load average above which the figures are flagged as noisy
 
 
 def _sizes(text: str) -> list[int]:
@@ -70,6 +72,19 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _warn_if_busy() -> None:
+    load = _load()
+    if load > BUSY_LOAD:
+        _log(
+            f"  note: the machine is busy (1-minute load {load:.2f} on {os.cpu_count()} cores): "
+            "the figures will be noisy"
+        )
+
+
 def _markdown(
     title: str,
     command: str,
@@ -106,7 +121,7 @@ warm-up round; times are whole-process wall seconds, `median (min\u2013max)`; ra
 def _commands(cases: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     if not cases:
         return {}
-    # the commands of the largest case, as an example of what ran
+    # the same for every input (FILE.tgz stands for each)
     return {name: rec["command"] for name, rec in cases[-1]["contenders"].items()}
 
 
@@ -135,9 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.only in (None, "file"):
         _log("file benchmark: cnbkit resolve FILE.tgz --save OUT.tar -q  vs  tar -xzf FILE.tgz -C DIR")
+        _warn_if_busy()
+        load_before = _load()
         cases = bench_file.run_file(inputs, args.rounds, _log)
+        load_after = _load()
         table, targets = report.file_report(cases)
-        md = _markdown("file (issue 2)", command, args.rounds, table, targets, _commands(cases), facts)
+        extra = f"\n1-minute load average before / after: {load_before:.2f} / {load_after:.2f}.\n"
+        md = _markdown("file (issue 2)", command, args.rounds, table, targets, _commands(cases), facts, extra)
         data = {
             "benchmark": "file",
             "command": command,
@@ -145,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": facts,
             "cases": cases,
             "targets": targets,
+            "loadavg_1min": {"before": load_before, "after": load_after},
         }
         written.append(report.write_results("file", md, data))
         _log("\n" + table + "\n\n" + report.targets_list(targets) + "\n")
@@ -157,9 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             https_server(WORK_DIR, Path(tmp), prefer=args.server) as server,
         ):
             _log(f"https benchmark: served by {server.kind} on 127.0.0.1:{server.port}")
+            _warn_if_busy()
+            load_before = _load()
             cases = bench_https.run_https(inputs, server, args.rounds, _log)
+            load_after = _load()
         table, targets = report.https_report(cases)
-        extra = f"\nServer: {server.kind}, `listen 127.0.0.1:PORT ssl`, sendfile on, etag on.\n"
+        extra = (
+            f"\nServer: {server.kind}, `listen 127.0.0.1:PORT ssl`, sendfile on, etag on. "
+            f"1-minute load average before / after: {load_before:.2f} / {load_after:.2f}.\n"
+        )
         md = _markdown(
             "https (issue 7)", command, args.rounds, table, targets, _commands(cases), facts, extra
         )
@@ -171,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "server": server.kind,
             "cases": cases,
             "targets": targets,
+            "loadavg_1min": {"before": load_before, "after": load_after},
         }
         written.append(report.write_results("https", md, data))
         _log("\n" + table + "\n\n" + report.targets_list(targets) + "\n")

@@ -60,20 +60,21 @@ def _wall(argv: Sequence[str], env: Mapping[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _ladder(steps: Sequence[tuple[str, list[str], dict[str, str]]], rounds: int) -> str:
-    times: dict[str, list[float]] = {name: [] for name, _, _ in steps}
-    for _, argv, env in steps:  # warm-up: bytecode, page cache
+Step = tuple[str, list[str], dict[str, str], int | None]  # name, argv, env, index of its base step
+
+
+def _ladder(steps: Sequence[Step], rounds: int) -> str:
+    times: list[list[float]] = [[] for _ in steps]
+    for _, argv, env, _ in steps:  # warm-up: bytecode, page cache
         _wall(argv, env)
     for _ in range(rounds):
-        for name, argv, env in steps:
-            times[name].append(_wall(argv, env))
-    rows = ["| step | median ms | min ms | + over previous step |", "|---|---:|---:|---:|"]
-    previous = None
-    for name, _, _ in steps:
-        median = statistics.median(times[name]) * 1000
-        delta = "" if previous is None else f"{median - previous:+.0f}"
-        rows.append(f"| {name} | {median:.0f} | {min(times[name]) * 1000:.0f} | {delta} |")
-        previous = median
+        for i, (_, argv, env, _) in enumerate(steps):
+            times[i].append(_wall(argv, env))
+    medians = [statistics.median(t) * 1000 for t in times]
+    rows = ["| # | step | median ms | min ms | over step # |", "|---:|---|---:|---:|---:|"]
+    for i, (name, _, _, base) in enumerate(steps):
+        delta = "" if base is None else f"{medians[i] - medians[base]:+.0f} over #{base + 1}"
+        rows.append(f"| {i + 1} | {name} | {medians[i]:.0f} | {min(times[i]) * 1000:.0f} | {delta} |")
     return "\n".join(rows)
 
 
@@ -150,7 +151,13 @@ def _parse_spy(raw: Path) -> dict[str, collections.Counter[str]]:
             names[tid] = m.group(2).strip()
         leaf = frames[-1] if len(frames) > 1 else "?"
         per_thread[tid][leaf.replace("/work/main/", "")] += int(count)
-    return {names.get(tid, tid): counts for tid, counts in per_thread.items()}
+    labelled: dict[str, collections.Counter[str]] = {}
+    for tid, counts in per_thread.items():
+        label = names.get(tid, tid)
+        if label in labelled:  # a second thread of the same name (the rewrite's layer writer)
+            label = f"{label} (2nd, tid {tid})"
+        labelled[label] = counts
+    return labelled
 
 
 def _spy(argv: Sequence[str], env: Mapping[str, str], prepare: Callable[[], object], label: str) -> str:
@@ -177,11 +184,11 @@ def _spy(argv: Sequence[str], env: Mapping[str, str], prepare: Callable[[], obje
     )
     threads = _parse_spy(raw)
     lines = [
-        f"Unprofiled run: {wall:.2f} s wall{cpu}. Under py-spy ({_SPY_RATE} Hz, samples where "
-        "the thread was running; raw stacks in "
-        f"`benchmarks/work/{raw.name}`):",
+        f"Unprofiled run: {wall:.2f} s wall{cpu}. Under py-spy ({_SPY_RATE} Hz; idle samples "
+        "dropped, though py-spy still counts some lock waits such as `Condition.wait` as running; "
+        f"raw stacks in `benchmarks/work/{raw.name}`):",
         "",
-        "| thread | on-CPU s (samples) | top lines (share of the thread's samples) |",
+        "| thread | sampled s (samples) | top lines (share of the thread's samples) |",
         "|---|---:|---|",
     ]
     for name, counts in sorted(threads.items(), key=lambda kv: -sum(kv[1].values())):
@@ -204,24 +211,26 @@ def _sections(server: Server, big: Input, unsorted: Input, rounds: int) -> list[
     for args in (https_args, file_args):  # prime the cache: later runs are warm
         subprocess.run([*cli, *args], env=env, check=True)
     py = sys.executable
-    steps = [
-        ("python -S -c pass (bare interpreter)", [py, "-S", "-c", "pass"], env),
-        ("python -c pass (+ site, incl. the editable-install finder)", [py, "-c", "pass"], env),
-        ("python -c 'import cnbkit.cli'", [py, "-c", "import cnbkit.cli"], env),
-        ("python -c 'import cnbkit.api' (what resolve imports first)", [py, "-c", "import cnbkit.api"], env),
+    discover = "from cnbkit.host import PluginHost; PluginHost.from_entry_points()"
+    steps: list[Step] = [
+        ("python -S -c pass (bare interpreter)", [py, "-S", "-c", "pass"], env, None),
         (
-            "... + PluginHost.from_entry_points() (plugin discovery)",
-            [py, "-c", "from cnbkit.host import PluginHost; PluginHost.from_entry_points()"],
+            "python -c pass (+ site: .pth files, incl. the editable-install finder)",
+            [py, "-c", "pass"],
             env,
+            0,
         ),
         (
-            "... + import requests",
-            [py, "-c", "from cnbkit.host import PluginHost; PluginHost.from_entry_points(); import requests"],
+            "python -c 'import cnbkit.cli' (imports the cnbkit package)",
+            [py, "-c", "import cnbkit.cli"],
             env,
+            1,
         ),
-        ("cnbkit resolve FILE.tgz -q (warm)", [*cli, *file_args], env),
-        ("cnbkit resolve URL --ca-cert CA -q (warm, one 304)", [*cli, *https_args], env),
-        ("the same, no bytecode cache (PYTHONDONTWRITEBYTECODE=1)", [*cli, *https_args], nopyc),
+        ("+ PluginHost.from_entry_points() (plugin discovery)", [py, "-c", discover], env, 2),
+        ("+ import requests", [py, "-c", f"{discover}; import requests"], env, 3),
+        ("cnbkit resolve FILE.tgz -q (warm: stat stamp, cached metadata)", [*cli, *file_args], env, 3),
+        ("cnbkit resolve URL --ca-cert CA -q (warm: one 304)", [*cli, *https_args], env, 4),
+        ("the same without a bytecode cache (PYTHONDONTWRITEBYTECODE=1)", [*cli, *https_args], nopyc, 6),
     ]
     _log("  start-up ladder ...")
     ladder = _ladder(steps, rounds)

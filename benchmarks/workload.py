@@ -1,12 +1,13 @@
 """The benchmark inputs: lifecycle ``.tgz`` files made by ``tests.lifecycles.big_lifecycle``.
 
 They live in ``benchmarks/work/`` (git-ignored) and are reused across runs: a sidecar JSON
-records what was asked for and the file's resulting size, and a file is made again only when
-the two no longer agree.
+records what was asked for, a fingerprint of the generator (``tests/lifecycles.py``) and the
+file's resulting size, and a file is made again when any of them no longer agrees.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -51,7 +52,12 @@ def ensure_input(
     """Return the input for ``size_mb`` (and entry order), generating it if missing or stale."""
     path = work / _name(size_mb, sorted_entries)
     sidecar = path.with_suffix(".json")
-    wanted = {"size_bytes": size_mb * MB, "sorted_entries": sorted_entries}
+    generator = REPO / "tests" / "lifecycles.py"
+    wanted = {
+        "size_bytes": size_mb * MB,
+        "sorted_entries": sorted_entries,
+        "generator_sha256": hashlib.sha256(generator.read_bytes()).hexdigest(),
+    }
     try:
         recorded = json.loads(sidecar.read_text())
         if {k: recorded.get(k) for k in wanted} == wanted and path.stat().st_size == recorded["tgz_bytes"]:
@@ -63,7 +69,7 @@ def ensure_input(
     from tests.lifecycles import big_lifecycle
 
     work.mkdir(parents=True, exist_ok=True)
-    log(f"  generating {path.name} ({size_mb} MB of incompressible binaries) ...")
+    log(f"  generating {path.name} ({size_mb} MB of binaries, with tests.lifecycles.big_lifecycle) ...")
     start = time.perf_counter()
     tmp = path.with_name(path.name + ".tmp")
     big_lifecycle(tmp, size_mb * MB, sorted_entries=sorted_entries)

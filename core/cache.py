@@ -35,7 +35,6 @@ from .streams import validate_digest
 __all__ = ["BlobWriter", "Cache", "CacheEntry", "Releasable", "default_cache_dir"]
 
 _STALE_TMP_SECONDS = 3600
-_LOCK_NOTICE_SECONDS = 2.0
 
 
 class Releasable(Protocol):
@@ -43,6 +42,55 @@ class Releasable(Protocol):
 
     def release(self) -> None:
         """Let the next process in."""
+
+
+class _FileLock:
+    """An exclusive lock on a file: ``flock`` where there is one, else the filelock package.
+
+    ``flock`` costs nothing to import (filelock adds about 11 ms to every warm resolve) and is
+    held by the open file, not by a thread, so any thread may release it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._fallback: Any = None
+
+    def acquire(self, *, blocking: bool) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            import filelock
+
+            self._fallback = self._fallback or filelock.FileLock(str(self._path), thread_local=False)
+            try:
+                self._fallback.acquire(timeout=-1 if blocking else 0)
+            except filelock.Timeout:
+                return False
+            return True
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let the next process in."""
+        if self._fallback is not None:
+            self._fallback.release()
+        elif self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def __del__(self) -> None:
+        # A blob dropped unopened takes its download's lock with it: never leave it held.
+        self.release()
 
 
 def default_cache_dir() -> Path:
@@ -172,18 +220,14 @@ class Cache:
             what: what is being done, for the notice shown while waiting.
             notice: receives a one-line notice when another process holds the lock.
         """
-        import filelock
-
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(key.encode()).hexdigest()
-        lock = filelock.FileLock(str(locks / f"{name}.lock"), thread_local=False)
-        try:
-            lock.acquire(timeout=_LOCK_NOTICE_SECONDS)
-        except filelock.Timeout:
+        path = locks / f"{hashlib.sha256(key.encode()).hexdigest()}.lock"
+        lock = _FileLock(path)
+        if not lock.acquire(blocking=False):
             if notice is not None:
                 notice(f"waiting for another cnbkit process that is {what}")
-            lock.acquire()
+            lock.acquire(blocking=True)
         return lock
 
     # -- the URL index ---------------------------------------------------------------------

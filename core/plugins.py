@@ -54,13 +54,16 @@ def _disabled() -> set[str]:
 def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
     found = []
     seen = set()
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] or ""
-        for ep in dist.entry_points:
-            # A distribution installed twice (editable and not) lists its entry points twice.
-            if ep.group == GROUP and (name.lower(), ep.name) not in seen:
-                seen.add((name.lower(), ep.name))
-                found.append((ep, name, dist.version))
+    # entry_points(group=...) reads only entry_points.txt files; walking distributions()
+    # would parse every installed package's METADATA first (about 40 ms here).
+    for ep in metadata.entry_points(group=GROUP):
+        dist = ep.dist
+        name = (dist.metadata["Name"] if dist is not None else "") or ""
+        version = dist.version if dist is not None else ""
+        # A distribution installed twice (editable and not) lists its entry points twice.
+        if (name.lower(), ep.name) not in seen:
+            seen.add((name.lower(), ep.name))
+            found.append((ep, name, version))
     builtin = [f for f in found if f[1].lower() == BUILTIN_DISTRIBUTION]
     others = sorted(
         (f for f in found if f[1].lower() != BUILTIN_DISTRIBUTION), key=lambda f: (f[1].lower(), f[0].name)
