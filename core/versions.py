@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .errors import CacheMissError, DigestMismatchError, UsageError
+from .errors import CacheMissError, DigestMismatchError, LifecycleError, UsageError
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -49,14 +49,15 @@ def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -
     """The release archive URL for ``version`` on ``platform``, from GitHub or ``mirror``.
 
     Raises:
-        UsageError: the version is invalid, or the lifecycle project publishes no archive
-            for the platform (pack would silently fall back to x86-64).
+        UsageError: the version is invalid.
+        LifecycleError: the lifecycle project publishes no archive for the platform (pack
+            would silently fall back to x86-64).
     """
     version = parse_version(version)
     suffix = RELEASE_PLATFORMS.get((platform.os, platform.architecture))
     if suffix is None:
         known = ", ".join(f"{os}/{arch}" for os, arch in RELEASE_PLATFORMS)
-        raise UsageError(f"the lifecycle is not released for {platform}; released platforms: {known}")
+        raise LifecycleError(f"the lifecycle is not released for {platform}; released platforms: {known}")
     return _append_path(mirror or GITHUB_RELEASES, f"v{version}/lifecycle-v{version}+{suffix}.tgz")
 
 
