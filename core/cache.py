@@ -273,16 +273,6 @@ class Cache:
         """The directory of the validated lifecycle ``key`` (``<hex>-<os class>``)."""
         return self.root / "lifecycles" / key
 
-    def publish_dir(self, staging: Path, key: str) -> Path:
-        """Move a fully written staging directory into place as lifecycle ``key``."""
-        target = self.lifecycle_dir(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(staging, target)
-        except OSError:  # another process published the same content first: keep theirs
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
-
     # -- maintenance -----------------------------------------------------------------------
 
     def listing(self) -> dict[str, Any]:

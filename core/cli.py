@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .errors import CnbkitError, UsageError
-from .redact import redact_text
+from .redact import redact
 
 __all__ = ["main"]
 
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnbkitError as exc:
         if debug:
             _print_traceback()
-        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
             _print_traceback()
-        message = redact_text(f"{type(exc).__name__}: {exc}")
+        message = redact(f"{type(exc).__name__}: {exc}")
         hint = "" if debug else " (run with --debug for the traceback)"
         print(f"error: unexpected {message}{hint}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import pluggy
 from .blob import Blob
 from .errors import CnbkitError, NoResolverError, PluginError
 from .plugins import LoadedPlugin, PluginLoadError, load_plugins, new_plugin_manager
-from .redact import redact_text
+from .redact import redact
 
 if TYPE_CHECKING:
     from .context import Context
@@ -71,7 +71,7 @@ class PluginHost:
             raise
         except Exception as exc:
             self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
-            message = redact_text(f"{type(exc).__name__}: {exc}")
+            message = redact(f"{type(exc).__name__}: {exc}")
             raise PluginError(
                 impl.plugin_name, f"plugin {impl.plugin_name!r} failed in {hook}({what}): {message}"
             ) from exc

@@ -26,13 +26,11 @@ from typing import Any, BinaryIO
 from .errors import ArchiveError
 from .streams import CHUNK
 from .tarsafe import TarEntry
-from .tarwrite import tar_header
+from .tarwrite import END_MARKER, padding, tar_header
 
 __all__ = ["LAYER_DIR", "Item", "LayerSink", "SpeculativeLayer", "write_sorted"]
 
 LAYER_DIR = "cnb/lifecycle"
-_BLOCK = 512
-_END_MARKER = b"\0" * (2 * _BLOCK)
 _QUEUE_CHUNKS = 64
 
 
@@ -110,10 +108,6 @@ class LayerSink:
             self.path.unlink()
 
 
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % _BLOCK)
-
-
 def _key(name: str) -> list[str]:
     # Sorting by path components puts parents right before their children.
     return name.split("/")
@@ -155,7 +149,7 @@ class SpeculativeLayer:
         self.sink.write(tar_header(installed, item.kind, item.mode & 0o777, item.size, linkname))
         item.where, item.offset = "out", self.sink.offset
         self._copy(entry, self.sink.write)
-        self.sink.write(_padding(item.size))
+        self.sink.write(padding(item.size))
         self._written.add(installed)
         self._last = key
         return True
@@ -199,8 +193,8 @@ class SpeculativeLayer:
         """Append ``cnb/lifecycle.toml`` and the end marker; return the digest and size."""
         self.sink.write(tar_header("cnb/lifecycle.toml", "file", mode & 0o777, len(descriptor)))
         self.sink.write(descriptor)
-        self.sink.write(_padding(len(descriptor)))
-        self.sink.write(_END_MARKER)
+        self.sink.write(padding(len(descriptor)))
+        self.sink.write(END_MARKER)
         return self.sink.close()
 
 
@@ -226,12 +220,12 @@ def write_sorted(
         if name == "cnb/lifecycle.toml":
             sink.write(tar_header(name, "file", mode, len(descriptor)))
             sink.write(descriptor)
-            sink.write(_padding(len(descriptor)))
+            sink.write(padding(len(descriptor)))
             continue
         sink.write(tar_header(name, item.kind, mode, item.size, item.linkname))
         if item.kind == "file" and item.size:
             for chunk in _chunks_at(fds[item.where], item):
                 sink.write(chunk)
-            sink.write(_padding(item.size))
-    sink.write(_END_MARKER)
+            sink.write(padding(item.size))
+    sink.write(END_MARKER)
     return sink.close()

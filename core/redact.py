@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact", "redact_text"]
+__all__ = ["redact"]
 
 # userinfo in any URL-ish string: scheme://user:password@host or scheme://token@host
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s?#]+)@")
@@ -36,8 +36,3 @@ def redact(url: str) -> str:
     """
     url = _USERINFO.sub(_userinfo, url)
     return _SECRET_PARAM.sub(lambda m: f"{m['key']}***", url)
-
-
-def redact_text(text: str) -> str:
-    """Redact every URL inside a free-form message (exception texts from libraries)."""
-    return redact(text)

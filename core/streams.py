@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Protocol
 
@@ -32,7 +32,6 @@ __all__ = [
     "VerifiedStream",
     "close_stream",
     "decompressed",
-    "iter_chunks",
     "validate_digest",
 ]
 
@@ -79,12 +78,6 @@ def close_stream(stream: object) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
-
-
-def iter_chunks(stream: Readable, size: int = CHUNK) -> Iterator[bytes]:
-    """Yield the stream's bytes in chunks of at most ``size`` until its end."""
-    while chunk := stream.read(size):
-        yield chunk
 
 
 class HashingReader:

@@ -9,17 +9,17 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from .errors import ArchiveError
 from .streams import CHUNK
 
-__all__ = ["NORMALIZED_MTIME", "TarWriter", "directory_tar", "tar_header"]
+__all__ = ["END_MARKER", "NORMALIZED_MTIME", "directory_tar", "padding", "tar_header"]
 
 NORMALIZED_MTIME = 315532801  # 1980-01-01T00:00:01Z, as pack and the lifecycle image use
 _BLOCK = 512
+END_MARKER = b"\0" * (2 * _BLOCK)  # two zero blocks end a tar archive
 _TYPES = {
     "file": tarfile.REGTYPE,
     "dir": tarfile.DIRTYPE,
@@ -45,44 +45,9 @@ def tar_header(name: str, kind: str, mode: int, size: int = 0, linkname: str = "
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def _padding(size: int) -> bytes:
+def padding(size: int) -> bytes:
+    """The zero bytes that pad ``size`` bytes of entry data to a whole 512-byte block."""
     return b"\0" * (-size % _BLOCK)
-
-
-class TarWriter:
-    """Append normalised entries to a binary file, then close with the end marker.
-
-    Args:
-        out: the file to write (not closed by the writer).
-    """
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-
-    def add(
-        self,
-        name: str,
-        kind: str,
-        mode: int,
-        *,
-        size: int = 0,
-        linkname: str = "",
-        chunks: Iterable[bytes] = (),
-    ) -> None:
-        """Write one entry; ``chunks`` must yield exactly ``size`` bytes for a file."""
-        self._out.write(tar_header(name, kind, mode, size, linkname))
-        written = 0
-        for chunk in chunks:
-            self._out.write(chunk)
-            written += len(chunk)
-        if written != (size if kind == "file" else 0):
-            raise ArchiveError(f"entry {name!r}: wrote {written} bytes, expected {size}")
-        self._out.write(_padding(written))
-
-    def close(self) -> None:
-        """Write the end-of-archive marker (two zero blocks)."""
-        self._out.write(b"\0" * (2 * _BLOCK))
-        self._out.flush()
 
 
 def _dir_entries(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
@@ -134,9 +99,9 @@ def directory_tar(root: Path) -> Iterator[bytes]:
                     yield chunk
             if written != st.st_size:
                 raise ArchiveError(f"{path} changed size while it was being read")
-            yield _padding(written)
+            yield padding(written)
         elif stat.S_ISSOCK(st.st_mode):
             continue
         else:
             raise ArchiveError(f"{path} is a device node or FIFO; a lifecycle holds none")
-    yield b"\0" * (2 * _BLOCK)
+    yield END_MARKER
