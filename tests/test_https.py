@@ -620,3 +620,36 @@ def test_progress_bar_on_a_terminal_only(https_server: HTTPSServer, ca_bundle: P
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert [r.status for r in https_server.log] == [200, 200, 200]
+
+
+def test_a_killed_download_leaves_no_visible_entry(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    content = serve_big(https_server, tmp_path, 2 * 1024 * 1024)
+    https_server.stall(PATH, 30, after=len(content) // 2, times=1)  # half the body, then nothing
+    proc = subprocess.Popen(
+        [*CLI, "resolve", https_server.url(PATH), "--ca-cert", str(ca_bundle), "--timeout", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    parts: list[Path] = []
+    while time.monotonic() < deadline and not any(p.stat().st_size >= len(content) // 4 for p in parts):
+        time.sleep(0.05)
+        parts = [p for p in (cache_dir / "tmp").glob("*.part") if p.exists()]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert parts, "the download never reached the cache's tmp/"
+    assert blobs(cache_dir) == [] and list((cache_dir / "index").glob("*")) == []
+    assert list((cache_dir / "lifecycles").glob("*")) == []
+    # The next resolve downloads again and succeeds; prune clears the killed one's leftover.
+    assert resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))["digest"] == digest_of(content)
+    assert [p.read_bytes() for p in blobs(cache_dir)] == [content]
+    for part in (cache_dir / "tmp").glob("*"):
+        os.utime(part, (time.time() - 7200, time.time() - 7200))
+    assert run_cli("cache", "prune").returncode == 0
+    assert list((cache_dir / "tmp").glob("*")) == []
