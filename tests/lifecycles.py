@@ -159,9 +159,10 @@ def big_lifecycle(path: Path, size: int, *, sorted_entries: bool = True) -> Path
     compiled code (barely: about 95%), streamed to disk (no whole-archive buffer), for
     benchmarks and large-input tests.
 
-    With ``sorted_entries`` the entries come in the order of lifecycle's own packager (a Go
-    ``filepath.Walk``: names sorted, ``lifecycle/...`` before ``lifecycle.toml``); without,
-    ``lifecycle`` comes before ``launcher``, as a hand-made ``tar`` may list them.
+    With ``sorted_entries`` the entries come in the order of lifecycle's own packager
+    (``tools/packager``: ``lifecycle.toml`` first, then ``lifecycle/`` as Go's
+    ``filepath.Walk`` lists it, names sorted); without, ``lifecycle`` comes before
+    ``launcher``, as a hand-made ``tar`` may list them.
     """
     binaries = {"lifecycle": size * 2 // 3, "launcher": size - size * 2 // 3}
     names = sorted([*binaries, *LINKED]) if sorted_entries else [*binaries, *LINKED]
@@ -173,8 +174,7 @@ def big_lifecycle(path: Path, size: int, *, sorted_entries: bool = True) -> Path
         desc = descriptor()
         desc_info = tarfile.TarInfo("lifecycle.toml")
         desc_info.size = len(desc)
-        if not sorted_entries:
-            tar.addfile(desc_info, io.BytesIO(desc))
+        tar.addfile(desc_info, io.BytesIO(desc))
         d = tarfile.TarInfo("lifecycle")
         d.type = tarfile.DIRTYPE
         d.mode = 0o755
@@ -190,8 +190,6 @@ def big_lifecycle(path: Path, size: int, *, sorted_entries: bool = True) -> Path
                 info.linkname = "lifecycle"
                 info.mode = 0o777
                 tar.addfile(info)
-        if sorted_entries:
-            tar.addfile(desc_info, io.BytesIO(desc))
     return path
 
 
