@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import CnbkitError, PluginError
 from .platform import Platform
 from .redact import redact
-from .streams import HashingReader, Readable, VerifiedStream, decompressed
+from .streams import HashingReader, Readable, VerifiedStream, close_stream, decompressed, read_ahead
 from .tarwrite import directory_tar
 
 __all__ = ["Blob", "FileBlob"]
@@ -69,14 +69,16 @@ class Blob(ABC):
             raise PluginError(
                 name, f"plugin {name!r} failed to open {self.source}: {type(exc).__name__}: {exc}"
             ) from exc
+        hashed: Readable
         if isinstance(raw, VerifiedStream):  # hashed and checked by its producer already
             hashed = raw.checked(expected=self.digest, source=self.source, on_complete=record)
-        else:
-            hashed = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
+        else:  # hash on a read-ahead thread while this one inflates and checks entries
+            checked = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
+            hashed = read_ahead(checked)
         try:
             return decompressed(hashed, self.source)
         except BaseException:
-            hashed.close()
+            close_stream(hashed)
             raise
 
     def __repr__(self) -> str:

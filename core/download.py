@@ -10,9 +10,7 @@ verified: a reader never sees the end of a stream whose bytes were not all check
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ from .blob import Blob, FileBlob
 from .cache import CacheEntry, Releasable
 from .errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
-from .streams import CHUNK, Readable, VerifiedStream
+from .streams import CHUNK, Readable, ThreadedReader, VerifiedStream
 
 if TYPE_CHECKING:
     import requests
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["DownloadBlob", "HTTPStatusError", "download_blob"]
 
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
-_QUEUE_CHUNKS = 64  # at most 8 MiB in flight between the download and the reader
 
 
 class HTTPStatusError(DownloadError):
@@ -322,71 +319,4 @@ class DownloadBlob(Blob):
             assert fetch.committed is not None and fetch.committed.digest is not None
             return fetch.committed.digest, fetch.committed.size or 0
 
-        return VerifiedStream(_ThreadedBody(fetch.run), verified)
-
-
-class _Cancelled(Exception):
-    pass
-
-
-_END = object()
-
-
-class _ThreadedBody:
-    """A readable stream fed by ``produce(put)`` running in a background thread."""
-
-    def __init__(self, produce: Callable[[Callable[[bytes], None]], None]) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_CHUNKS)
-        self._cancelled = threading.Event()
-        self._buffer = b""
-        self._finished = False
-        self._produce = produce
-        self._thread = threading.Thread(target=self._run, name="cnbkit-download", daemon=True)
-        self._thread.start()
-
-    def _put(self, chunk: bytes) -> None:
-        while not self._cancelled.is_set():
-            try:
-                self._queue.put(chunk, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-        raise _Cancelled
-
-    def _run(self) -> None:
-        try:
-            self._produce(self._put)
-            item: Any = _END
-        except _Cancelled:
-            return
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
-            item = exc
-        while not self._cancelled.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1, /) -> bytes:
-        if not self._buffer:
-            if self._finished:
-                return b""
-            item = self._queue.get()
-            if item is _END:
-                self._finished = True
-                return b""
-            if isinstance(item, BaseException):
-                self._finished = True
-                raise item
-            self._buffer = item
-        if 0 <= size < len(self._buffer):
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        else:
-            data, self._buffer = self._buffer, b""
-        return data
-
-    def close(self) -> None:
-        """Stop the download if it is still running (nothing is cached then)."""
-        self._cancelled.set()
-        self._thread.join()
+        return VerifiedStream(ThreadedReader(fetch.run, name="cnbkit-download"), verified)
