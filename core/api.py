@@ -10,7 +10,7 @@ from typing import Any
 from .blob import Blob, FileBlob
 from .cache import Cache
 from .context import Context
-from .errors import LifecycleError, UsageError
+from .errors import CnbkitError, LifecycleError, UsageError
 from .host import PluginHost
 from .lifecycle import Lifecycle
 from .locator import parse_locator
@@ -89,6 +89,8 @@ def resolve_with(
     # The layer is staged beside --save and renamed only once the policy hooks accepted it:
     # a refused lifecycle neither appears at the path nor replaces what was there before.
     target = Path(save).absolute() if save is not None else None
+    if target is not None and not target.parent.is_dir():
+        raise CnbkitError(f"cannot write {target}: the directory {target.parent} does not exist")
     staged = target.with_name(f".{target.name}.{os.getpid()}.staged") if target else None
     try:
         lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=staged)

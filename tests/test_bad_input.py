@@ -182,6 +182,13 @@ def test_nonexistent_path(tmp_path: Path) -> None:
     assert not (tmp_path / "o.tar").exists()
 
 
+def test_save_into_a_missing_directory(tmp_path: Path) -> None:
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    out = tmp_path / "no" / "such" / "layer.tar"
+    line = one_line_error(run_cli("resolve", str(archive), "--save", str(out)))
+    assert line == f"error: cannot write {out}: the directory {out.parent} does not exist"
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run_cli("--debug", "resolve", str(tmp_path / "nope.tgz"))
     assert result.returncode == 1 and "Traceback" in result.stderr
