@@ -94,11 +94,7 @@ def _case(inp: Input, rounds: int, log: Callable[[str], None]) -> dict[str, Any]
     samples = run_paired(contenders, rounds, log=log)
     remove(runs)
     return {
-        "input": inp.path.name,
-        "label": inp.label,
-        "size_mb": inp.size_mb,
-        "sorted_entries": inp.sorted_entries,
-        "tgz_bytes": inp.tgz_bytes,
+        **inp.record(),
         "contenders": {
             COLD: summarize(samples[COLD], contenders[0].command),
             PEER: summarize(samples[PEER], contenders[1].command),

@@ -131,11 +131,7 @@ def _case(inp: Input, server: Server, rounds: int, log: Callable[[str], None]) -
     samples = run_paired(contenders, rounds, log=log)
     remove(runs)
     return {
-        "input": inp.path.name,
-        "label": inp.label,
-        "size_mb": inp.size_mb,
-        "sorted_entries": inp.sorted_entries,
-        "tgz_bytes": inp.tgz_bytes,
+        **inp.record(),
         "url": url,
         "contenders": {
             COLD: summarize(samples[COLD], contenders[0].command),

@@ -41,6 +41,16 @@ class Input:
         """``300 MB`` or ``300 MB unsorted``."""
         return f"{self.size_mb} MB" + ("" if self.sorted_entries else " unsorted")
 
+    def record(self) -> dict[str, object]:
+        """The fields every benchmark result carries about its input."""
+        return {
+            "input": self.path.name,
+            "label": self.label,
+            "size_mb": self.size_mb,
+            "sorted_entries": self.sorted_entries,
+            "tgz_bytes": self.tgz_bytes,
+        }
+
 
 def _name(size_mb: int, sorted_entries: bool) -> str:
     return f"l{size_mb}" + ("" if sorted_entries else "-unsorted") + ".tgz"

@@ -355,14 +355,19 @@ class ThreadedReader:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def _put(self, chunk: bytes) -> None:
+    def _offer(self, item: Any) -> bool:
+        """Queue ``item``, waiting for room; ``False`` once the reader has closed the stream."""
         while not self._cancelled.is_set():
             try:
-                self._queue.put(chunk, timeout=0.2)
-                return
+                self._queue.put(item, timeout=0.2)
+                return True
             except queue.Full:
                 continue
-        raise _Cancelled
+        return False
+
+    def _put(self, chunk: bytes) -> None:
+        if not self._offer(chunk):
+            raise _Cancelled
 
     def _run(self) -> None:
         try:
@@ -372,12 +377,7 @@ class ThreadedReader:
             return
         except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
             item = exc
-        while not self._cancelled.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        self._offer(item)
 
     def read(self, size: int = -1, /) -> bytes:
         """Up to ``size`` bytes of what the producer put; ``b""`` once it has finished."""
