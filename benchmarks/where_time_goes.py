@@ -211,7 +211,7 @@ def _sections(server: Server, big: Input, unsorted: Input, rounds: int) -> list[
     for args in (https_args, file_args):  # prime the cache: later runs are warm
         subprocess.run([*cli, *args], env=env, check=True)
     py = sys.executable
-    discover = "from cnbkit.host import PluginHost; PluginHost.from_entry_points()"
+    discover = "from cnbkit.plugin.host import PluginHost; PluginHost.from_entry_points()"
     steps: list[Step] = [
         ("python -S -c pass (bare interpreter)", [py, "-S", "-c", "pass"], env, None),
         (

@@ -9,8 +9,6 @@ from __future__ import annotations
 from .api import resolve_lifecycle
 from .blob import Blob, FileBlob
 from .cache import Cache
-from .context import Context
-from .descriptor import APISet, Descriptor
 from .errors import (
     ArchiveError,
     CacheMissError,
@@ -22,10 +20,12 @@ from .errors import (
     PluginError,
     UsageError,
 )
-from .hookspecs import hookimpl
-from .lifecycle import Lifecycle, LifecycleAPIs
+from .lifecycle.descriptor import APISet, Descriptor
+from .lifecycle.model import Lifecycle, LifecycleAPIs
 from .locator import Locator, parse_locator
-from .platform import Platform, parse_platform
+from .oci.platform import Platform, parse_platform
+from .plugin.context import Context
+from .plugin.hookspecs import hookimpl
 from .redact import redact
 
 __version__ = "0.1.0"

@@ -9,13 +9,13 @@ from typing import Any
 
 from .blob import Blob, FileBlob
 from .cache import Cache
-from .context import Context
 from .errors import CnbkitError, LifecycleError, UsageError
-from .host import PluginHost
-from .lifecycle import Lifecycle
+from .lifecycle.model import Lifecycle
+from .lifecycle.validator import validate_lifecycle
 from .locator import parse_locator
 from .options import Options
-from .validator import validate_lifecycle
+from .plugin.context import Context
+from .plugin.host import PluginHost
 
 __all__ = ["new_context", "resolve_lifecycle"]
 
@@ -49,7 +49,7 @@ def _remember_digest(blob: Blob, cache: Cache) -> None:
 
 
 def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
-    from .versions import parse_version
+    from .lifecycle.versions import parse_version
 
     try:
         found = parse_version(lifecycle.version)
@@ -78,7 +78,7 @@ def resolve_with(
     if (uri is None) == (lifecycle_version is None):
         raise UsageError("give a lifecycle URI or a lifecycle version, not both or neither")
     if lifecycle_version is not None:
-        from .versions import resolve_version
+        from .lifecycle.versions import resolve_version
 
         shown, blob = resolve_version(lifecycle_version, context)
     else:

@@ -7,11 +7,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
+from .archive.streams import HashingReader, Readable, VerifiedStream, close_stream, decompressed, read_ahead
+from .archive.tarwrite import directory_tar
 from .errors import CnbkitError, PluginError
-from .platform import Platform
+from .oci.platform import Platform
 from .redact import redact
-from .streams import HashingReader, Readable, VerifiedStream, close_stream, decompressed, read_ahead
-from .tarwrite import directory_tar
 
 __all__ = ["Blob", "FileBlob"]
 

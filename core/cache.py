@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from .archive.streams import validate_digest
 from .errors import CnbkitError, DigestMismatchError
 from .redact import redact
-from .streams import validate_digest
 
 __all__ = ["BlobWriter", "Cache", "CacheEntry", "Releasable", "default_cache_dir"]
 

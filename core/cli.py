@@ -131,7 +131,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     if args.uri is not None and args.lifecycle_version is not None:
         raise UsageError("give a lifecycle URI or --lifecycle-version, not both")
     if args.lifecycle_version is not None:
-        from .versions import parse_version
+        from .lifecycle.versions import parse_version
 
         parse_version(args.lifecycle_version)  # a bad version is a usage error, before any I/O
     options = Options.build(
@@ -204,7 +204,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from .host import PluginHost
+    from .plugin.host import PluginHost
 
     host = PluginHost.from_entry_points()
     rows = host.describe()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .platform import Platform, host_platform, parse_platform
+from .oci.platform import Platform, host_platform, parse_platform
 
 __all__ = ["PULL_POLICIES", "Options"]
 

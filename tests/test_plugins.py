@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from cnbkit import Blob, CnbkitError, Context, FileBlob, Lifecycle, Locator, NoResolverError, hookimpl
 from cnbkit.api import new_context, resolve_with
-from cnbkit.host import PluginHost
 from cnbkit.options import Options
-from cnbkit.plugins import load_plugins, new_plugin_manager
+from cnbkit.plugin.host import PluginHost
+from cnbkit.plugin.loader import load_plugins, new_plugin_manager
 
 from tests.conftest import one_line_error, run_cli
 from tests.lifecycles import descriptor, make_lifecycle

@@ -15,7 +15,7 @@ from typing import Any
 import cnbkit
 import pytest
 import trustme
-from cnbkit.versions import GITHUB_RELEASES, RELEASE_PLATFORMS, lifecycle_url, parse_version
+from cnbkit.lifecycle.versions import GITHUB_RELEASES, RELEASE_PLATFORMS, lifecycle_url, parse_version
 
 from tests.conftest import cli_json, one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures

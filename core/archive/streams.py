@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol
 
-from .errors import ArchiveError, DigestMismatchError
+from ..errors import ArchiveError, DigestMismatchError
 
 _inflate_lib: ModuleType
 try:  # isal inflates about 40% faster than zlib here; zlib is the portable fallback.

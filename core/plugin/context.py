@@ -5,17 +5,17 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, default_cache_dir
-from .locator import parse_locator
-from .options import Options
-from .progress import Progress, new_progress
+from ..cache import Cache, default_cache_dir
+from ..locator import parse_locator
+from ..options import Options
+from ..progress import Progress, new_progress
 
 if TYPE_CHECKING:
     import requests
 
-    from .blob import Blob
+    from ..blob import Blob
+    from ..oci.platform import Platform
     from .host import PluginHost
-    from .platform import Platform
 
 __all__ = ["Context"]
 
@@ -55,10 +55,10 @@ class Context:
 
         It trusts the environment for proxies (``HTTPS_PROXY``, ``NO_PROXY``); TLS
         verification, timeouts and retries are applied per request by
-        :meth:`download` (:mod:`cnbkit.download`), which plugins should prefer.
+        :meth:`download` (:mod:`cnbkit.transport.download`), which plugins should prefer.
         """
         if self._session is None:
-            from .http import new_session
+            from ..transport.http import new_session
 
             self._session = new_session()
         return self._session
@@ -74,7 +74,7 @@ class Context:
             url: the URL, possibly with userinfo (never printed nor used as a cache key).
             sha256: the hex digest the content must have (``#sha256=`` pinning).
         """
-        from .download import download_blob
+        from ..transport.download import download_blob
 
         return download_blob(self, url, sha256=sha256)
 

@@ -10,11 +10,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .blob import Blob
+from ..archive.streams import CHUNK, HashingReader, Readable, close_stream
+from ..blob import Blob
+from ..errors import LifecycleError
+from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
-from .errors import LifecycleError
-from .platform import Platform
-from .streams import CHUNK, HashingReader, Readable, close_stream
 
 __all__ = ["OPTIONAL_PHASES", "PHASES", "Lifecycle", "LifecycleAPIs"]
 

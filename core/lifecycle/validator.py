@@ -5,9 +5,9 @@ Both archive shapes are accepted (DESIGN.md section 5): the release tarball
 image shape (``cnb/lifecycle.toml`` and ``cnb/lifecycle/``, with or without a leading ``/``).
 
 The archive is read once, as a stream, to its very end (so the artifact's digest is known and
-checked before anything is trusted). Entries are checked as they pass (:mod:`cnbkit.tarsafe`);
+checked before anything is trusted). Entries are checked as they pass (:mod:`cnbkit.archive.tarreader`);
 those that may belong to the lifecycle are written to the layer at once
-(:mod:`cnbkit.layerbuild`). Nothing outside the lifecycle directory can reach the layer. A
+(:mod:`cnbkit.lifecycle.layer`). Nothing outside the lifecycle directory can reach the layer. A
 failure leaves nothing behind: not in the cache, not at the ``--save`` path.
 """
 
@@ -19,16 +19,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .blob import Blob
-from .cache import Cache
+from ..archive.streams import close_stream
+from ..archive.tarreader import TarEntry, iter_tar, link_target
+from ..blob import Blob
+from ..cache import Cache
+from ..errors import ArchiveError, LifecycleError
+from ..oci.platform import Platform
+from ..tomlfile import MAX_TOML_SIZE
 from .descriptor import APISet, Descriptor, parse_descriptor
-from .errors import ArchiveError, LifecycleError
-from .layerbuild import LAYER_DIR, Item, LayerSink, SpeculativeLayer, write_sorted
-from .lifecycle import OPTIONAL_PHASES, PHASES, Lifecycle, LifecycleAPIs
-from .platform import Platform
-from .streams import close_stream
-from .tarsafe import TarEntry, iter_tar, link_target
-from .tomlfile import MAX_TOML_SIZE
+from .layer import LAYER_DIR, Item, LayerSink, SpeculativeLayer, write_sorted
+from .model import OPTIONAL_PHASES, PHASES, Lifecycle, LifecycleAPIs
 
 __all__ = ["cached_lifecycle", "validate_lifecycle"]
 

@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import ArchiveError
+from ..errors import ArchiveError
 from .streams import CHUNK, Readable
 
 __all__ = ["MAX_ENTRY_SIZE", "TarEntry", "iter_tar", "normalize_name"]

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .blob import Blob
+    from ..blob import Blob
+    from ..lifecycle.model import Lifecycle
+    from ..locator import Locator
     from .context import Context
-    from .lifecycle import Lifecycle
-    from .locator import Locator
 
 __all__ = ["hookimpl", "hookspec"]
 

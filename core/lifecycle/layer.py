@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import ArchiveError
-from .streams import CHUNK
-from .tarsafe import TarEntry
-from .tarwrite import END_MARKER, padding, tar_header
+from ..archive.streams import CHUNK
+from ..archive.tarreader import TarEntry
+from ..archive.tarwrite import END_MARKER, padding, tar_header
+from ..errors import ArchiveError
 
 __all__ = ["LAYER_DIR", "Item", "LayerSink", "SpeculativeLayer", "write_sorted"]
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import DownloadError
-from .redact import redact
+from ..errors import DownloadError
+from ..redact import redact
 
 if TYPE_CHECKING:
     import requests

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from .blob import Blob
-from .errors import CnbkitError, NoResolverError, PluginError
-from .plugins import LoadedPlugin, PluginLoadError, load_plugins, new_plugin_manager
-from .redact import redact
+from ..blob import Blob
+from ..errors import CnbkitError, NoResolverError, PluginError
+from ..redact import redact
+from .loader import LoadedPlugin, PluginLoadError, load_plugins, new_plugin_manager
 
 if TYPE_CHECKING:
+    from ..lifecycle.model import Lifecycle
+    from ..locator import Locator
     from .context import Context
-    from .lifecycle import Lifecycle
-    from .locator import Locator
 
 __all__ = ["PluginHost"]
 
@@ -33,7 +33,7 @@ class PluginHost:
 
     Args:
         pm: a plugin manager with cnbkit's hookspecs and the plugins registered.
-        loaded: what :func:`cnbkit.plugins.load_plugins` registered (for ``cnbkit plugins``).
+        loaded: what :func:`cnbkit.plugin.loader.load_plugins` registered (for ``cnbkit plugins``).
         failed: plugins that failed to load.
     """
 

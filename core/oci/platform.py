@@ -7,7 +7,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from .errors import UsageError
+from ..errors import UsageError
 
 __all__ = ["Platform", "host_platform", "parse_platform"]
 

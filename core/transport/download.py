@@ -14,16 +14,16 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .blob import Blob, FileBlob
-from .cache import CacheEntry, Releasable
-from .errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
+from ..archive.streams import CHUNK, Readable, ThreadedReader, VerifiedStream
+from ..blob import Blob, FileBlob
+from ..cache import CacheEntry, Releasable
+from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
-from .streams import CHUNK, Readable, ThreadedReader, VerifiedStream
 
 if TYPE_CHECKING:
     import requests
 
-    from .context import Context
+    from ..plugin.context import Context
 
 __all__ = ["DownloadBlob", "HTTPStatusError", "download_blob"]
 

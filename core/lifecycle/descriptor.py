@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import LifecycleError
-from .tomlfile import TomlError, loads
+from ..errors import LifecycleError
+from ..tomlfile import TomlError, loads
 
 __all__ = ["APISet", "Descriptor", "parse_descriptor"]
 

@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ArchiveError
+from ..errors import ArchiveError
 from .streams import CHUNK
 
 __all__ = ["END_MARKER", "NORMALIZED_MTIME", "directory_tar", "padding", "tar_header"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .errors import CacheMissError, DigestMismatchError, LifecycleError, UsageError
-from .redact import redact
+from ..errors import CacheMissError, DigestMismatchError, LifecycleError, UsageError
+from ..redact import redact
 
 if TYPE_CHECKING:
-    from .blob import Blob
-    from .context import Context
-    from .platform import Platform
+    from ..blob import Blob
+    from ..oci.platform import Platform
+    from ..plugin.context import Context
 
 __all__ = ["GITHUB_RELEASES", "RELEASE_PLATFORMS", "lifecycle_url", "parse_version", "resolve_version"]
 
@@ -80,8 +80,8 @@ def _sibling(url: str, suffix: str) -> str:
 
 def _published_checksum(context: Context, url: str) -> str | None:
     """The hex sha256 from the ``.sha256`` file beside ``url``, or ``None`` if there is none."""
-    from .download import HTTPStatusError
-    from .streams import close_stream
+    from ..archive.streams import close_stream
+    from ..transport.download import HTTPStatusError
 
     try:
         blob = context.download(_sibling(url, ".sha256"))
