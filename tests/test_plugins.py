@@ -111,10 +111,15 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     rows = ok_json(result)
     by_name = {row["name"]: row for row in rows}
     # Built-ins first; then by distribution name (cnbkit-acme, cnbkit-faulty, cnbkit-takeover),
-    # entry-point name within one; the ones that failed to load are not listed.
+    # entry-point name within one; then the ones that failed to load, with their error.
     builtins = [row["name"] for row in rows if row["distribution"] == "cnbkit"]
     assert {"file", "https"} <= set(builtins)
-    assert [row["name"] for row in rows] == [*builtins, "acme", "notblob", "raiser", "takeover"]
+    loaded = [row["name"] for row in rows if not row.get("failed")]
+    assert loaded == [*builtins, "acme", "notblob", "raiser", "takeover"]
+    failed = {row["name"]: row for row in rows if row.get("failed")}
+    assert sorted(failed) == ["broken", "halfbad", "typo", "wrapper"]
+    assert failed["broken"]["distribution"] == "cnbkit-broken" and failed["broken"]["error"]
+    assert "not a cnbkit hook" in failed["typo"]["error"]
     assert by_name["acme"] == {
         "name": "acme",
         "claims": ["acme://NAME"],
@@ -135,6 +140,15 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     assert by_name["takeover"]["claims"] == ["PATH", "file://PATH"]
     for name in ("broken", "halfbad", "typo", "wrapper"):
         assert f"plugin {name!r} (from cnbkit-" in result.stderr, result.stderr
+
+
+def test_plugins_strict_fails_when_a_plugin_failed_to_load(plugin_site: Path) -> None:
+    # CI can see a broken plugin: --strict turns a failed load into exit 1.
+    broken = cli(plugin_site, "plugins", "--json", "--strict", plugins=("acme", "broken"))
+    assert broken.returncode == 1, broken.stderr
+    assert [row["name"] for row in json.loads(broken.stdout) if row.get("failed")] == ["broken"]
+    healthy = cli(plugin_site, "plugins", "--strict", plugins=("acme",))
+    assert healthy.returncode == 0, healthy.stderr
 
 
 def test_plugins_human_listing(plugin_site: Path) -> None:
@@ -361,7 +375,7 @@ def test_misdeclared_hooks_are_reported(plugin_site: Path, tmp_path: Path, name:
         in result.stderr
     )
     rows = ok_json(cli(plugin_site, "plugins", "--json", plugins=(name,)))
-    assert name not in {row["name"] for row in rows}
+    assert name not in {row["name"] for row in rows if not row.get("failed")}
 
 
 # -- plugins registered in code (the Python API) -------------------------------------------

@@ -1,7 +1,7 @@
 """HTTP for every resolver: one session, manual redirects, retries, clear errors.
 
-``requests`` is imported only here, and only when a download is needed: the CLI and a warm
-resolve of a local file never pay for it.
+``requests`` is imported only in :mod:`cnbkit.transport` and only inside the functions that
+need it: the CLI and a warm resolve of a local file never pay for it.
 """
 
 from __future__ import annotations
@@ -63,13 +63,11 @@ class HttpTarget:
         url: the URL to request (no userinfo, no fragment).
         auth: ``(user, password)`` from the URL's userinfo, or ``None``.
         display: the URL as it may be printed (redacted).
-        fragment: what followed ``#`` (``sha256=<hex>``).
     """
 
     url: str
     auth: tuple[str, str] | None
     display: str
-    fragment: str
 
     @property
     def host(self) -> str:
@@ -95,7 +93,7 @@ def split_url(raw: str) -> HttpTarget:
     if parts.port is not None:
         netloc += f":{parts.port}"
     url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return HttpTarget(url=url, auth=auth, display=redact(url), fragment=parts.fragment)
+    return HttpTarget(url=url, auth=auth, display=redact(url))
 
 
 def _retry_after(response: requests.Response) -> float | None:
