@@ -23,7 +23,7 @@ class APISet:
     deprecated: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, list[str]]:
-        """The ``{"supported": [...], "deprecated": [...]}`` form of DESIGN.md section 7."""
+        """The ``{"supported": [...], "deprecated": [...]}`` form used in ``--json`` output."""
         return {"supported": list(self.supported), "deprecated": list(self.deprecated)}
 
 

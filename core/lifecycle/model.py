@@ -113,7 +113,7 @@ class Lifecycle:
         return target
 
     def to_json(self, uri: str) -> dict[str, Any]:
-        """The ``cnbkit resolve --json`` object of DESIGN.md section 7 (``uri`` redacted)."""
+        """The ``cnbkit resolve --json`` object (``uri`` redacted; the README lists its keys)."""
         return {
             "uri": uri,
             "resolver": self.blob.resolver,

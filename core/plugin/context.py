@@ -7,7 +7,7 @@ client) from the options; the services themselves take only the few things they 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cache import Cache, default_cache_dir
 from ..errors import CnbkitError, UsageError
@@ -16,16 +16,28 @@ from ..options import Options
 from ..progress import Progress, new_progress
 
 if TYPE_CHECKING:
-    import requests
-
     from ..blob import Blob
+    from ..lifecycle.model import Lifecycle
+    from ..locator import Locator
     from ..oci.platform import Platform
     from ..transport.download import Downloader
-    from .host import PluginHost
+    from ..transport.http import Session
 
-__all__ = ["Context"]
+__all__ = ["Context", "Hooks"]
 
 _MAX_DEPTH = 8  # URIs a plugin may forward through context.resolve before it is a loop
+
+
+class Hooks(Protocol):
+    """The typed hook calls a Context makes (:class:`~cnbkit.plugin.host.PluginHost` is one)."""
+
+    def resolve(self, locator: Locator, context: Context) -> Blob:
+        """Ask the resolvers until one claims ``locator``."""
+        ...
+
+    def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
+        """Every problem the policy hooks find."""
+        ...
 
 
 class Context:
@@ -39,14 +51,14 @@ class Context:
         cache: the shared content-addressed :class:`~cnbkit.Cache`.
     """
 
-    def __init__(self, options: Options, host: PluginHost) -> None:
+    def __init__(self, options: Options, host: Hooks) -> None:
         self.options = options
         self.platform: Platform = options.platform
         self.pull_policy = options.pull_policy
         self.offline = options.offline
         self.cache = Cache(options.cache_dir or default_cache_dir())
         self._host = host
-        self._session: requests.Session | None = None
+        self._session: Session | None = None
         self._downloader: Downloader | None = None
         self._docker: Any = None
         self._resolving: list[str] = []
@@ -62,7 +74,7 @@ class Context:
         """A progress reporter for a long transfer: a bar on a terminal, else nothing."""
         return new_progress(description, total, enabled=self.options.progress)
 
-    def http_session(self) -> requests.Session:
+    def http_session(self) -> Session:
         """The one ``requests`` session of this context (created on first use).
 
         It trusts the environment for proxies (``HTTPS_PROXY``, ``NO_PROXY``); TLS
@@ -112,9 +124,9 @@ class Context:
         """A Docker SDK client from the environment (``DOCKER_HOST``), created on first use:
         constructing one connects, so a machine without Docker pays nothing until needed."""
         if self._docker is None:
-            import docker
+            from ..transport.daemon import connect
 
-            self._docker = docker.from_env()
+            self._docker = connect()
         return self._docker
 
     def resolve(self, uri: str) -> Blob:
@@ -142,7 +154,7 @@ class Context:
         finally:
             self._resolving.pop()
 
-    def check_lifecycle(self, lifecycle: Any) -> list[str]:
+    def check_lifecycle(self, lifecycle: Lifecycle) -> list[str]:
         """Every problem the ``cnbkit_check_lifecycle`` plugins find, each prefixed with the
         plugin's name (the core's policy step; plugins need not call it)."""
         return self._host.check_lifecycle(lifecycle, self)

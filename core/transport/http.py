@@ -22,7 +22,9 @@ from ..redact import redact
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["HttpTarget", "is_loopback", "new_session", "open_response", "split_url"]
+    Session = requests.Session  # the type the context hands plugins, named here only
+
+__all__ = ["HttpTarget", "Session", "is_loopback", "new_session", "open_response", "split_url"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
