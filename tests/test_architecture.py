@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).parent.parent
 
@@ -40,7 +40,7 @@ def _loaded_after(code: str) -> tuple[list[str], list[str]]:
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    ours, heavy = (out.splitlines() + ["", ""])[:2]
+    ours, heavy = [*out.splitlines(), "", ""][:2]
     return ours.split(), heavy.split()
 
 
@@ -51,7 +51,7 @@ def test_import_cnbkit_is_cheap() -> None:
 
 
 def test_the_face_still_serves_every_public_name() -> None:
-    ours, heavy = _loaded_after("import cnbkit\nfor name in cnbkit.__all__: getattr(cnbkit, name)")
+    _, heavy = _loaded_after("import cnbkit\nfor name in cnbkit.__all__: getattr(cnbkit, name)")
     assert "pluggy" in heavy and "requests" not in heavy and "docker" not in heavy
 
 
@@ -61,7 +61,9 @@ def test_version_imports_no_plugin_machinery() -> None:
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--version'])"
     )
     assert heavy == [], heavy
-    assert not any(m.startswith(("cnbkit.plugin", "cnbkit.lifecycle", "cnbkit.transport")) for m in ours), ours
+    assert not any(m.startswith(("cnbkit.plugin", "cnbkit.lifecycle", "cnbkit.transport")) for m in ours), (
+        ours
+    )
 
 
 @pytest.mark.parametrize(
