@@ -46,16 +46,18 @@ class CredentialsProvider(Protocol):
 
 
 def find_docker_config(config_dir: str | None = None) -> Path | None:
-    """The Docker client configuration file in the SDK's order, or ``None``.
+    """The Docker client configuration file, found as the Docker CLI finds it, or ``None``.
 
-    ``config_dir`` (or ``$DOCKER_CONFIG``) ``/config.json``, else ``~/.docker/config.json``,
-    else the legacy ``~/.dockercfg``.
+    ``config_dir`` or ``$DOCKER_CONFIG``, when given, is the only place looked at (as with the
+    CLI: pointing ``DOCKER_CONFIG`` at an empty directory means "no credentials"); else
+    ``~/.docker/config.json``, else the legacy ``~/.dockercfg``.
     """
     directory = config_dir or os.environ.get("DOCKER_CONFIG")
-    candidates = [Path(directory) / "config.json"] if directory else []
+    if directory:
+        path = Path(directory) / "config.json"
+        return path if path.is_file() else None
     home = Path.home()
-    candidates += [home / ".docker" / "config.json", home / ".dockercfg"]
-    return next((path for path in candidates if path.is_file()), None)
+    return next((p for p in (home / ".docker" / "config.json", home / ".dockercfg") if p.is_file()), None)
 
 
 class DockerConfigCredentials:
