@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cnbkit.cache import Cache
 from cnbkit.errors import CnbkitError, DigestMismatchError
 from cnbkit.transport.http import new_session
@@ -164,7 +163,7 @@ class Counting:
             self.calls.append((method, url, dict(kwargs.get("headers") or {})))
             return original(method, url, **kwargs)
 
-        self.session.request = request  # type: ignore[method-assign]
+        self.session.request = request  # type: ignore[method-assign,assignment]
 
 
 def _client(counting: Counting | None = None, **kwargs: Any) -> RegistryClient:
@@ -343,13 +342,14 @@ def test_credentials_from_docker_config(
     )
     helper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{helper_dir}{os.pathsep}{os.environ['PATH']}")
-    entry = {
+    configs: dict[str, dict[str, Any]] = {
         "auth": {"auths": {basic.host: {"auth": _b64(f"{USER}:{PASSWORD}")}}},
         "auth-https-key": {"auths": {f"https://{basic.host}": {"auth": _b64(f"{USER}:{PASSWORD}")}}},
         "username-password": {"auths": {basic.host: {"username": USER, "password": PASSWORD}}},
         "credsStore": {"auths": {basic.host: {}}, "credsStore": "test"},
         "credHelpers": {"credHelpers": {basic.host: "test"}},
-    }[form]
+    }
+    entry = configs[form]
     _write_config(os.environ["DOCKER_CONFIG"], entry)
     data, _, digest = _client().get_manifest(parse_reference(f"{basic.host}/test/app:v1"))
     assert digest == "sha256:" + hashlib.sha256(data).hexdigest()
@@ -358,7 +358,9 @@ def test_credentials_from_docker_config(
 @pytest.mark.parametrize("password", [None, "wrong-password-123"])
 def test_basic_auth_refused_is_one_line_without_the_password(basic: Registry, password: str | None) -> None:
     if password:
-        _write_config(os.environ["DOCKER_CONFIG"], {"auths": {basic.host: {"auth": _b64(f"{USER}:{password}")}}})
+        _write_config(
+            os.environ["DOCKER_CONFIG"], {"auths": {basic.host: {"auth": _b64(f"{USER}:{password}")}}}
+        )
     with pytest.raises(RegistryError) as info:
         _client().get_manifest(parse_reference(f"{basic.host}/test/app:v1"))
     message = str(info.value)
@@ -409,7 +411,7 @@ def test_upload_of_wrong_bytes_is_refused(plain: Registry) -> None:
     client = _client()
     target = parse_reference(f"{plain.host}/pushed/wrong:v1")
     wrong = "sha256:" + hashlib.sha256(b"something else").hexdigest()
-    with pytest.raises(RegistryError, match="DIGEST_INVALID|not stored"):
+    with pytest.raises(RegistryError, match=r"DIGEST_INVALID|not stored"):
         client.upload_blob(target, io.BytesIO(b"hello"), wrong, 5)
     assert client.blob_exists(target, wrong) is None
 
@@ -449,3 +451,253 @@ def test_plain_http_only_for_loopback_or_listed() -> None:
     assert not _client().connection.allow_http("registry.example:5000")
     assert _client(insecure=["registry.example:5000"]).connection.allow_http("registry.example:5000")
     assert _client(insecure=["registry.example"]).connection.allow_http("registry.example:5000")
+
+
+# -- bearer tokens: a token server signing real JWTs -----------------------------------------
+
+
+class TokenServer:
+    """Issues RS256 JWTs the registry verifies with its ``rootcertbundle`` (the ``x5c`` chain)."""
+
+    REFRESH = "refresh-token-abc"
+
+    def __init__(self, base: Path) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cnbkit test token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.bundle = base / "token-ca.pem"
+        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                query = parse_qs(urlsplit(self.path).query)
+                server.requests.append(("GET", dict(self.headers)))
+                user = ""
+                header = self.headers.get("Authorization", "")
+                if header.startswith("Basic "):
+                    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    if (user, password) != (USER, PASSWORD):
+                        self.send_error(401)
+                        return
+                self._token(user, query.get("scope", []))
+
+            def do_POST(self) -> None:
+                from urllib.parse import parse_qs
+
+                length = int(self.headers.get("Content-Length", "0"))
+                form = parse_qs(self.rfile.read(length).decode())
+                server.requests.append(("POST", dict(self.headers)))
+                if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+                    server.REFRESH
+                ]:
+                    self.send_error(401)
+                    return
+                self._token(USER, form.get("scope", [""])[0].split())
+
+            def _token(self, user: str, scopes: list[str]) -> None:
+                access = []
+                for scope in scopes:
+                    kind, _, rest = scope.partition(":")
+                    repo, _, actions = rest.rpartition(":")
+                    if user:  # anonymous gets a token that grants nothing
+                        access.append({"type": kind, "name": repo, "actions": actions.split(",")})
+                body = json.dumps({"token": server.sign(user, access), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def sign(self, user: str, access: list[dict[str, Any]]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def b64url(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {
+            "iss": "test-issuer",
+            "sub": user,
+            "aud": "test-registry",
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": os.urandom(8).hex(),
+            "access": access,
+        }
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64url(signature)}"
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory: pytest.TempPathFactory, layout: Path) -> Iterator[tuple[Registry, TokenServer]]:
+    """A registry with bearer-token auth (``test/app:v1``) and its token server."""
+    base = tmp_path_factory.mktemp("token")
+    server = TokenServer(base)
+    auth = (
+        f"auth:\n  token:\n    realm: {server.realm}\n    service: test-registry\n"
+        f"    issuer: test-issuer\n    rootcertbundle: {server.bundle}\n"
+    )
+    registry = _start_registry(base / "r", auth)
+    try:
+        _push(layout, registry, "test/app:v1", f"{USER}:{PASSWORD}")
+        yield registry, server
+    finally:
+        _stop(registry)
+        server.httpd.shutdown()
+
+
+def test_bearer_token_flow_and_cache(token: tuple[Registry, TokenServer], tmp_path: Path) -> None:
+    registry, server = token
+    server.requests.clear()
+    counting = Counting()
+    client = _client(counting, credentials=lambda host: Credentials(USER, PASSWORD))
+    ref = parse_reference(f"{registry.host}/test/app:v1")
+    manifest = _manifest(client, str(ref))
+    client.head_manifest(ref)
+    client.fetch_blob(ref, manifest["layers"][0]["digest"], None, Cache(tmp_path / "cache"))
+    assert len(server.requests) == 1  # one token for the scope, reused for every request
+    assert server.requests[0][1]["Authorization"].startswith("Basic ")  # credentials: realm only
+    for _method, url, headers in counting.calls:
+        if url.startswith(f"http://{registry.host}/v2/test/"):
+            assert headers["Authorization"].startswith("Bearer ")
+        else:
+            assert not headers.get("Authorization", "").startswith("Bearer ")
+    other = _client(credentials=lambda host: Credentials(USER, PASSWORD))  # same process: cached token
+    other.get_manifest(ref)
+    assert len(server.requests) == 1
+
+
+def test_bearer_identity_token_is_a_refresh_grant(token: tuple[Registry, TokenServer]) -> None:
+    registry, server = token
+    server.requests.clear()
+    _write_config(os.environ["DOCKER_CONFIG"], {"auths": {registry.host: {"identitytoken": server.REFRESH}}})
+    _client().get_manifest(parse_reference(f"{registry.host}/test/app:v1"))
+    assert [method for method, _ in server.requests] == ["POST"]
+
+
+def test_bearer_anonymous_denied(token: tuple[Registry, TokenServer]) -> None:
+    registry, _ = token
+    with pytest.raises(RegistryError, match=f"HTTP 401 UNAUTHORIZED.*check credentials for {registry.host}"):
+        _client().get_manifest(parse_reference(f"{registry.host}/test/app:v1"))
+
+
+def test_bearer_push(token: tuple[Registry, TokenServer]) -> None:
+    registry, _ = token
+    client = _client(credentials=lambda host: Credentials(USER, PASSWORD))
+    source = parse_reference(f"{registry.host}/test/app:v1")
+    data, media_type, digest = client.get_manifest(source)
+    manifest = json.loads(data)
+    target = parse_reference(f"{registry.host}/copy/app:v1")
+    for descriptor in (manifest["config"], *manifest["layers"]):
+        assert client.mount_blob(target, descriptor["digest"], source)
+    assert client.put_manifest(target, data, media_type) == digest
+
+
+# -- a registry that redirects blobs to storage on another host ------------------------------
+
+
+@pytest.fixture(scope="module")
+def redirecting(
+    tmp_path_factory: pytest.TempPathFactory, layout: Path
+) -> Iterator[tuple[Registry, list[dict[str, str]]]]:
+    """A basic-auth registry whose blobs redirect to a file server at ``localhost`` (another host)."""
+    base = tmp_path_factory.mktemp("redirect")
+    (base / "htpasswd").write_text(HTPASSWD)
+    seen: list[dict[str, str]] = []
+    root = base / "r" / "data"
+
+    class Files(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            path = (root / self.path.split("?")[0].lstrip("/")).resolve()
+            if not path.is_relative_to(root.resolve()) or not path.is_file():
+                self.send_error(404)
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    files = ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    auth = (
+        f"auth:\n  htpasswd:\n    realm: basic-realm\n    path: {base / 'htpasswd'}\n"
+        "middleware:\n  storage:\n    - name: redirect\n      options:\n"
+        f"        baseurl: http://localhost:{files.server_address[1]}/\n"
+    )
+    registry = _start_registry(base / "r", auth)
+    try:
+        _push(layout, registry, "test/app:v1", f"{USER}:{PASSWORD}")
+        yield registry, seen
+    finally:
+        _stop(registry)
+        files.shutdown()
+
+
+def test_redirect_to_storage_drops_authorization(
+    redirecting: tuple[Registry, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    registry, seen = redirecting
+    client = _client(credentials=lambda host: Credentials(USER, PASSWORD))
+    ref = parse_reference(f"{registry.host}/test/app:v1")
+    layer = _manifest(client, str(ref))["layers"][0]
+    seen.clear()
+    path = client.fetch_blob(ref, layer["digest"], layer["size"], Cache(tmp_path / "cache"))
+    assert path.read_bytes() == registry.blob_file(layer["digest"]).read_bytes()
+    assert seen, "the blob did not come through the redirect"
+    assert all("Authorization" not in headers for headers in seen)
+
+
+def test_parse_challenges_quoted_commas_and_several() -> None:
+    from cnbkit.transport.registry.auth import parse_challenges
+
+    header = (
+        'Basic realm="x", Bearer realm="https://auth.example/token",service="reg, \\"quoted\\"",'
+        'scope="repository:a/b:pull,push repository:c:pull" , error="invalid_token"'
+    )
+    basic, bearer = parse_challenges(header)
+    assert basic.scheme == "basic" and basic.params == {"realm": "x"}
+    assert bearer.params == {
+        "realm": "https://auth.example/token",
+        "service": 'reg, "quoted"',
+        "scope": "repository:a/b:pull,push repository:c:pull",
+        "error": "invalid_token",
+    }
