@@ -24,7 +24,18 @@ if TYPE_CHECKING:
 
     Session = requests.Session  # the type the context hands plugins, named here only
 
-__all__ = ["HttpTarget", "Session", "is_loopback", "new_session", "open_response", "split_url"]
+__all__ = [
+    "ATTEMPTS",
+    "HttpTarget",
+    "Session",
+    "connection_failure",
+    "is_loopback",
+    "is_timeout",
+    "new_session",
+    "open_response",
+    "retry_after",
+    "split_url",
+]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -98,7 +109,8 @@ def split_url(raw: str) -> HttpTarget:
     return HttpTarget(url=url, auth=auth, display=redact(url))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
+    """How long a 429 or 503 asks to wait (``Retry-After`` seconds or HTTP-date), or ``None``."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -113,7 +125,9 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def _failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+def connection_failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+    """The one-line :class:`DownloadError` for a request that failed without an answer
+    (TLS, timeout, proxy, refused connection), naming ``display`` and the fix."""
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
@@ -186,11 +200,11 @@ def open_response(
                 url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
-                raise _failure(exc, target.display, timeout) from None
+                raise connection_failure(exc, target.display, timeout) from None
             last = exc
             continue
         if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
-            wait = _retry_after(response)
+            wait = retry_after(response)
             response.close()
             if wait is not None:
                 if wait > _MAX_RETRY_AFTER:
@@ -205,7 +219,7 @@ def open_response(
     if isinstance(last, DownloadError):
         raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
     assert last is not None
-    raise _failure(last, target.display, timeout)
+    raise connection_failure(last, target.display, timeout)
 
 
 def _redirect(
