@@ -16,15 +16,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import pluggy
 
-if TYPE_CHECKING:
-    from importlib import metadata
-
 from ..errors import UsageError
 from . import hookspecs
+from .entrypoints import EntryPoint, find_entry_points
 
 __all__ = [
     "BUILTIN_DISTRIBUTION",
@@ -66,25 +63,19 @@ def _disabled() -> set[str]:
     return {n.strip() for n in os.environ.get("CNBKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
 
 
-@functools.cache  # one scan of the installed metadata per process
-def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
-    from importlib import metadata  # tens of ms: only when plugins are loaded
-
+@functools.cache  # one scan of the installed distributions per process
+def _entry_points() -> list[EntryPoint]:
     found = []
     seen = set()
-    # entry_points(group=...) reads only entry_points.txt files; walking distributions()
-    # would parse every installed package's METADATA first (about 40 ms here).
-    for ep in metadata.entry_points(group=GROUP):
-        dist = ep.dist
-        name = (dist.metadata["Name"] if dist is not None else "") or ""
-        version = dist.version if dist is not None else ""
+    for ep in find_entry_points(GROUP):
         # A distribution installed twice (editable and not) lists its entry points twice.
-        if (name.lower(), ep.name) not in seen:
-            seen.add((name.lower(), ep.name))
-            found.append((ep, name, version))
-    builtin = [f for f in found if f[1].lower() == BUILTIN_DISTRIBUTION]
+        if (ep.distribution.lower(), ep.name) not in seen:
+            seen.add((ep.distribution.lower(), ep.name))
+            found.append(ep)
+    builtin = [ep for ep in found if ep.distribution.lower() == BUILTIN_DISTRIBUTION]
     others = sorted(
-        (f for f in found if f[1].lower() != BUILTIN_DISTRIBUTION), key=lambda f: (f[1].lower(), f[0].name)
+        (ep for ep in found if ep.distribution.lower() != BUILTIN_DISTRIBUTION),
+        key=lambda ep: (ep.distribution.lower(), ep.name),
     )
     return builtin + others
 
@@ -104,7 +95,8 @@ def load_plugins(
     loaded: list[LoadedPlugin] = []
     failed: list[PluginLoadError] = []
     disabled = _disabled()
-    for ep, dist, version in _entry_points():
+    for ep in _entry_points():
+        dist, version = ep.distribution, ep.version
         if ep.name in disabled:
             continue
         if pm.has_plugin(ep.name):
