@@ -1,0 +1,179 @@
+"""The image model every transport implements: an :class:`Image` and its :class:`Layer` s.
+
+A transport (OCI layout, registry, Docker daemon) subclasses :class:`Image` and supplies one
+method, :meth:`Image.open_blob`; reading the manifest and config (verified against their
+digests) is its job before it constructs the image. Everything above the transports works
+on this model only, as go-containerregistry's callers work on ``v1.Image``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from ..archive.hashing import HashingReader, VerifiedStream
+from ..archive.streams import Readable, close_stream
+from . import mediatypes as mt
+from .config import ImageConfig
+from .descriptor import Descriptor
+from .errors import ImageError, ManifestError
+from .manifest import Manifest
+from .platform import Platform
+
+__all__ = ["Image", "Layer"]
+
+
+class _SizeChecked:
+    """Fail as soon as a blob runs past its descriptor's size, and at its end if it is short.
+
+    The digest check at the end would catch both, but a hostile endless stream never ends.
+    """
+
+    def __init__(self, raw: Readable, size: int, source: str) -> None:
+        self._raw = raw
+        self._size = size
+        self._seen = 0
+        self._source = source
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        self._seen += len(data)
+        if self._seen > self._size:
+            raise ImageError(f"{self._source} is larger than the {self._size} bytes its descriptor gives")
+        if not data and size != 0 and self._seen < self._size:
+            raise ImageError(
+                f"{self._source} is truncated: {self._seen} of {self._size} bytes; fetch it again"
+            )
+        return data
+
+    def close(self) -> None:
+        close_stream(self._raw)
+
+
+class Layer:
+    """One filesystem layer of an image, as stored (usually compressed).
+
+    Attributes:
+        descriptor: the manifest's descriptor of the layer blob.
+        diff_id: the digest of the uncompressed tar, from the config; ``None`` if unknown.
+        index: the position in the image, 0 being the bottom layer.
+        source: how messages name the layer (``layer sha256:... of IMAGE``).
+    """
+
+    def __init__(
+        self,
+        descriptor: Descriptor,
+        *,
+        diff_id: str | None,
+        index: int,
+        opener: Callable[[Descriptor], Readable],
+        source: str,
+    ) -> None:
+        self.descriptor = descriptor
+        self.diff_id = diff_id
+        self.index = index
+        self.source = source
+        self._opener = opener
+
+    @property
+    def digest(self) -> str:
+        """The digest of the stored (compressed) blob."""
+        return self.descriptor.digest
+
+    @property
+    def size(self) -> int:
+        """The size of the stored blob in bytes."""
+        return self.descriptor.size
+
+    @property
+    def compression(self) -> mt.Compression | None:
+        """The compression the media type declares (the bytes' magic decides when reading)."""
+        return mt.layer_compression(self.descriptor.media_type)
+
+    def open(self) -> Readable:
+        """Stream the blob's bytes as stored, checked against the descriptor.
+
+        The stream raises :class:`~cnbkit.errors.DigestMismatchError` at its end if the bytes
+        do not have the descriptor's digest, and :class:`ImageError` as soon as they exceed
+        its size. Close it with :func:`~cnbkit.archive.streams.close_stream`; decompress it
+        with :func:`~cnbkit.archive.streams.decompressed`.
+        """
+        raw = self._opener(self.descriptor)
+        checked = _SizeChecked(raw, self.descriptor.size, self.source)
+        if isinstance(raw, VerifiedStream):
+            # The producer hashes as it downloads: do not hash the same bytes twice.
+            return raw.checked(expected=self.digest, source=self.source, on_complete=lambda _d, _s: None)
+        return HashingReader(checked, expected=self.digest, source=self.source)
+
+    def __repr__(self) -> str:
+        return f"Layer({self.index}, {self.digest}, {self.size} bytes)"
+
+
+class Image(ABC):
+    """A single-platform image: a verified manifest, its verified config, and its layers.
+
+    Subclasses implement :meth:`open_blob`; they may override :meth:`layers` when their blobs
+    are not the manifest's (a ``docker save`` archive holds uncompressed layers).
+
+    Attributes:
+        reference: how messages name the image (``oci:DIR:tag``, ``docker.io/x:1``).
+        manifest: the image manifest.
+        config: the image config.
+
+    Raises:
+        ManifestError: (constructor) the manifest is not an image's, or the config has a
+            different number of diff IDs than the manifest has layers.
+    """
+
+    def __init__(self, reference: str, manifest: Manifest, config: ImageConfig) -> None:
+        if not manifest.is_image:
+            raise ManifestError(
+                f"{reference} is not a container image (its config is {manifest.config.media_type})"
+            )
+        if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
+            raise ManifestError(
+                f"{reference}: the config lists {len(config.diff_ids)} layers, "
+                f"the manifest {len(manifest.layers)}; the image is corrupt"
+            )
+        for layer in manifest.layers:
+            if not mt.is_layer(layer.media_type):
+                kind = layer.media_type[:100]
+                raise ManifestError(f"{reference}: layer {layer.digest} has type {kind!r}, not a layer type")
+        self.reference = reference
+        self.manifest = manifest
+        self.config = config
+
+    @property
+    def digest(self) -> str:
+        """The manifest digest: what ``IMAGE@sha256:...`` pins."""
+        return self.manifest.digest
+
+    @property
+    def platform(self) -> Platform:
+        """The platform the config declares."""
+        return self.config.platform
+
+    @abstractmethod
+    def open_blob(self, descriptor: Descriptor) -> Readable:
+        """Open the raw bytes of a blob of this image; :class:`Layer` verifies them.
+
+        Raises:
+            CnbkitError: the blob cannot be found or read.
+        """
+
+    def layers(self) -> list[Layer]:
+        """The layers, bottom first, each paired with its diff ID from the config."""
+        ids: tuple[str | None, ...] = self.config.diff_ids or (None,) * len(self.manifest.layers)
+        return [
+            Layer(
+                descriptor,
+                diff_id=diff_id,
+                index=position,
+                opener=self.open_blob,
+                source=f"layer {descriptor.digest} of {self.reference}",
+            )
+            for position, (descriptor, diff_id) in enumerate(zip(self.manifest.layers, ids, strict=True))
+        ]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reference!r}, {self.digest})"

@@ -1,0 +1,113 @@
+"""Choosing the manifest for one platform from an image index, as containerd does.
+
+Attestations (BuildKit's provenance and SBOM manifests, marked by the
+``vnd.docker.reference.type`` annotation and the ``unknown/unknown`` platform) are not images
+and never selected; nested indexes are followed, to a bounded depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import mediatypes as mt
+from .descriptor import Descriptor
+from .errors import ManifestError, PlatformNotFoundError
+from .manifest import Index, Manifest
+from .platform import Platform
+
+__all__ = [
+    "MAX_INDEX_DEPTH",
+    "REFERENCE_TYPE_ANNOTATION",
+    "Fetch",
+    "image_entries",
+    "is_attestation",
+    "select_manifest",
+]
+
+MAX_INDEX_DEPTH = 4  # an index of indexes of ... deeper than this is a loop or an attack
+REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
+_ATTESTATION = "attestation-manifest"
+
+Fetch = Callable[[Descriptor], "Manifest | Index"]
+"""Reads the manifest or index a descriptor points at, verified against its digest."""
+
+
+def is_attestation(descriptor: Descriptor) -> bool:
+    """True for an index entry that is an attestation rather than a runnable image."""
+    if descriptor.annotations.get(REFERENCE_TYPE_ANNOTATION) == _ATTESTATION:
+        return True
+    platform = descriptor.platform
+    return platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown")
+
+
+def image_entries(index: Index) -> list[Descriptor]:
+    """The entries of ``index`` that are images or nested indexes, attestations left out."""
+    return [
+        entry
+        for entry in index.manifests
+        if (mt.is_manifest(entry.media_type) or mt.is_index(entry.media_type)) and not is_attestation(entry)
+    ]
+
+
+def select_manifest(
+    index: Index,
+    platform: Platform,
+    fetch: Fetch,
+    *,
+    reference: str = "image",
+    max_depth: int = MAX_INDEX_DEPTH,
+) -> Descriptor:
+    """The descriptor of the first manifest in ``index`` that serves ``platform``.
+
+    A request without a variant matches the architecture's default variant
+    (:meth:`Platform.matches`). Nested indexes are fetched only when their entry has no
+    platform or a matching one. An index whose one image entry has no platform (as some
+    tools write ``index.json``) yields that entry: the caller checks the config's platform.
+
+    Args:
+        index: the index to choose from.
+        platform: the requested platform.
+        fetch: reads a nested index (only called for index entries).
+        reference: the image's name, for messages.
+        max_depth: how many levels of nested indexes to follow.
+
+    Raises:
+        PlatformNotFoundError: no manifest for ``platform``; the message lists those there are.
+        ManifestError: the indexes nest deeper than ``max_depth``.
+    """
+    seen: list[str] = []
+    found = _search(index, platform, fetch, reference, max_depth, seen)
+    if found is not None:
+        return found
+    entries = image_entries(index)
+    if len(entries) == 1 and entries[0].platform is None and mt.is_manifest(entries[0].media_type):
+        return entries[0]
+    available = list(dict.fromkeys(seen))  # de-duplicated, in index order
+    has = ", ".join(available) if available else "no image with a platform"
+    raise PlatformNotFoundError(
+        f"{reference} has no {platform}; it has {has} (choose one with --platform)", available
+    )
+
+
+def _search(
+    index: Index, platform: Platform, fetch: Fetch, reference: str, depth: int, seen: list[str]
+) -> Descriptor | None:
+    for entry in image_entries(index):
+        if mt.is_index(entry.media_type):
+            if entry.platform is not None and not platform.matches(entry.platform):
+                seen.append(str(entry.platform))
+                continue
+            if depth <= 0:
+                raise ManifestError(f"{reference}: image indexes nest too deeply (at {entry.digest})")
+            child = fetch(entry)
+            if isinstance(child, Index):
+                found = _search(child, platform, fetch, reference, depth - 1, seen)
+                if found is not None:
+                    return found
+            continue
+        if entry.platform is None:
+            continue
+        seen.append(str(entry.platform))
+        if platform.matches(entry.platform):
+            return entry
+    return None
