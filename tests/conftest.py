@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.environment import NETWORK_ENV
+
 # Run the console script's code with this interpreter, so the tests use the installed cnbkit
 # whatever PATH holds.
 CLI = [sys.executable, "-c", "import sys; from cnbkit.cli import main; sys.exit(main())"]
@@ -31,13 +33,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     # Never the user's cache, CA bundle, proxy or plugin settings.
     monkeypatch.setenv("CNBKIT_CACHE_DIR", str(tmp_path / "cache"))
     for var in (
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "SSL_CERT_FILE",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
+        *NETWORK_ENV,
+        "DOCKER_CONFIG",
+        "DOCKER_HOST",
         "CNBKIT_OFFLINE",
         "CNBKIT_TIMEOUT",
         "CNBKIT_ALLOW_HTTP",
