@@ -12,6 +12,8 @@ Needs root (mounts, cgroups, containerd); ``start()`` fails (under CI) or skips 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -27,6 +29,7 @@ from .proc import ServiceProcess, require_tool, service_env, tool_missing, wait_
 __all__ = ["Dockerd"]
 
 _START_TIMEOUT = 60.0
+_MNT_DETACH = 2
 
 
 def _ping(sock: Path) -> bool:
@@ -42,6 +45,27 @@ def _ping(sock: Path) -> bool:
         return data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0] and data.endswith(b"OK")
     except OSError:
         return False
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    """The mount points at or below ``directory`` (from /proc/self/mountinfo)."""
+    prefix = str(directory)
+    points = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            # Field 5 is the mount point, with spaces etc. escaped as octal.
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                points.append(point)
+    return points
+
+
+def _detach(mount_point: str) -> None:
+    """``umount2(MNT_DETACH)``: a lazy unmount, which never blocks."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(mount_point.encode(), _MNT_DETACH) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot unmount {mount_point}: {os.strerror(errno)}")
 
 
 class Dockerd:
@@ -110,10 +134,16 @@ class Dockerd:
         return self
 
     def stop(self) -> None:
-        """SIGTERM dockerd (it stops its containerd), wait, SIGKILL stragglers; remove the directory."""
+        """SIGTERM dockerd (it stops its containerd), wait, SIGKILL stragglers; remove the directory.
+
+        dockerd bind-mounts its data-root onto itself and undoes it on a clean shutdown only; any
+        mount left under the directory (after a SIGKILL) is detached before the removal.
+        """
         if self._process is not None:
             self._process.stop(timeout=20)
             self._process = None
+        for mount_point in sorted(_mounts_under(self.directory), reverse=True):
+            _detach(mount_point)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Dockerd:

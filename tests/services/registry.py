@@ -135,6 +135,8 @@ class Registry:
         self._process: ServiceProcess | None = None
         self._sync = itertools.count(1)
         self._log_lock = threading.Lock()
+        self._log_offset = 0
+        self._parsed: list[AccessLogEntry] = []
 
     # -- addresses -------------------------------------------------------------------------------
 
@@ -188,6 +190,8 @@ class Registry:
             self.port = free_port()
             self.config_path.write_text(json.dumps(self._config(), indent=2))
             self.log_path.write_bytes(b"")
+            self._log_offset = 0
+            self._parsed = []
             process = ServiceProcess(
                 [binary, "serve", str(self.config_path)], self.log_path, env=service_env(env_extra)
             )
@@ -290,11 +294,11 @@ class Registry:
             return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def _answers(self, target: str = "/v2/") -> int | None:
+    def _answers(self, target: str = f"/v2/?{_SYNC_PARAM}=ready") -> int | None:
         """The status of ``GET target`` (any answer means the registry is up), or None."""
         conn = self._connection()
         try:
-            conn.request("GET", target)
+            conn.request("GET", target, headers={"User-Agent": "cnbkit-tests-probe"})
             response = conn.getresponse()
             response.read()
             return response.status
@@ -320,31 +324,43 @@ class Registry:
 
     # -- the access log --------------------------------------------------------------------------
 
-    def _sync_log(self, timeout: float = 5.0) -> None:
-        # The access log line is written after the response: send a marker request and wait for
-        # its line, so every request the caller completed before is in the file.
-        token = f"{_SYNC_PARAM}={next(self._sync)}-{time.monotonic_ns()}"
+    def _sync_log(self, timeout: float = 5.0) -> list[AccessLogEntry]:
+        """Every access log entry so far, the caller's completed requests certainly included.
+
+        A line is written after its response is sent: so send a marker request and read on
+        until its line shows up. The log is read incrementally (only new bytes each time).
+        """
+        marker = f"{_SYNC_PARAM}={next(self._sync)}-{time.monotonic_ns()}"
         if not self.running:
-            return
-        self._answers(f"/v2/?{token}")
+            self._read_new_lines()
+            return self._parsed
+        self._answers(f"/v2/?{marker}")
         wait_until(
-            lambda: token in self.log_path.read_text(errors="replace"),
+            lambda: marker in self._read_new_lines(),
             timeout=timeout,
             interval=0.005,
             what=f"the access log line of {self.name}'s marker request",
         )
+        return self._parsed
 
-    def _entries(self) -> list[AccessLogEntry]:
-        entries = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
+    def _read_new_lines(self) -> set[str]:
+        """Parse the complete lines added since the last read; return the marker queries seen."""
+        markers = set()
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a partly written last line waits for the next read
+        self._log_offset += end
+        for line in data[:end].decode(errors="replace").splitlines():
             m = _ACCESS.match(line)
             if m is None:
                 continue
             path, _, query = m["target"].partition("?")
             if query.startswith(_SYNC_PARAM + "="):
+                markers.add(query)
                 continue
             size = m["size"]
-            entries.append(
+            self._parsed.append(
                 AccessLogEntry(
                     m["method"],
                     path,
@@ -355,13 +371,12 @@ class Registry:
                     m["agent"],
                 )
             )
-        return entries
+        return markers
 
     def mark(self) -> int:
         """A position in the access log: pass it as ``since=`` to see only later requests."""
         with self._log_lock:
-            self._sync_log()
-            return len(self._entries())
+            return len(self._sync_log())
 
     def log_requests(
         self,
@@ -381,8 +396,7 @@ class Registry:
             since: a value from ``mark()``.
         """
         with self._log_lock:
-            self._sync_log()
-            entries = self._entries()[since:]
+            entries = self._sync_log()[since:]
         pattern = re.compile(path) if path is not None else None
         return [
             e
