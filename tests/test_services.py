@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -242,7 +243,20 @@ def test_pull_through_cache(registry_proxy: Registry, registry: Registry, layout
     assert requests.post(f"{registry_proxy.url}/v2/{repo}/blobs/uploads/", timeout=5).status_code >= 400
 
 
-def test_registry_stop_leaves_no_process(registry_factory: object, tmp_path: Path) -> None:
+def test_factory_token_tls_registry_behind_a_cache(
+    registry_factory: Callable[..., Registry], layout: str, work: Path
+) -> None:
+    secure = registry_factory(auth="token", tls=True)
+    assert secure.token_server is not None and secure.token_server.realm.startswith("https://127.0.0.1:")
+    repo, digest = _push(secure, layout, work, "secure")  # TLS registry and TLS token realm, one CA
+    cache = registry_factory(upstream=secure)
+    assert skopeo.inspect(cache, cache.ref(repo, "v1"), workdir=work)["Digest"] == digest
+    assert secure.token_server.count(status=200, scope=f"repository:{repo}:pull") >= 1  # the cache's login
+    with pytest.raises(ValueError, match="basic-auth upstream"):
+        Registry(work / "never", upstream=registry_factory(auth="htpasswd"))
+
+
+def test_registry_stop_leaves_no_process(tmp_path: Path) -> None:
     one = Registry(tmp_path / "short-lived", name="short-lived").start()
     pid = one._process.pid if one._process else 0
     assert psutil.pid_exists(pid)
@@ -262,6 +276,7 @@ def test_dockerd_load_inspect_pull_push(
     try:
         assert client.ping() is True
         assert client.version()["ApiVersion"]
+        assert "127.0.0.0/8" in client.info()["RegistryConfig"]["InsecureRegistryCIDRs"]
 
         # docker load of a `docker save`-format tar
         loaded = client.images.load(docker_archive.read_bytes())
@@ -312,6 +327,25 @@ def test_dockerd_pull_with_credential_helper(
     assert [c["input"].strip() for c in credential_helper.calls("get")] == [registry_basic.host]
 
 
+def test_dockerd_push_to_token_registry(
+    docker_host: Dockerd,
+    registry_token: Registry,
+    token_server: TokenServer,
+    docker_archive: Path,
+    docker_config: DockerConfig,
+) -> None:
+    assert registry_token.username is not None and registry_token.password is not None
+    docker_config.write_auths({registry_token.host: (registry_token.username, registry_token.password)})
+    docker_host.cli("load", "-i", str(docker_archive))
+    target = f"{registry_token.host}/{registry_token.unique_repo('daemon')}:v1"
+    docker_host.cli("tag", "cnbkit/tiny:v1", target)
+    mark = token_server.mark()
+    docker_host.cli("push", target, env={"DOCKER_CONFIG": str(docker_config.directory)})
+    # The daemon did the token dance itself (basic auth to the realm, then Bearer).
+    pushes = [r for r in token_server.log(since=mark) if r.status == 200 and r.user == "cnbkit"]
+    assert any("push" in a["actions"] for r in pushes for a in r.granted)
+
+
 def test_dockerd_stop_leaves_no_process() -> None:
     require_tool("dockerd", "docker.io")
     daemon = Dockerd().start()
@@ -359,9 +393,8 @@ def test_credential_helper_protocol(credential_helper: CredentialHelper) -> None
 
 
 def test_docker_config_forms_read_by_the_docker_sdk(
-    docker_config: DockerConfig, make_credential_helper: object
+    docker_config: DockerConfig, make_credential_helper: Callable[[str], CredentialHelper]
 ) -> None:
-    assert callable(make_credential_helper)
     store = make_credential_helper("cnbkit-store")
     per_host = make_credential_helper("cnbkit-host")
     store.add("127.0.0.1:6001", "from-store", "pw1")

@@ -23,7 +23,8 @@ Session-scoped (started on first use, stopped at the end of the session; share t
 ``registry_factory``
     ``registry_factory(auth="none"|"htpasswd"|"token", tls=False, upstream=None, ...)`` starts
     one more ``Registry`` (stopped at session end); a token registry without ``token_server=``
-    gets its own (HTTPS if ``tls=True``).
+    gets its own (HTTPS if ``tls=True``); ``upstream=`` (an anonymous or token registry, HTTP or
+    HTTPS) makes a pull-through cache of it.
 ``dockerd``
     a private ``Dockerd``: ``.host`` (``unix://...``), ``.env`` (``{"DOCKER_HOST": ...}``),
     ``.client()``, ``.cli(...)``.

@@ -4,7 +4,8 @@ Variants (any combination of):
     * anonymous, or ``htpasswd`` basic auth (a bcrypt entry made here), or ``token`` auth against a
       ``TokenServer`` (real ES256 JWTs the registry verifies against ``rootcertbundle``);
     * plain HTTP, or HTTPS with a certificate from a ``trustme`` test CA;
-    * a pull-through cache (``proxy.remoteurl``) of another ``Registry``.
+    * a pull-through cache (``proxy.remoteurl``) of another ``Registry``: anonymous or token auth,
+      HTTP or HTTPS (Distribution 2.8's cache cannot log in to a basic-auth upstream).
 
 The registry's output (its own log and the Apache "combined" access log) goes to ``log_path``;
 ``log_requests()`` / ``count()`` parse the access lines, after making sure every request the
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import bcrypt
 import requests
 import trustme
 
@@ -53,6 +53,8 @@ _counter = itertools.count(1)
 
 def htpasswd_entry(user: str, password: str) -> str:
     """One ``user:$2b$...`` htpasswd line (bcrypt, cost 4: valid and fast)."""
+    import bcrypt  # imported here: collecting the suite must not need it
+
     return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}"
 
 
@@ -115,6 +117,10 @@ class Registry:
         self.root = directory / "storage"
         self.config_path = directory / "config.yml"
         self.log_path = directory / "registry.log"
+        if upstream is not None and upstream.auth == "htpasswd":
+            # proxy/proxyauth.go keys credentials by the challenge realm, which for Basic is not
+            # a URL: the cache never sends them (it only logs in to token-auth upstreams).
+            raise ValueError("Distribution 2.8's pull-through cache cannot log in to a basic-auth upstream")
         self.auth = auth
         self.token_server = token_server
         self.upstream = upstream
