@@ -1,14 +1,18 @@
 """cnbkit: get a Cloud Native Buildpacks lifecycle from wherever it lives into a builder.
 
 The public surface, for users of the Python API and for plugin authors alike. Built-in
-resolvers import only these names, exactly as a third-party plugin does.
+resolvers import only these names, exactly as a third-party plugin does (plugins.md).
+
+The face is lazy (PEP 562): ``import cnbkit`` loads nothing but this module and the errors;
+each name is imported from its home module the first time it is used, so the CLI and a warm
+resolve pay only for what they touch. docs/architecture.md maps the packages behind it.
 """
 
 from __future__ import annotations
 
-from .api import resolve_lifecycle
-from .blob import Blob, FileBlob
-from .cache import Cache
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ArchiveError,
     CacheMissError,
@@ -18,17 +22,49 @@ from .errors import (
     LifecycleError,
     NoResolverError,
     PluginError,
+    TomlError,
     UsageError,
+    WriteError,
 )
-from .lifecycle.descriptor import APISet, Descriptor
-from .lifecycle.model import Lifecycle, LifecycleAPIs
-from .locator import Locator, parse_locator
-from .oci.platform import Platform, parse_platform
-from .plugin.context import Context
-from .plugin.hookspecs import hookimpl
-from .redact import redact
+
+if TYPE_CHECKING:
+    from .api import resolve_lifecycle
+    from .archive.streams import Readable
+    from .blob import Blob, FileBlob
+    from .cache import Cache
+    from .lifecycle.descriptor import APISet, Descriptor
+    from .lifecycle.model import Lifecycle, LifecycleAPIs
+    from .locator import Locator, parse_locator
+    from .oci.platform import Platform, parse_platform
+    from .plugin.context import Context
+    from .plugin.hookspecs import hookimpl
+    from .plugin.loader import register_plugin, unregister_plugin
+    from .redact import printable, redact
 
 __version__ = "0.1.0"
+
+# name -> the module that defines it (relative to this package)
+_LAZY = {
+    "resolve_lifecycle": ".api",
+    "Readable": ".archive.streams",
+    "Blob": ".blob",
+    "FileBlob": ".blob",
+    "Cache": ".cache",
+    "APISet": ".lifecycle.descriptor",
+    "Descriptor": ".lifecycle.descriptor",
+    "Lifecycle": ".lifecycle.model",
+    "LifecycleAPIs": ".lifecycle.model",
+    "Locator": ".locator",
+    "parse_locator": ".locator",
+    "Platform": ".oci.platform",
+    "parse_platform": ".oci.platform",
+    "Context": ".plugin.context",
+    "hookimpl": ".plugin.hookspecs",
+    "register_plugin": ".plugin.loader",
+    "unregister_plugin": ".plugin.loader",
+    "printable": ".redact",
+    "redact": ".redact",
+}
 
 __all__ = [
     "APISet",
@@ -49,11 +85,30 @@ __all__ = [
     "NoResolverError",
     "Platform",
     "PluginError",
+    "Readable",
+    "TomlError",
     "UsageError",
+    "WriteError",
     "__version__",
     "hookimpl",
     "parse_locator",
     "parse_platform",
+    "printable",
     "redact",
+    "register_plugin",
     "resolve_lifecycle",
+    "unregister_plugin",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnbkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 from .blob import Blob, FileBlob
-from .cache import Cache
-from .errors import CnbkitError, LifecycleError, UsageError
+from .cache.stamps import remember_digest, remembered_digest
+from .errors import LifecycleError, UsageError, WriteError
 from .lifecycle.model import Lifecycle
 from .lifecycle.validator import validate_lifecycle
 from .locator import parse_locator
@@ -17,7 +16,7 @@ from .options import Options
 from .plugin.context import Context
 from .plugin.host import PluginHost
 
-__all__ = ["new_context", "resolve_lifecycle"]
+__all__ = ["new_context", "resolve_lifecycle", "resolve_with"]
 
 
 def new_context(options: Options, host: PluginHost | None = None) -> Context:
@@ -25,27 +24,8 @@ def new_context(options: Options, host: PluginHost | None = None) -> Context:
     return Context(options, host or PluginHost.from_entry_points())
 
 
-def _file_key(path: Path) -> tuple[str, str]:
-    st = path.stat()
-    return f"file:{path.resolve()}", f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
-
-
-def _remembered_digest(blob: Blob, cache: Cache) -> None:
-    # A local file whose size, times and inode are unchanged since it was validated needs no
-    # second read: its digest (and so its validated lifecycle) comes from the cache.
-    if isinstance(blob, FileBlob) and not blob.is_dir and blob.digest is None:
-        key, stamp = _file_key(blob.path)
-        entry = cache.lookup_stamp(key)
-        if entry is not None and entry.etag == stamp:
-            blob.digest = entry.digest
-
-
-def _remember_digest(blob: Blob, cache: Cache) -> None:
-    from .cache import CacheEntry
-
-    if isinstance(blob, FileBlob) and not blob.is_dir and blob.digest and cache.root not in blob.path.parents:
-        key, stamp = _file_key(blob.path)
-        cache.remember_stamp(CacheEntry(url=key, digest=blob.digest, size=blob.size or 0, etag=stamp))
+def _local_file(blob: Blob) -> Path | None:
+    return blob.path if isinstance(blob, FileBlob) and not blob.is_dir else None
 
 
 def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
@@ -62,6 +42,13 @@ def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
         )
 
 
+def _save_target(save: str | os.PathLike[str]) -> Path:
+    target = Path(save).absolute()
+    if not target.parent.is_dir():
+        raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
+    return target
+
+
 def resolve_with(
     context: Context,
     uri: str | None = None,
@@ -70,44 +57,42 @@ def resolve_with(
 ) -> tuple[str, Lifecycle]:
     """Resolve and validate with an existing context; return the (redacted) URI and lifecycle.
 
-    With ``save``, the layer is written there (atomically) as the archive is read.
+    With ``save``, the layer is written there (atomically) as the archive is read, and put in
+    place only once the policy plugins accepted the lifecycle.
 
     Raises:
         UsageError: neither or both of ``uri`` and ``lifecycle_version``.
     """
     if (uri is None) == (lifecycle_version is None):
         raise UsageError("give a lifecycle URI or a lifecycle version, not both or neither")
+    target = _save_target(save) if save is not None else None
     if lifecycle_version is not None:
         from .lifecycle.versions import resolve_version
 
-        shown, blob = resolve_version(lifecycle_version, context)
+        shown, blob = resolve_version(
+            lifecycle_version, context.platform, context.options.lifecycle_mirror, context
+        )
     else:
         assert uri is not None
-        locator = parse_locator(uri, context.options.base_dir)
-        shown, blob = str(locator), context.resolve(uri)
-    _remembered_digest(blob, context.cache)
-    # The layer is staged beside --save and renamed only once the policy hooks accepted it:
-    # a refused lifecycle neither appears at the path nor replaces what was there before.
-    target = Path(save).absolute() if save is not None else None
-    if target is not None and not target.parent.is_dir():
-        raise CnbkitError(f"cannot write {target}: the directory {target.parent} does not exist")
-    staged = target.with_name(f".{target.name}.{os.getpid()}.staged") if target else None
-    try:
-        lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=staged)
-        _remember_digest(blob, context.cache)
+        shown, blob = str(parse_locator(uri, context.options.base_dir)), context.resolve(uri)
+    local = _local_file(blob)
+    if local is not None and blob.digest is None:
+        known = remembered_digest(context.cache, local)
+        if known is not None:
+            blob.record(known)
+
+    def accept(lifecycle: Lifecycle) -> None:
         if lifecycle_version is not None:
             _check_version(lifecycle, lifecycle_version, shown)
-        problems = context.host.check_lifecycle(lifecycle, context)
+        problems = context.check_lifecycle(lifecycle)
         if problems:
             raise LifecycleError(
                 f"lifecycle {lifecycle.version} from {shown} was refused: {'; '.join(problems)}"
             )
-        if target is not None and staged is not None:
-            os.replace(staged, target)
-            lifecycle = dataclasses.replace(lifecycle, _layer_path=target)
-    finally:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+
+    lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=target, accept=accept)
+    if local is not None and blob.digest is not None:
+        remember_digest(context.cache, local, blob.digest, blob.size or 0)
     return shown, lifecycle
 
 
@@ -123,8 +108,7 @@ def resolve_lifecycle(
     """Resolve a lifecycle from a URI (or a version) through the plugins and validate it.
 
     Args:
-        uri: a bare path, ``file://``, ``https://``, ``docker://``, ``oci:`` or a plugin's
-            scheme.
+        uri: a bare path, ``file://``, ``https://`` or any scheme a plugin claims.
         lifecycle_version: instead of ``uri``: a release version (``0.21.0``).
         base_dir: what relative paths resolve against (default: the working directory).
         platform: ``OS/ARCH[/VARIANT]`` (default: the host's).

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from pathlib import Path
 
-from .archive.streams import HashingReader, Readable, VerifiedStream, close_stream, decompressed, read_ahead
+from .archive.compression import decompressed
+from .archive.hashing import HashingReader, VerifiedStream
+from .archive.streams import ChunkReader, Readable, close_stream
 from .archive.tarwrite import directory_tar
-from .errors import CnbkitError, PluginError
+from .archive.threads import read_ahead
+from .errors import CnbkitError, DigestMismatchError, PluginError
 from .oci.platform import Platform
 from .redact import redact
 
@@ -45,6 +47,20 @@ class Blob(ABC):
         self.platform = platform
         self.resolver = ""
 
+    def record(self, digest: str, size: int | None = None) -> None:
+        """Learn the artifact's digest (and size) once they are known: at the end of a stream
+        from :meth:`open`, or from the cache's memory of the same artifact. The core calls it;
+        it is the one way a Blob's digest changes.
+
+        Raises:
+            DigestMismatchError: ``digest`` contradicts the digest the Blob already had.
+        """
+        if self.digest is not None and digest != self.digest:
+            raise DigestMismatchError(f"{self.source}: content has digest {digest}, expected {self.digest}")
+        self.digest = digest
+        if size is not None:
+            self.size = size
+
     @abstractmethod
     def open_raw(self) -> Readable:
         """Open the artifact's bytes exactly as fetched (possibly compressed)."""
@@ -57,9 +73,6 @@ class Blob(ABC):
         :class:`~cnbkit.DigestMismatchError`) and recorded otherwise, with :attr:`size`.
         """
 
-        def record(digest: str, size: int) -> None:
-            self.digest, self.size = digest, size
-
         try:
             raw = self.open_raw()
         except CnbkitError:
@@ -71,9 +84,9 @@ class Blob(ABC):
             ) from exc
         hashed: Readable
         if isinstance(raw, VerifiedStream):  # hashed and checked by its producer already
-            hashed = raw.checked(expected=self.digest, source=self.source, on_complete=record)
+            hashed = raw.checked(expected=self.digest, source=self.source, on_complete=self.record)
         else:  # hash on a read-ahead thread while this one inflates and checks entries
-            checked = HashingReader(raw, expected=self.digest, source=self.source, on_complete=record)
+            checked = HashingReader(raw, expected=self.digest, source=self.source, on_complete=self.record)
             hashed = read_ahead(checked)
         try:
             return decompressed(hashed, self.source)
@@ -83,26 +96,6 @@ class Blob(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source!r}, digest={self.digest!r})"
-
-
-class _GeneratorReader:
-    """A readable stream over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1, /) -> bytes:
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._buffer = chunk
-        if size < 0 or size >= len(self._buffer):
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
 
 class FileBlob(Blob):
@@ -148,7 +141,7 @@ class FileBlob(Blob):
     def open_raw(self) -> Readable:
         """The file's bytes, or a tar stream of the directory made on the fly."""
         if self.is_dir:
-            return _GeneratorReader(directory_tar(self.path))
+            return ChunkReader(directory_tar(self.path))
         try:
             return open(self.path, "rb", buffering=0)
         except OSError as exc:

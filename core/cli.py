@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .errors import CnbkitError, UsageError
-from .redact import redact
+from .redact import printable, redact
 
 __all__ = ["main"]
 
@@ -72,7 +72,7 @@ def _parser() -> _Parser:
         description="Resolve a lifecycle URI (or release version) through the plugins and validate it.",
     )
     resolve.add_argument(
-        "uri", nargs="?", help="a path, file://, https://, docker://, oci: or a plugin's scheme"
+        "uri", nargs="?", help="a path, or a URI of a scheme some plugin claims (see 'cnbkit plugins')"
     )
     resolve.add_argument("--lifecycle-version", metavar="X.Y.Z", help="resolve this release instead of a URI")
     resolve.add_argument(
@@ -105,10 +105,11 @@ def _parser() -> _Parser:
     ls.add_argument("--json", action="store_true")
     prune = cache_commands.add_parser("prune", help="remove leftovers and entries unused for a while")
     prune.add_argument("--days", type=float, default=30.0, help="unused for this many days (default 30)")
-    cache_commands.add_parser("clear", help="remove the whole cache")
+    cache_commands.add_parser("clear", help="remove everything the cache holds")
 
     plugins = commands.add_parser("plugins", help="list the plugins and what they claim")
     plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
     return parser
 
 
@@ -119,7 +120,13 @@ def _version() -> str:
 
 
 def _print_json(data: Any) -> None:
+    # json.dumps escapes every control character: JSON output is safe as it is.
     print(json.dumps(data, indent=2))
+
+
+def _print(text: str) -> None:
+    """Print lines for a person: whatever came from outside is escaped, line by line."""
+    print("\n".join(printable(line) for line in text.split("\n")))
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -176,30 +183,35 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
         lines.append(
             f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})"
         )
-    print("\n".join(lines))
+    _print("\n".join(lines))
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import Cache, default_cache_dir
+    from .cache import Cache, default_cache_dir, upkeep
 
     cache = Cache(default_cache_dir())
     if args.cache_command == "ls":
-        listing = cache.listing()
+        from .lifecycle.metadata import cached_lifecycles
+
+        listing = {**upkeep.listing(cache), "lifecycles": cached_lifecycles(cache)}
         if args.json:
             _print_json(listing)
             return 0
-        print(f"cache {listing['root']}: {listing['size']} bytes")
+        lines = [f"cache {listing['root']}: {listing['size']} bytes"]
         for blob in listing["blobs"]:
             urls = ", ".join(blob["urls"]) or "-"
-            print(f"  blob {blob['digest']}  {blob['size']:>12}  {urls}")
+            lines.append(f"  blob {blob['digest']}  {blob['size']:>12}  {urls}")
         for item in listing["lifecycles"]:
-            print(f"  lifecycle {item['version']} ({item['os']})  {item['layer_size']:>12}  {item['source']}")
+            lines.append(
+                f"  lifecycle {item['version']} ({item['os']})  {item['layer_size']:>12}  {item['source']}"
+            )
+        _print("\n".join(lines))
     elif args.cache_command == "prune":
-        removed = cache.prune(args.days)
-        print(f"removed {len(removed)} entries from {cache.root}")
+        removed = upkeep.prune(cache, args.days)
+        _print(f"removed {len(removed)} entries from {cache.root}")
     else:
-        cache.clear()
-        print(f"removed {cache.root}")
+        upkeep.clear(cache)
+        _print(f"removed the cache's contents from {cache.root}")
     return 0
 
 
@@ -208,17 +220,24 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
     host = PluginHost.from_entry_points()
     rows = host.describe()
+    failed = [
+        {"name": f.name, "distribution": f.distribution, "error": f.error, "failed": True}
+        for f in host.failed
+    ]
+    status = 1 if args.strict and failed else 0
     if args.json:
-        _print_json(rows)
-        return 0
-    width = max((len(row["name"]) for row in rows), default=4) + 2
+        _print_json(rows + failed)
+        return status
+    width = max((len(row["name"]) for row in rows + failed), default=4) + 2
+    lines = []
     for row in rows:
         origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered in code"
         claims = ", ".join(row["claims"]) or "nothing"
-        print(f"{row['name']:<{width}}{row['module']} ({origin}); claims {claims}")
-    for failed in host.failed:
-        print(f"{failed.name:<{width}}FAILED TO LOAD ({failed.distribution}): {failed.error}")
-    return 0
+        lines.append(f"{row['name']:<{width}}{row['module']} ({origin}); claims {claims}")
+    for row in failed:
+        lines.append(f"{row['name']:<{width}}FAILED TO LOAD ({row['distribution']}): {row['error']}")
+    _print("\n".join(lines))
+    return status
 
 
 _COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugins}
@@ -241,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnbkitError as exc:
         if debug:
             _print_traceback()
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -249,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
             _print_traceback()
-        message = redact(f"{type(exc).__name__}: {exc}")
+        message = printable(redact(f"{type(exc).__name__}: {exc}"))
         hint = "" if debug else " (run with --debug for the traceback)"
         print(f"error: unexpected {message}{hint}", file=sys.stderr)
         return 1

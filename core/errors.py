@@ -6,6 +6,9 @@ message is written to stand alone on one line: what was wrong, where, and what t
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "ArchiveError",
     "CacheMissError",
@@ -15,7 +18,9 @@ __all__ = [
     "LifecycleError",
     "NoResolverError",
     "PluginError",
+    "TomlError",
     "UsageError",
+    "WriteError",
 ]
 
 
@@ -36,7 +41,11 @@ class NoResolverError(CnbkitError):
 
 
 class PluginError(CnbkitError):
-    """A plugin raised an unexpected exception; the message names the plugin."""
+    """A plugin raised an unexpected exception; the message names the plugin.
+
+    Attributes:
+        plugin: the plugin's name.
+    """
 
     def __init__(self, plugin: str, message: str) -> None:
         super().__init__(message)
@@ -51,8 +60,21 @@ class LifecycleError(CnbkitError):
     """The archive is readable but is not a valid lifecycle (descriptor, binaries)."""
 
 
+class TomlError(CnbkitError):
+    """A TOML document could not be decoded; the message names the file (and line)."""
+
+
 class DownloadError(CnbkitError):
-    """A download failed (HTTP status, TLS, timeout, short body)."""
+    """A download failed (HTTP status, TLS, timeout, short body).
+
+    Attributes:
+        status: the HTTP status when the server answered with an error (``404``), else
+            ``None`` (the connection, TLS or the body failed).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DigestMismatchError(DownloadError):
@@ -61,3 +83,33 @@ class DigestMismatchError(DownloadError):
 
 class CacheMissError(CnbkitError):
     """``--offline`` was asked for and the cache lacks what is needed."""
+
+
+# Local write failures, said as a user would say them; never mistaken for network trouble.
+_WRITE_REASONS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file is larger than this system allows (ulimit -f?)",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOENT: "the directory does not exist",
+}
+
+
+class WriteError(CnbkitError):
+    """A local file could not be written (disk full, read-only, no permission).
+
+    Attributes:
+        errno: the operating system's error number, when there was one.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    @classmethod
+    def from_os(cls, path: str | os.PathLike[str], exc: OSError) -> WriteError:
+        """The error for writing ``path`` failing with ``exc``, naming the cause."""
+        reason = _WRITE_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
+        return cls(f"cannot write {os.fspath(path)}: {reason}", exc.errno)

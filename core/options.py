@@ -34,7 +34,7 @@ def _system_ca() -> str | bool:
 class Options:
     """Everything a resolve can be told, after flags and environment are combined.
 
-    Build it with :meth:`build`, which applies the precedence of DESIGN.md section 7: an
+    Build it with :meth:`build`, which applies the precedence the README documents: an
     explicit argument, then its environment variable, then the default.
     """
 

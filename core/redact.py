@@ -1,26 +1,32 @@
-"""Removing secrets from URLs and messages before anything is printed, logged or used as a key."""
+"""What may be printed: secrets masked (:func:`redact`), control characters escaped
+(:func:`printable`). Every message cnbkit shows goes through both."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["redact"]
+__all__ = ["printable", "redact"]
 
-# userinfo in any URL-ish string: scheme://user:password@host or scheme://token@host
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s?#]+)@")
+# userinfo in any URL-ish string: scheme://user:password@host or scheme://token@host. The
+# authority ends at the first / ? # or blank; userinfo is everything up to its LAST "@", so a
+# password holding "@" (hostile, or just unencoded) is masked whole.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 # query parameters whose value is a credential (presigned URLs, API tokens)
 _SECRET_PARAM = re.compile(
     r"(?P<key>[?&][^=&#\s]*(?:token|sig|signature|secret|password|passwd|credential|key|auth)"
     r"[^=&#\s]*=)(?P<value>[^&#\s]*)",
     re.IGNORECASE,
 )
+# C0 controls (newline, ESC, ...), DEL, C1 controls, the Unicode line and paragraph
+# separators, bidirectional overrides, and lone surrogates (bytes that were not UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _userinfo(match: re.Match[str]) -> str:
     user, sep, _password = match["userinfo"].partition(":")
     # A lone name is often a token (https://TOKEN@host): hide it too; keep a user name that
     # comes with a password, so the user can still tell which account was used.
-    shown = f"{user}:***" if sep else "***"
+    shown = f"{user}:***" if sep and "@" not in user else "***"
     return f"{match['scheme']}{shown}@"
 
 
@@ -36,3 +42,21 @@ def redact(url: str) -> str:
     """
     url = _USERINFO.sub(_userinfo, url)
     return _SECRET_PARAM.sub(lambda m: f"{m['key']}***", url)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` made safe for a terminal and for a one-line message.
+
+    Control characters (newline, carriage return, ESC and the rest of C0 and C1), Unicode
+    line separators and bidi overrides become visible escapes (``\\x1b``, ``\\u2028``), so
+    an archive entry name, an HTTP header or a URL can neither forge a second line nor drive
+    the terminal. Bytes that were not UTF-8 (surrogate escapes) show as ``\\xNN``.
+    """
+    return _UNPRINTABLE.sub(_escape, text)

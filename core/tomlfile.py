@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import tomli
+from .errors import TomlError
 
-from .errors import CnbkitError
-
-__all__ = ["MAX_TOML_SIZE", "TomlError", "loads"]
+__all__ = ["MAX_TOML_SIZE", "loads"]
 
 MAX_TOML_SIZE = 1024 * 1024  # descriptors are a few hundred bytes; builder.toml a few KiB
 
 
-class TomlError(CnbkitError):
-    """A TOML document could not be decoded; the message names the file (and line)."""
-
-
 def loads(data: bytes, name: str) -> dict[str, Any]:
-    """Decode TOML bytes, turning every failure into a :class:`TomlError` naming ``name``.
+    """Decode TOML bytes, turning every failure into a :class:`~cnbkit.TomlError` naming ``name``.
 
     Hostile input is an ordinary decode error: deep nesting (``RecursionError``), integers too
     long to convert (``ValueError``), invalid UTF-8, and documents over 1 MiB.
     """
+    import tomli  # only when a descriptor is read: a warm resolve never pays for it
+
     if len(data) > MAX_TOML_SIZE:
         raise TomlError(f"{name}: too large for a TOML descriptor ({len(data)} bytes)")
     try:

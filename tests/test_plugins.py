@@ -19,12 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cnbkit
+import cnbkit.plugin.hookspecs
 import pytest
 from cnbkit import Blob, CnbkitError, Context, FileBlob, Lifecycle, Locator, NoResolverError, hookimpl
 from cnbkit.api import new_context, resolve_with
 from cnbkit.options import Options
 from cnbkit.plugin.host import PluginHost
-from cnbkit.plugin.loader import load_plugins, new_plugin_manager
 
 from tests.conftest import one_line_error, run_cli
 from tests.lifecycles import descriptor, make_lifecycle
@@ -111,10 +112,15 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     rows = ok_json(result)
     by_name = {row["name"]: row for row in rows}
     # Built-ins first; then by distribution name (cnbkit-acme, cnbkit-faulty, cnbkit-takeover),
-    # entry-point name within one; the ones that failed to load are not listed.
+    # entry-point name within one; then the ones that failed to load, with their error.
     builtins = [row["name"] for row in rows if row["distribution"] == "cnbkit"]
     assert {"file", "https"} <= set(builtins)
-    assert [row["name"] for row in rows] == [*builtins, "acme", "notblob", "raiser", "takeover"]
+    loaded = [row["name"] for row in rows if not row.get("failed")]
+    assert loaded == [*builtins, "acme", "notblob", "raiser", "takeover"]
+    failed = {row["name"]: row for row in rows if row.get("failed")}
+    assert sorted(failed) == ["broken", "halfbad", "typo", "wrapper"]
+    assert failed["broken"]["distribution"] == "cnbkit-broken" and failed["broken"]["error"]
+    assert "not a cnbkit hook" in failed["typo"]["error"]
     assert by_name["acme"] == {
         "name": "acme",
         "claims": ["acme://NAME"],
@@ -135,6 +141,15 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     assert by_name["takeover"]["claims"] == ["PATH", "file://PATH"]
     for name in ("broken", "halfbad", "typo", "wrapper"):
         assert f"plugin {name!r} (from cnbkit-" in result.stderr, result.stderr
+
+
+def test_plugins_strict_fails_when_a_plugin_failed_to_load(plugin_site: Path) -> None:
+    # CI can see a broken plugin: --strict turns a failed load into exit 1.
+    broken = cli(plugin_site, "plugins", "--json", "--strict", plugins=("acme", "broken"))
+    assert broken.returncode == 1, broken.stderr
+    assert [row["name"] for row in json.loads(broken.stdout) if row.get("failed")] == ["broken"]
+    healthy = cli(plugin_site, "plugins", "--strict", plugins=("acme",))
+    assert healthy.returncode == 0, healthy.stderr
 
 
 def test_plugins_human_listing(plugin_site: Path) -> None:
@@ -361,7 +376,7 @@ def test_misdeclared_hooks_are_reported(plugin_site: Path, tmp_path: Path, name:
         in result.stderr
     )
     rows = ok_json(cli(plugin_site, "plugins", "--json", plugins=(name,)))
-    assert name not in {row["name"] for row in rows}
+    assert name not in {row["name"] for row in rows if not row.get("failed")}
 
 
 # -- plugins registered in code (the Python API) -------------------------------------------
@@ -397,12 +412,11 @@ class _Mute:
 
 
 def _host(*plugins: object) -> PluginHost:
-    pm = new_plugin_manager()
-    loaded, failed = load_plugins(pm)  # the built-ins of this environment only
-    assert failed == []
+    host = PluginHost.from_entry_points()  # the built-ins of this environment only
+    assert host.failed == []
     for plugin in plugins:
-        pm.register(plugin, name=type(plugin).__name__.strip("_").lower())
-    return PluginHost(pm, loaded, failed)
+        host.register(plugin, name=type(plugin).__name__.strip("_").lower())
+    return host
 
 
 def test_plugin_registered_in_code_through_the_api(store: Path, cache_dir: Path) -> None:
@@ -465,3 +479,92 @@ def test_failing_claims_do_not_hide_the_others(cache_dir: Path) -> None:
     context = new_context(Options.build(cache_dir=cache_dir), host)
     with pytest.raises(NoResolverError, match=r"claimed: .*file://PATH \(file\)"):
         context.resolve("ftp://x/l.tgz")
+
+
+# -- the public surface a plugin relies on -------------------------------------------------
+
+
+class _Forward:
+    """Forwards ``fwd://X`` to the URI X (a mirror plugin), so a chain can loop."""
+
+    @hookimpl
+    def cnbkit_resolve(self, locator: Locator, context: Context) -> Blob | None:
+        return context.resolve(locator.rest) if locator.scheme == "fwd" else None
+
+
+def test_register_plugin_in_code_serves_the_public_api(tmp_path: Path, cache_dir: Path) -> None:
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    cnbkit.register_plugin(_Forward(), "forward")
+    try:
+        lifecycle = cnbkit.resolve_lifecycle(f"fwd://{archive}")
+        assert lifecycle.blob.resolver == "forward" and lifecycle.version == "0.21.0"
+        with pytest.raises(cnbkit.UsageError, match="registered already"):
+            cnbkit.register_plugin(_Forward(), "forward")
+    finally:
+        cnbkit.unregister_plugin("forward")
+    with pytest.raises(NoResolverError):
+        cnbkit.resolve_lifecycle(f"fwd://{archive}")
+
+
+class _Loop:
+    """``loop://X`` forwards to itself: a mirror configured to point at itself."""
+
+    @hookimpl
+    def cnbkit_resolve(self, locator: Locator, context: Context) -> Blob | None:
+        return context.resolve(locator.raw) if locator.scheme == "loop" else None
+
+
+def test_a_forwarding_loop_is_one_clear_error(cache_dir: Path) -> None:
+    context = new_context(Options.build(cache_dir=cache_dir), _host(_Forward(), _Loop()))
+    with pytest.raises(
+        cnbkit.UsageError, match=r"^URIs forward to each other in a loop: loop://a -> loop://a$"
+    ):
+        context.resolve("loop://a")
+    with pytest.raises(cnbkit.UsageError, match="loop"):  # too deep counts as a loop too
+        context.resolve("fwd://" * 20 + "x")
+
+
+def test_an_error_behind_a_forward_names_the_uri_the_user_gave(tmp_path: Path, cache_dir: Path) -> None:
+    context = new_context(Options.build(cache_dir=cache_dir), _host(_Forward()))
+    missing = tmp_path / "nope.tgz"
+    with pytest.raises(CnbkitError) as info:
+        context.resolve(f"fwd://{missing}")
+    assert str(info.value).startswith(f"fwd://{missing} (forwarded as {missing}): ")
+    assert "no such file" in str(info.value)
+
+
+class _Strict:
+    """A policy that refuses by raising a CnbkitError instead of returning problems."""
+
+    @hookimpl
+    def cnbkit_check_lifecycle(self, lifecycle: Lifecycle) -> None:
+        raise cnbkit.LifecycleError(f"lifecycle {lifecycle.version} is not signed")
+
+
+def test_a_policy_error_keeps_the_plugin_name(tmp_path: Path, cache_dir: Path) -> None:
+    context = new_context(Options.build(cache_dir=cache_dir), _host(_Strict()))
+    with pytest.raises(cnbkit.PluginError, match=r"^plugin 'strict': lifecycle 0.21.0 is not signed$"):
+        resolve_with(context, str(make_lifecycle(tmp_path / "l.tgz")))
+
+
+class _Defaults:
+    """A hook with an extra parameter that has a default: pluggy would never pass it."""
+
+    @hookimpl
+    def cnbkit_resolve(self, locator: Locator, context: Context, mirror: str = "x") -> Blob | None:
+        return None
+
+
+def test_hook_parameters_with_defaults_are_refused() -> None:
+    with pytest.raises(
+        cnbkit.PluginError, match=r"parameters with defaults \(mirror\), which are never passed"
+    ):
+        _host(_Defaults())
+    assert _host().claims()  # nothing half-registered stays behind
+
+
+def test_what_builtin_resolvers_use_is_exported() -> None:
+    # A third-party plugin can reach everything a built-in one uses.
+    assert cnbkit.Readable is not None
+    assert cnbkit.DownloadError("x", 404).status == 404
+    assert "cnbkit_resolve" in cnbkit.plugin.hookspecs.__all__

@@ -1,4 +1,4 @@
-"""Reading untrusted tar streams safely, one entry at a time (DESIGN.md section 9).
+"""Reading untrusted tar streams safely, one entry at a time (docs/architecture.md, "Safety").
 
 Nothing is ever extracted: entries are checked as they stream past and their data handed to the
 caller, who re-streams what it keeps. A name that leaves the root, a device node, a FIFO, a

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LifecycleError
-from ..tomlfile import TomlError, loads
+from ..errors import LifecycleError, TomlError
+from ..tomlfile import loads
 
 __all__ = ["APISet", "Descriptor", "parse_descriptor"]
 
@@ -23,12 +23,8 @@ class APISet:
     deprecated: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, list[str]]:
-        """The ``{"supported": [...], "deprecated": [...]}`` form of DESIGN.md section 7."""
+        """The ``{"supported": [...], "deprecated": [...]}`` form used in ``--json`` output."""
         return {"supported": list(self.supported), "deprecated": list(self.deprecated)}
-
-    def earliest(self) -> str:
-        """The lowest version of deprecated and supported together (pack's compat ``api``)."""
-        return min(self.deprecated + self.supported, key=_api_key)
 
 
 @dataclass(frozen=True)
@@ -46,11 +42,6 @@ class Descriptor:
     buildpack: APISet
     platform: APISet
     text: bytes
-
-
-def _api_key(version: str) -> tuple[int, int]:
-    major, _, minor = version.partition(".")
-    return int(major), int(minor or 0)
 
 
 def _api_version(value: Any, where: str) -> str:

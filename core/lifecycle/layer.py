@@ -1,12 +1,12 @@
 """Writing the normalised lifecycle layer once, while the archive streams past.
 
-Page-cache writes are what a resolve costs most here (DESIGN.md section 10: about 0.5 s per
-300 MB on this machine), so the layer is written exactly once in the common case: entries go
-straight to the output, renamed to ``cnb/lifecycle/...``, while the archive is read. That is
-only right when the archive lists the lifecycle directory in sorted order with nothing
-surprising; the builder checks this as it goes and, when the guess fails (unsorted entries, a
-second candidate directory, the image shape after all), rewrites the layer in sorted order
-from the bytes already written plus a side spool. Both paths give the same bytes.
+Page-cache writes are what a resolve costs most (about 0.5 s per 300 MB on a two-core machine),
+so the layer is written exactly once in the common case: entries go straight to the output,
+renamed to ``cnb/lifecycle/...``, while the archive is read. That is only right when the
+archive lists the lifecycle directory in sorted order with nothing surprising; the layer checks
+this as it goes and, when the guess fails (unsorted entries, a second candidate directory, the
+image shape after all), :meth:`SpeculativeLayer.rewrite` writes it again in sorted order from
+the bytes already written plus a side spool. Both paths give the same bytes.
 
 A background thread hashes and writes, so that the page-cache copy overlaps with inflating.
 """
@@ -14,98 +14,19 @@ A background thread hashes and writes, so that the page-cache copy overlaps with
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import queue
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from ..archive.hashing import HashingFile
 from ..archive.streams import CHUNK
 from ..archive.tarreader import TarEntry
 from ..archive.tarwrite import END_MARKER, padding, tar_header
-from ..errors import ArchiveError
+from ..errors import ArchiveError, WriteError
+from .placement import LAYER_DIR, DataRef, Item, installed_name, layer_items
 
-__all__ = ["LAYER_DIR", "Item", "LayerSink", "SpeculativeLayer", "write_sorted"]
-
-LAYER_DIR = "cnb/lifecycle"
-_QUEUE_CHUNKS = 64
-
-
-@dataclass
-class Item:
-    """What the layer needs to know of one archive entry (never its data: that is on disk).
-
-    Attributes:
-        where: ``out`` (data already in the layer file) or ``side`` (in the side spool).
-        offset: where the data starts in that file.
-    """
-
-    kind: str
-    mode: int
-    original: str
-    size: int = 0
-    linkname: str = ""
-    where: str = ""
-    offset: int = -1
-
-
-class LayerSink:
-    """A file written and hashed on a background thread.
-
-    Args:
-        path: the file to create (it must not exist).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed by close/abort
-        self._hash = hashlib.sha256()
-        self.offset = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_CHUNKS)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="cnbkit-layer-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._hash.update(data)
-                    self._file.write(data)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    self._error = exc
-
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` (it is hashed and written in order)."""
-        if self._error is not None:
-            raise self._failed()
-        self._queue.put(data)
-        self.offset += len(data)
-
-    def _failed(self) -> ArchiveError:
-        return ArchiveError(f"cannot write {self.path}: {self._error}")
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._file.close()
-
-    def close(self) -> tuple[str, int]:
-        """Finish writing; return the ``sha256:`` digest and size of the file."""
-        self._stop()
-        if self._error is not None:
-            raise self._failed()
-        return f"sha256:{self._hash.hexdigest()}", self.offset
-
-    def abort(self) -> None:
-        """Stop and delete the file."""
-        self._stop()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+__all__ = ["SpeculativeLayer"]
 
 
 def _key(name: str) -> list[str]:
@@ -117,26 +38,32 @@ class SpeculativeLayer:
     """Collects the entries that may belong to the lifecycle, writing them as it goes.
 
     Args:
-        sink: where the layer is written.
-        side: a spool for the data of entries the speculation did not take.
+        out: the layer file to create (a temp path; the caller renames it into place).
+        side: the side spool's path (deleted by :meth:`close`).
+
+    Raises:
+        WriteError: a file cannot be created.
     """
 
-    def __init__(self, sink: LayerSink, side: BinaryIO) -> None:
-        self.sink = sink
-        self.side = side
+    def __init__(self, out: Path, side: Path) -> None:
+        self.path = out
+        self._side_path = side
+        self._sink = HashingFile(out, background=True)
+        try:
+            self._side: BinaryIO = open(side, "w+b")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            self._sink.abort()
+            raise WriteError.from_os(side, exc) from None
         self.items: dict[str, Item] = {}
         self.directory: str | None = None  # the guess: which directory holds the lifecycle
         self.fast = True
         self._written: set[str] = {"cnb"}
         self._last = _key("cnb")
-        sink.write(tar_header("cnb", "dir", 0o755))
-
-    def _installed(self, name: str) -> str:
-        assert self.directory is not None
-        return LAYER_DIR if name == self.directory else f"{LAYER_DIR}/{name[len(self.directory) + 1 :]}"
+        self._sink.write(tar_header("cnb", "dir", 0o755))
 
     def _try_fast(self, name: str, item: Item, entry: TarEntry) -> bool:
-        installed = self._installed(name)
+        assert self.directory is not None
+        installed = installed_name(name, self.directory)
         if installed != LAYER_DIR and LAYER_DIR not in self._written:
             self._emit(LAYER_DIR, "dir", 0o755)  # the archive did not list the directory first
         parent = installed.rpartition("/")[0]
@@ -144,32 +71,27 @@ class SpeculativeLayer:
         if installed in self._written or parent not in self._written or key <= self._last:
             return False
         linkname = item.linkname
-        if item.kind == "hardlink" and self.directory and linkname.startswith(self.directory + "/"):
-            linkname = self._installed(linkname)
-        self.sink.write(tar_header(installed, item.kind, item.mode & 0o777, item.size, linkname))
-        item.where, item.offset = "out", self.sink.offset
-        self._copy(entry, self.sink.write)
-        self.sink.write(padding(item.size))
+        if item.kind == "hardlink" and linkname.startswith(self.directory + "/"):
+            linkname = installed_name(linkname, self.directory)
+        self._sink.write(tar_header(installed, item.kind, item.mode & 0o777, item.size, linkname))
+        item.data = DataRef(True, self._sink.size)
+        for chunk in entry.chunks():
+            self._sink.write(chunk)
+        self._sink.write(padding(item.size))
         self._written.add(installed)
         self._last = key
         return True
 
     def _emit(self, installed: str, kind: str, mode: int) -> None:
-        self.sink.write(tar_header(installed, kind, mode))
+        self._sink.write(tar_header(installed, kind, mode))
         self._written.add(installed)
         self._last = _key(installed)
-
-    @staticmethod
-    def _copy(entry: TarEntry, write: Any) -> None:
-        for chunk in entry.chunks():
-            write(chunk)
 
     def add(self, entry: TarEntry) -> None:
         """Take one archive entry that may belong to the lifecycle."""
         name = entry.name
-        directory = (
-            LAYER_DIR if name == LAYER_DIR or name.startswith(LAYER_DIR + "/") else name.split("/", 1)[0]
-        )
+        under_layer_dir = name == LAYER_DIR or name.startswith(LAYER_DIR + "/")
+        directory = LAYER_DIR if under_layer_dir else name.split("/", 1)[0]
         item = Item(entry.kind, entry.mode, entry.original, entry.size, entry.linkname)
         if name in self.items:
             self.fast = False  # a later entry replaces an earlier one: rewrite in order
@@ -181,51 +103,88 @@ class SpeculativeLayer:
             if directory == self.directory:
                 self.fast = False
             if item.kind == "file":
-                item.where, item.offset = "side", self.side.tell()
-                self._copy(entry, self.side.write)
+                item.data = DataRef(False, self._side.tell())
+                try:
+                    for chunk in entry.chunks():
+                        self._side.write(chunk)
+                except OSError as exc:
+                    raise WriteError.from_os(self._side_path, exc) from None
         self.items[name] = item
 
-    def matches(self, directory: str, placed: dict[str, Item]) -> bool:
-        """Whether what was written is exactly the layer for ``directory`` and ``placed``."""
-        return self.fast and directory == self.directory and set(placed) | {"cnb"} == self._written
+    def finish(
+        self, directory: str, placed: dict[str, Item], descriptor: bytes, mode: int
+    ) -> tuple[str, int]:
+        """Complete the layer for the lifecycle in ``directory``; return its digest and size.
 
-    def finish(self, descriptor: bytes, mode: int) -> tuple[str, int]:
-        """Append ``cnb/lifecycle.toml`` and the end marker; return the digest and size."""
-        self.sink.write(tar_header("cnb/lifecycle.toml", "file", mode & 0o777, len(descriptor)))
-        self.sink.write(descriptor)
-        self.sink.write(padding(len(descriptor)))
-        self.sink.write(END_MARKER)
-        return self.sink.close()
+        Args:
+            directory: the archive directory that holds the lifecycle.
+            placed: its entries by their name in the layer (:func:`placement.place`).
+            descriptor: the ``lifecycle.toml`` bytes, written as ``cnb/lifecycle.toml``.
+            mode: the descriptor's mode.
+        """
+        if self.fast and directory == self.directory and set(placed) | {"cnb"} == self._written:
+            self._sink.write(tar_header("cnb/lifecycle.toml", "file", mode & 0o777, len(descriptor)))
+            self._sink.write(descriptor)
+            self._sink.write(padding(len(descriptor)))
+            self._sink.write(END_MARKER)
+            return self._sink.finish()
+        return self._rewrite(placed, descriptor, mode)
 
+    def _rewrite(self, placed: dict[str, Item], descriptor: bytes, mode: int) -> tuple[str, int]:
+        """Write the layer again in sorted order, from what was written plus the side spool."""
+        self._sink.finish()
+        self._side.flush()
+        sorted_path = self.path.with_name(self.path.name + ".sorted")
+        sink = HashingFile(sorted_path, background=True)
+        try:
+            with open(self.path, "rb") as written:
+                fds = {True: written.fileno(), False: self._side.fileno()}
+                for name, item in layer_items(placed, descriptor, mode):
+                    self._write_item(sink, name, item, descriptor, fds)
+            sink.write(END_MARKER)
+            result = sink.finish()
+            os.replace(sorted_path, self.path)
+        except BaseException:
+            sink.abort()
+            raise
+        return result
 
-def _chunks_at(fd: int, item: Item) -> Iterator[bytes]:
-    done = 0
-    while done < item.size:
-        chunk = os.pread(fd, min(CHUNK, item.size - done), item.offset + done)
-        if not chunk:
-            raise ArchiveError(f"entry {item.original!r}: spool ended early")
-        done += len(chunk)
-        yield chunk
-
-
-def write_sorted(
-    sink: LayerSink,
-    items: list[tuple[str, Item]],
-    descriptor: bytes,
-    fds: dict[str, int],
-) -> tuple[str, int]:
-    """Write the layer from ``items`` (already sorted) with data from the spools ``fds``."""
-    for name, item in items:
+    @staticmethod
+    def _write_item(
+        sink: HashingFile, name: str, item: Item, descriptor: bytes, fds: dict[bool, int]
+    ) -> None:
         mode = item.mode & 0o777  # setuid, setgid and sticky bits never ride into a builder
         if name == "cnb/lifecycle.toml":
             sink.write(tar_header(name, "file", mode, len(descriptor)))
             sink.write(descriptor)
             sink.write(padding(len(descriptor)))
-            continue
+            return
         sink.write(tar_header(name, item.kind, mode, item.size, item.linkname))
         if item.kind == "file" and item.size:
-            for chunk in _chunks_at(fds[item.where], item):
+            assert item.data is not None
+            for chunk in _chunks_at(fds[item.data.in_layer], item.data.offset, item):
                 sink.write(chunk)
             sink.write(padding(item.size))
-    sink.write(END_MARKER)
-    return sink.close()
+
+    def close(self) -> None:
+        """Remove the side spool (the layer file stays, for the caller to rename or drop)."""
+        self._side.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._side_path.unlink()
+
+    def abort(self) -> None:
+        """Stop writing and delete the layer and the spool."""
+        self._sink.abort()
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.with_name(self.path.name + ".sorted").unlink()
+
+
+def _chunks_at(fd: int, offset: int, item: Item) -> Iterator[bytes]:
+    done = 0
+    while done < item.size:
+        chunk = os.pread(fd, min(CHUNK, item.size - done), offset + done)
+        if not chunk:
+            raise ArchiveError(f"entry {item.original!r}: spool ended early")
+        done += len(chunk)
+        yield chunk

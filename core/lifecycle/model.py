@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ..archive.streams import CHUNK, HashingReader, Readable, close_stream
+from ..archive.atomic import atomic_path
+from ..archive.hashing import HashingReader
+from ..archive.streams import CHUNK, Readable, close_stream
 from ..blob import Blob
-from ..errors import LifecycleError
+from ..errors import LifecycleError, WriteError
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
 
@@ -93,29 +93,27 @@ class Lifecycle:
         """Write :meth:`layer` to ``path`` atomically: a temp file beside it, then a rename.
 
         Nothing is left at ``path`` (nor a temp file beside it) if anything fails.
+
+        Raises:
+            WriteError: the file cannot be written.
         """
         target = Path(path).absolute()
         if (self._layer_path is None or not self._layer_path.is_file()) and self._rebuild is not None:
             return self._rebuild(target)  # write it straight there: one write, not two
-        tmp = target.parent / f".{target.name}.{os.getpid()}.part"
-        try:
+        with atomic_path(target) as tmp:
             reader = self.layer()
             try:
                 with open(tmp, "xb") as out:
                     while chunk := reader.read(CHUNK):
                         out.write(chunk)
+            except OSError as exc:
+                raise WriteError.from_os(target, exc) from None
             finally:
                 close_stream(reader)
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise LifecycleError(f"cannot write {target}: {exc.strerror or exc}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         return target
 
     def to_json(self, uri: str) -> dict[str, Any]:
-        """The ``cnbkit resolve --json`` object of DESIGN.md section 7 (``uri`` redacted)."""
+        """The ``cnbkit resolve --json`` object (``uri`` redacted; the README lists its keys)."""
         return {
             "uri": uri,
             "resolver": self.blob.resolver,

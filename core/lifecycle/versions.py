@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..errors import CacheMissError, DigestMismatchError, LifecycleError, UsageError
+from ..errors import CacheMissError, DigestMismatchError, DownloadError, LifecycleError, UsageError
 from ..redact import redact
 
 if TYPE_CHECKING:
     from ..blob import Blob
     from ..oci.platform import Platform
-    from ..plugin.context import Context
 
-__all__ = ["GITHUB_RELEASES", "RELEASE_PLATFORMS", "lifecycle_url", "parse_version", "resolve_version"]
+__all__ = [
+    "GITHUB_RELEASES",
+    "Fetcher",
+    "RELEASE_PLATFORMS",
+    "lifecycle_url",
+    "parse_version",
+    "resolve_version",
+]
 
 GITHUB_RELEASES = "https://github.com/buildpacks/lifecycle/releases/download"
 # OCI platform -> the suffix the lifecycle project names its release archives with.
@@ -30,6 +36,23 @@ _VERSION = re.compile(
     r"(?P<pre>-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?P<build>\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
 _CHECKSUM = re.compile(r"^\s*([a-fA-F0-9]{64})\b")
+
+
+class Fetcher(Protocol):
+    """What resolving a version needs: the plugin context's ``download``, ``resolve`` and
+    ``notice`` (this package never imports the plugin system; it is handed them)."""
+
+    def download(self, url: str, *, sha256: str | None = None) -> Blob:
+        """Fetch a URL through the cache."""
+        ...
+
+    def resolve(self, uri: str) -> Blob:
+        """Send a URI through the resolver plugins."""
+        ...
+
+    def notice(self, message: str) -> None:
+        """Tell the user something."""
+        ...
 
 
 def parse_version(text: str) -> str:
@@ -78,10 +101,9 @@ def _sibling(url: str, suffix: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path + suffix, parts.query, ""))
 
 
-def _published_checksum(context: Context, url: str) -> str | None:
+def _published_checksum(context: Fetcher, url: str) -> str | None:
     """The hex sha256 from the ``.sha256`` file beside ``url``, or ``None`` if there is none."""
     from ..archive.streams import close_stream
-    from ..transport.download import HTTPStatusError
 
     try:
         blob = context.download(_sibling(url, ".sha256"))
@@ -92,7 +114,7 @@ def _published_checksum(context: Context, url: str) -> str | None:
                 pass
         finally:
             close_stream(stream)
-    except HTTPStatusError as exc:
+    except DownloadError as exc:
         if exc.status in (403, 404, 410):
             return None
         raise
@@ -106,7 +128,9 @@ def _published_checksum(context: Context, url: str) -> str | None:
     return match[1].lower()
 
 
-def resolve_version(version: str, context: Context) -> tuple[str, Blob]:
+def resolve_version(
+    version: str, platform: Platform, mirror: str | None, context: Fetcher
+) -> tuple[str, Blob]:
     """Resolve a lifecycle version to its release archive, verified against its ``.sha256``.
 
     The archive URL goes through the resolver plugins (``context.resolve``), pinned with
@@ -116,7 +140,7 @@ def resolve_version(version: str, context: Context) -> tuple[str, Blob]:
     Returns:
         The URL resolved (without the pin, redacted: safe to print) and the Blob.
     """
-    url = lifecycle_url(version, context.platform, context.options.lifecycle_mirror)
+    url = lifecycle_url(version, platform, mirror)
     checksum = _published_checksum(context, url)
     if checksum is None:
         context.notice(f"{redact(url)} has no .sha256 beside it; its content is not verified")

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from ..locator import Locator
     from .context import Context
 
-__all__ = ["hookimpl", "hookspec"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "cnbkit_resolve",
+    "cnbkit_resolvers",
+    "cnbkit_check_lifecycle",
+    "cnbkit_export",
+]
 
 hookspec = pluggy.HookspecMarker("cnbkit")
 hookimpl = pluggy.HookimplMarker("cnbkit")

@@ -18,7 +18,14 @@ import pluggy
 from ..blob import Blob
 from ..errors import CnbkitError, NoResolverError, PluginError
 from ..redact import redact
-from .loader import LoadedPlugin, PluginLoadError, load_plugins, new_plugin_manager
+from .loader import (
+    LoadedPlugin,
+    PluginLoadError,
+    load_plugins,
+    new_plugin_manager,
+    register_checked,
+    registered_in_code,
+)
 
 if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
@@ -43,7 +50,7 @@ class PluginHost:
         loaded: list[LoadedPlugin] | None = None,
         failed: list[PluginLoadError] | None = None,
     ) -> None:
-        self.pm = pm
+        self._pm = pm
         self.loaded = loaded or []
         self.failed = failed or []
         self._trace = os.environ.get("CNBKIT_TRACE_HOOKS", "") not in ("", "0")
@@ -52,14 +59,31 @@ class PluginHost:
     def from_entry_points(
         cls, report: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
     ) -> PluginHost:
-        """Load every plugin of the ``cnbkit`` entry-point group (built-ins first)."""
+        """Load every plugin of the ``cnbkit`` entry-point group (built-ins first), then those
+        registered in code with :func:`cnbkit.register_plugin` (so they are asked first)."""
         pm = new_plugin_manager()
         loaded, failed = load_plugins(pm, report)
-        return cls(pm, loaded, failed)
+        host = cls(pm, loaded, failed)
+        for name, plugin in registered_in_code():
+            host.register(plugin, name)
+        return host
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register ``plugin`` (a module, class instance or object with ``@hookimpl``
+        methods) with this host only; it is asked before every plugin registered earlier.
+
+        Raises:
+            PluginError: the name is taken, or the plugin's hooks are misdeclared.
+        """
+        if self._pm.has_plugin(name):
+            raise PluginError(name, f"a plugin named {name!r} is registered already")
+        error = register_checked(self._pm, plugin, name)
+        if error:
+            raise PluginError(name, f"plugin {name!r} cannot be registered: {error}")
 
     def _impls(self, hook: str) -> list[pluggy.HookImpl]:
         # pluggy calls the list back to front: tryfirst, then the latest registered, ...
-        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+        return list(reversed(getattr(self._pm.hook, hook).get_hookimpls()))
 
     def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any], what: str) -> Any:
         args = {name: kwargs[name] for name in impl.argnames}
@@ -68,6 +92,8 @@ class PluginHost:
             result = impl.function(**args)
         except CnbkitError as exc:
             self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
+            if hook == "cnbkit_check_lifecycle":  # a refusal must say whose policy it is
+                raise PluginError(impl.plugin_name, f"plugin {impl.plugin_name!r}: {exc}") from exc
             raise
         except Exception as exc:
             self._log(hook, impl.plugin_name, what, f"raised {type(exc).__name__}", start)
@@ -144,7 +170,7 @@ class PluginHost:
                     "version": plugin.version,
                 }
             )
-        for name, module in self.pm.list_name_plugin():
+        for name, module in self._pm.list_name_plugin():
             if not any(p.name == name for p in self.loaded):  # registered in code (tests, API)
                 rows.append(
                     {

@@ -10,18 +10,33 @@ over a scheme a built-in claims.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
+if TYPE_CHECKING:
+    from importlib import metadata
+
+from ..errors import UsageError
 from . import hookspecs
 
-__all__ = ["BUILTIN_DISTRIBUTION", "LoadedPlugin", "PluginLoadError", "load_plugins"]
+__all__ = [
+    "BUILTIN_DISTRIBUTION",
+    "LoadedPlugin",
+    "PluginLoadError",
+    "load_plugins",
+    "new_plugin_manager",
+    "register_checked",
+    "register_plugin",
+    "registered_in_code",
+    "unregister_plugin",
+]
 
 BUILTIN_DISTRIBUTION = "cnbkit"
 GROUP = "cnbkit"
@@ -51,7 +66,10 @@ def _disabled() -> set[str]:
     return {n.strip() for n in os.environ.get("CNBKIT_DISABLE_PLUGINS", "").split(",") if n.strip()}
 
 
+@functools.cache  # one scan of the installed metadata per process
 def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
+    from importlib import metadata  # tens of ms: only when plugins are loaded
+
     found = []
     seen = set()
     # entry_points(group=...) reads only entry_points.txt files; walking distributions()
@@ -94,15 +112,10 @@ def load_plugins(
         else:
             try:
                 module: ModuleType = ep.load()
-                pm.register(module, name=ep.name)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not take cnbkit down
-                error = " ".join(f"{type(exc).__name__}: {exc}".split())  # pluggy's are multi-line
-                if pm.has_plugin(ep.name):
-                    # pluggy's register() keeps the hooks it added before the one that failed
-                    # validation; none of a plugin reported as skipped may run.
-                    pm.unregister(name=ep.name)
+                error = _one_line(exc)
             else:
-                error = _misdeclared(pm, module)
+                error = register_checked(pm, module, ep.name)
         if error:
             failed.append(PluginLoadError(ep.name, dist, error))
             report(f"cnbkit: plugin {ep.name!r} (from {dist}) failed to load and is skipped: {error}")
@@ -113,23 +126,78 @@ def load_plugins(
     return loaded, failed
 
 
-def _misdeclared(pm: pluggy.PluginManager, module: ModuleType) -> str:
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())  # pluggy's messages are multi-line
+
+
+def register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> str:
+    """Register ``plugin`` as ``name``; return why it cannot be used (it is then left
+    unregistered), or ``""``."""
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:  # noqa: BLE001 - reported by name, never fatal
+        if pm.has_plugin(name):
+            # pluggy's register() keeps the hooks it added before the one that failed
+            # validation; none of a plugin reported as skipped may run.
+            pm.unregister(name=name)
+        return _one_line(exc)
+    return _misdeclared(pm, plugin)
+
+
+def _misdeclared(pm: pluggy.PluginManager, plugin: object) -> str:
     """Why a just-registered plugin cannot be used (it is then unregistered), or ``""``.
 
     pluggy accepts an implementation of a hook nobody declared (a typo such as
-    ``cnbkit_reslove`` would silently never be called) and hook wrappers, which cnbkit's typed
-    facade does not run; both are reported instead.
+    ``cnbkit_reslove`` would silently never be called), hook wrappers, which cnbkit's typed
+    facade does not run, and parameters with defaults, which pluggy never passes; all are
+    reported instead.
     """
     problems = []
-    for caller in pm.get_hookcallers(module) or []:
+    for caller in pm.get_hookcallers(plugin) or []:
+        impls = [i for i in caller.get_hookimpls() if i.plugin is plugin]
         if not caller.has_spec():
-            known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("cnbkit_")))
+            known = ", ".join(sorted(n for n in hookspecs.__all__ if n.startswith("cnbkit_")))
             problems.append(f"{caller.name} is not a cnbkit hook (the hooks are {known})")
-        elif any(i.plugin is module and (i.wrapper or i.hookwrapper) for i in caller.get_hookimpls()):
+        elif any(i.wrapper or i.hookwrapper for i in impls):
             problems.append(f"{caller.name} is a hook wrapper, which cnbkit does not support")
+        elif any(i.kwargnames for i in impls):
+            extra = ", ".join(n for i in impls for n in i.kwargnames)
+            problems.append(
+                f"{caller.name} has parameters with defaults ({extra}), which are never passed: "
+                "remove the defaults or the parameters"
+            )
     if problems:
-        pm.unregister(module)
+        pm.unregister(plugin)
     return "; ".join(problems)
+
+
+_IN_CODE: dict[str, object] = {}
+
+
+def register_plugin(plugin: object, name: str) -> None:
+    """Register ``plugin`` for every resolve that starts after this call in this process.
+
+    For embedding cnbkit and for testing a plugin without packaging it: ``plugin`` is a
+    module, a class instance or any object with :data:`cnbkit.hookimpl` methods. It is
+    registered after the entry-point plugins, so it is asked first. Its hooks are checked when
+    a resolve loads the plugins (a misdeclared one is then a :class:`~cnbkit.PluginError`).
+
+    Raises:
+        UsageError: another plugin was registered in code under ``name``.
+    """
+    if name in _IN_CODE:
+        raise UsageError(f"a plugin named {name!r} is registered already; unregister_plugin() it first")
+    _IN_CODE[name] = plugin
+
+
+def unregister_plugin(name: str) -> None:
+    """Undo :func:`register_plugin` (no error when ``name`` was not registered)."""
+    _IN_CODE.pop(name, None)
+
+
+def registered_in_code() -> list[tuple[str, object]]:
+    """The plugins :func:`register_plugin` holds, in registration order."""
+    return list(_IN_CODE.items())
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

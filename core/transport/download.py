@@ -12,50 +12,74 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..archive.streams import CHUNK, Readable, ThreadedReader, VerifiedStream
+from ..archive.hashing import VerifiedStream
+from ..archive.streams import CHUNK, Readable
+from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
-from ..cache import CacheEntry, Releasable
+from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
 
 if TYPE_CHECKING:
     import requests
 
-    from ..plugin.context import Context
+    from ..progress import Progress
 
-__all__ = ["DownloadBlob", "HTTPStatusError", "download_blob"]
+__all__ = ["DownloadBlob", "Downloader"]
 
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
 
 
-class HTTPStatusError(DownloadError):
-    """The server answered with an error status (``status`` holds it)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _check_scheme(target: HttpTarget, context: Context) -> None:
+def _check_scheme(target: HttpTarget, client: Downloader) -> None:
     scheme = target.url.partition(":")[0].lower()
     if scheme == "https":
         return
     if scheme != "http":
         raise DownloadError(f"{target.display}: only https:// and http:// can be downloaded")
-    if not (context.options.allow_http or is_loopback(target.host)):
+    if not (client.allow_http or is_loopback(target.host)):
         raise DownloadError(
             f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
             "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"
         )
 
 
-def download_blob(context: Context, url: str, *, sha256: str | None = None) -> Blob:
+@dataclass(frozen=True)
+class Downloader:
+    """What a download needs, and nothing more: the cache, an HTTP session and the settings.
+
+    Attributes:
+        cache: where bodies are kept, by digest.
+        session: returns the shared ``requests`` session (created on first use).
+        verify: the CA bundle path, or ``True`` for the system store.
+        timeout: connect and per-read timeout, in seconds.
+        allow_http: plain ``http://`` to non-loopback hosts is permitted.
+        offline: serve from the cache only.
+        progress: makes a progress reporter for a transfer (description, total bytes).
+        notice: tells the user something on stderr.
+    """
+
+    cache: Cache
+    session: Callable[[], requests.Session]
+    verify: str | bool
+    timeout: float
+    allow_http: bool
+    offline: bool
+    progress: Callable[[str, int | None], Progress]
+    notice: Callable[[str], None]
+
+    def download(self, url: str, *, sha256: str | None = None) -> Blob:
+        """See :func:`download_blob`."""
+        return download_blob(self, url, sha256=sha256)
+
+
+def download_blob(client: Downloader, url: str, *, sha256: str | None = None) -> Blob:
     """Return a Blob for ``url``, from the cache when it is still valid.
 
     Args:
-        context: the shared context (cache, options, session, progress).
+        client: the cache, session and settings.
         url: ``https://`` or allowed ``http://``; userinfo becomes basic auth for that host.
         sha256: the hex digest the content must have.
 
@@ -64,14 +88,14 @@ def download_blob(context: Context, url: str, *, sha256: str | None = None) -> B
         CacheMissError: ``--offline`` and the cache lacks the URL.
     """
     target = split_url(url)
-    _check_scheme(target, context)
+    _check_scheme(target, client)
     if sha256 is not None and not _HEX64.match(sha256):
         raise DownloadError(f"{target.display}: #sha256= needs 64 lower-case hex digits")
     pin = f"sha256:{sha256}" if sha256 else None
-    cache = context.cache
+    cache = client.cache
     if pin and cache.has_blob(pin):  # content-addressed: a pinned hit needs no network at all
         return FileBlob(cache.blob_path(pin), source=target.display, digest=pin)
-    if context.offline:
+    if client.offline:
         entry = cache.lookup(target.url)
         if entry is None:
             raise CacheMissError(
@@ -83,10 +107,10 @@ def download_blob(context: Context, url: str, *, sha256: str | None = None) -> B
     if pin:
         # Lazy: the digest is known, so a lifecycle already validated from the same bytes (from
         # a file, another URL) is served from the cache without the blob ever being opened.
-        return _PinnedBlob(context, target, pin)
-    lock = cache.acquire(target.url, f"downloading {target.display}", context.notice)
+        return _PinnedBlob(client, target, pin)
+    lock = cache.acquire(target.url, f"downloading {target.display}", client.notice)
     try:
-        return _fetch(context, target, pin, lock)
+        return _fetch(client, target, pin, lock)
     except BaseException:
         lock.release()
         raise
@@ -99,20 +123,20 @@ class _PinnedBlob(Blob):
     same content while this one waited, and content-addressed means it need not come twice.
     """
 
-    def __init__(self, context: Context, target: HttpTarget, pin: str) -> None:
+    def __init__(self, client: Downloader, target: HttpTarget, pin: str) -> None:
         super().__init__(target.display, digest=pin)
-        self._context = context
+        self._client = client
         self._target = target
         self._pin = pin
 
     def open_raw(self) -> Readable:
         """The cached blob if present, else the body as it downloads (into the cache)."""
-        cache = self._context.cache
+        cache = self._client.cache
         if not cache.has_blob(self._pin):
-            lock = cache.acquire(self._target.url, f"downloading {self.source}", self._context.notice)
+            lock = cache.acquire(self._target.url, f"downloading {self.source}", self._client.notice)
             try:
                 if not cache.has_blob(self._pin):
-                    blob = _fetch(self._context, self._target, self._pin, lock)
+                    blob = _fetch(self._client, self._target, self._pin, lock)
                     return blob.open_raw()  # the download owns the lock from here on
             except BaseException:
                 lock.release()
@@ -121,15 +145,15 @@ class _PinnedBlob(Blob):
         return FileBlob(cache.blob_path(self._pin), source=self.source, digest=self._pin).open_raw()
 
 
-def _fetch(context: Context, target: HttpTarget, pin: str | None, lock: Releasable) -> Blob:
-    cache = context.cache
+def _fetch(client: Downloader, target: HttpTarget, pin: str | None, lock: Releasable) -> Blob:
+    cache = client.cache
     entry = None if pin else cache.lookup(target.url)  # pinned: fetch the content, never a 304
     headers = {"Accept-Encoding": "identity"}  # the bytes as published, never re-encoded
     if entry is not None and entry.etag:
         headers["If-None-Match"] = entry.etag
     if entry is not None and entry.last_modified:
         headers["If-Modified-Since"] = entry.last_modified
-    response = _open(context, target, headers)
+    response = _open(client, target, headers)
     if response.status_code == 304 and entry is not None:
         response.close()
         lock.release()
@@ -137,19 +161,19 @@ def _fetch(context: Context, target: HttpTarget, pin: str | None, lock: Releasab
     if response.status_code != 200:
         status, reason = response.status_code, response.reason
         response.close()
-        raise HTTPStatusError(f"{target.display}: HTTP {status} {reason}".rstrip(), status)
-    fetch = _BodyFetch(context, target, pin, lock, response)
+        raise DownloadError(f"{target.display}: HTTP {status} {reason}".rstrip(), status)
+    fetch = _BodyFetch(client, target, pin, lock, response)
     return DownloadBlob(fetch)
 
 
-def _open(context: Context, target: HttpTarget, headers: dict[str, str]) -> requests.Response:
+def _open(client: Downloader, target: HttpTarget, headers: dict[str, str]) -> requests.Response:
     return open_response(
-        context.http_session(),
+        client.session(),
         target,
         headers=headers,
-        verify=context.options.verify,
-        timeout=context.options.timeout,
-        allow_http=context.options.allow_http,
+        verify=client.verify,
+        timeout=client.timeout,
+        allow_http=client.allow_http,
     )
 
 
@@ -157,9 +181,9 @@ class _BodyFetch:
     """Reads one response body into the cache, resuming with ``Range`` when it breaks."""
 
     def __init__(
-        self, context: Context, target: HttpTarget, pin: str | None, lock: Releasable, response: Any
+        self, client: Downloader, target: HttpTarget, pin: str | None, lock: Releasable, response: Any
     ) -> None:
-        self.context = context
+        self.client = client
         self.target = target
         self.pin = pin
         self.lock = lock
@@ -184,7 +208,7 @@ class _BodyFetch:
         headers = {"Accept-Encoding": "identity", "Range": f"bytes={received}-"}
         if self.etag or self.last_modified:
             headers["If-Range"] = self.etag or self.last_modified or ""
-        response = _open(self.context, self.target, headers)
+        response = _open(self.client, self.target, headers)
         if response.status_code in (200, 206):
             changed = self._changed(response)
             if changed:
@@ -202,7 +226,7 @@ class _BodyFetch:
         if response.status_code == 200:  # no range support: read it again, skip what we have
             return response, received
         response.close()
-        raise HTTPStatusError(
+        raise DownloadError(
             f"{self.target.display}: HTTP {response.status_code} while resuming the download",
             response.status_code,
         )
@@ -233,8 +257,8 @@ class _BodyFetch:
         import urllib3
 
         display = self.target.display
-        cache = self.context.cache
-        progress = self.context.progress(display, self.total)
+        cache = self.client.cache
+        progress = self.client.progress(display, self.total)
         response, skip, received, failures = self.response, 0, 0, 0
         try:
             with cache.writer(expected=self.pin) as writer:
@@ -258,7 +282,7 @@ class _BodyFetch:
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{display}: the server stopped sending for "
-                                f"{self.context.options.timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
+                                f"{self.client.timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
                             ) from None
                         failures += 1
                         if failures >= ATTEMPTS:

@@ -1,7 +1,7 @@
 """HTTP for every resolver: one session, manual redirects, retries, clear errors.
 
-``requests`` is imported only here, and only when a download is needed: the CLI and a warm
-resolve of a local file never pay for it.
+``requests`` is imported only in :mod:`cnbkit.transport` and only inside the functions that
+need it: the CLI and a warm resolve of a local file never pay for it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,20 @@ from ..redact import redact
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["HttpTarget", "is_loopback", "new_session", "open_response", "split_url"]
+    Session = requests.Session  # the type the context hands plugins, named here only
+
+__all__ = [
+    "ATTEMPTS",
+    "HttpTarget",
+    "Session",
+    "connection_failure",
+    "is_loopback",
+    "is_timeout",
+    "new_session",
+    "open_response",
+    "retry_after",
+    "split_url",
+]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -63,13 +76,11 @@ class HttpTarget:
         url: the URL to request (no userinfo, no fragment).
         auth: ``(user, password)`` from the URL's userinfo, or ``None``.
         display: the URL as it may be printed (redacted).
-        fragment: what followed ``#`` (``sha256=<hex>``).
     """
 
     url: str
     auth: tuple[str, str] | None
     display: str
-    fragment: str
 
     @property
     def host(self) -> str:
@@ -95,10 +106,11 @@ def split_url(raw: str) -> HttpTarget:
     if parts.port is not None:
         netloc += f":{parts.port}"
     url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return HttpTarget(url=url, auth=auth, display=redact(url), fragment=parts.fragment)
+    return HttpTarget(url=url, auth=auth, display=redact(url))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
+    """How long a 429 or 503 asks to wait (``Retry-After`` seconds or HTTP-date), or ``None``."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -113,7 +125,9 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def _failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+def connection_failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+    """The one-line :class:`DownloadError` for a request that failed without an answer
+    (TLS, timeout, proxy, refused connection), naming ``display`` and the fix."""
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
@@ -186,11 +200,11 @@ def open_response(
                 url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
-                raise _failure(exc, target.display, timeout) from None
+                raise connection_failure(exc, target.display, timeout) from None
             last = exc
             continue
         if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
-            wait = _retry_after(response)
+            wait = retry_after(response)
             response.close()
             if wait is not None:
                 if wait > _MAX_RETRY_AFTER:
@@ -205,7 +219,7 @@ def open_response(
     if isinstance(last, DownloadError):
         raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
     assert last is not None
-    raise _failure(last, target.display, timeout)
+    raise connection_failure(last, target.display, timeout)
 
 
 def _redirect(

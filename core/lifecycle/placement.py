@@ -1,0 +1,74 @@
+"""Where a lifecycle's entries land in the layer: ``cnb/lifecycle/...``, whatever the shape.
+
+One renaming rule (:func:`installed_name`) serves both the fast path, which writes entries as
+they stream, and the checks and the sorted rewrite, which see the whole lifecycle at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LAYER_DIR", "DataRef", "Item", "installed_name", "layer_items", "place", "under"]
+
+LAYER_DIR = "cnb/lifecycle"
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Where an entry's data was kept: in the layer written so far, or in the side spool."""
+
+    in_layer: bool
+    offset: int
+
+
+@dataclass
+class Item:
+    """What the layer needs to know of one archive entry (never its data: that is on disk).
+
+    Attributes:
+        kind: ``file``, ``dir``, ``symlink`` or ``hardlink``.
+        mode: permission bits.
+        original: the name as the archive wrote it, for messages.
+        size: the data size.
+        linkname: a symlink's target as written, or a hardlink's target path.
+        data: where a file's data is, once it was written or spooled.
+    """
+
+    kind: str
+    mode: int
+    original: str
+    size: int = 0
+    linkname: str = ""
+    data: DataRef | None = None
+
+
+def under(name: str, directory: str) -> bool:
+    """Whether ``name`` is ``directory`` or inside it."""
+    return name == directory or name.startswith(directory + "/")
+
+
+def installed_name(name: str, directory: str) -> str:
+    """The layer name of the archive entry ``name`` of the lifecycle directory ``directory``."""
+    return LAYER_DIR if name == directory else f"{LAYER_DIR}/{name[len(directory) + 1 :]}"
+
+
+def place(items: dict[str, Item], directory: str) -> dict[str, Item]:
+    """The lifecycle directory's entries, by the name they get in the layer."""
+    placed = {LAYER_DIR: items.get(directory, Item("dir", 0o755, directory))}
+    for name, item in items.items():
+        if name.startswith(directory + "/"):
+            placed[installed_name(name, directory)] = item
+    return placed
+
+
+def layer_items(placed: dict[str, Item], descriptor: bytes, mode: int) -> list[tuple[str, Item]]:
+    """Every entry of the layer in order: ``cnb``, the descriptor, parents before children."""
+    items = dict(placed)
+    items["cnb"] = Item("dir", 0o755, "cnb")
+    items["cnb/lifecycle.toml"] = Item("file", mode or 0o644, "lifecycle.toml", len(descriptor))
+    for name in list(items):  # parents the archive did not list get a plain 0755 directory
+        parent = name.rpartition("/")[0]
+        while parent and parent not in items:
+            items[parent] = Item("dir", 0o755, parent)
+            parent = parent.rpartition("/")[0]
+    return sorted(items.items(), key=lambda kv: kv[0].split("/"))

@@ -1,0 +1,85 @@
+"""The house keeps its rules: import contracts, a lazy face, small modules, packaged packages."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_import_contracts_hold() -> None:
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BROKEN" not in result.stdout and "Contracts: 5 kept, 0 broken" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "resolvers").glob("*.py")), ids=lambda p: p.name)
+def test_builtin_resolvers_import_only_the_public_face(path: Path) -> None:
+    # Exactly what a third-party plugin can import: `cnbkit` itself, never its submodules.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cnbkit"):
+            assert node.module == "cnbkit" and node.level == 0, f"{path.name}:{node.lineno}"
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                assert not alias.name.startswith("cnbkit."), f"{path.name}:{node.lineno}"
+
+
+def _loaded_after(code: str) -> tuple[list[str], list[str]]:
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('cnbkit'))))\n"
+        "print(' '.join(m for m in ('pluggy', 'requests', 'docker', 'tarfile', 'tomli', 'urllib3') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    ours, heavy = [*out.splitlines(), "", ""][:2]
+    return ours.split(), heavy.split()
+
+
+def test_import_cnbkit_is_cheap() -> None:
+    ours, heavy = _loaded_after("import cnbkit")
+    assert len(ours) <= 5, ours
+    assert heavy == [], heavy
+
+
+def test_the_face_still_serves_every_public_name() -> None:
+    _, heavy = _loaded_after("import cnbkit\nfor name in cnbkit.__all__: getattr(cnbkit, name)")
+    assert "pluggy" in heavy and "requests" not in heavy and "docker" not in heavy
+
+
+def test_version_imports_no_plugin_machinery() -> None:
+    ours, heavy = _loaded_after(
+        "import contextlib, io\nfrom cnbkit.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--version'])"
+    )
+    assert heavy == [], heavy
+    assert not any(m.startswith(("cnbkit.plugin", "cnbkit.lifecycle", "cnbkit.transport")) for m in ours), (
+        ours
+    )
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "core").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT / "core"))
+)
+def test_no_module_is_over_350_lines(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= 350, f"{path} has {lines} lines: split it by job"
+
+
+def test_every_package_is_packaged() -> None:
+    # pip install . installs only the packages pyproject lists: a package missing there works
+    # in the editable checkout and breaks for every user.
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        "cnbkit" + "".join(f".{part}" for part in init.parent.relative_to(ROOT / "core").parts)
+        for init in (ROOT / "core").rglob("__init__.py")
+    } | {"cnbkit.resolvers"}
+    assert found == listed
