@@ -15,6 +15,8 @@ import pytest
 
 from tests.environment import NETWORK_ENV
 
+pytest_plugins = ["tests.services.fixtures"]
+
 # Run the console script's code with this interpreter, so the tests use the installed cnbkit
 # whatever PATH holds.
 CLI = [sys.executable, "-c", "import sys; from cnbkit.cli import main; sys.exit(main())"]
