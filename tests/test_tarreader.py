@@ -471,7 +471,8 @@ def test_benign_archives_read_back_as_written(
 # -- the big one through the CLI --------------------------------------------------------------
 
 
-def _gzip_long_name(path: Path, size: int) -> Path:
+def gzip_long_name(path: Path, size: int) -> Path:
+    """A .tgz holding only a GNU long name header of ``size`` bytes (for the 128 MiB case)."""
     with gzip.open(path, "wb", compresslevel=1) as out:
         stream = _long_name_stream(size)
         while chunk := stream.read(1024 * 1024):
@@ -480,7 +481,7 @@ def _gzip_long_name(path: Path, size: int) -> Path:
 
 
 def test_gnu_long_name_of_128_mib_through_the_cli(tmp_path: Path) -> None:
-    archive = _gzip_long_name(tmp_path / "l.tgz", 128 * 1024 * 1024)
+    archive = gzip_long_name(tmp_path / "l.tgz", 128 * 1024 * 1024)
     line = one_line_error(run_cli("resolve", str(archive)))
     assert "is an extended header of 134217728 bytes (the limit is 4097); refusing the archive" in line
 
