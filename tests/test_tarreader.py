@@ -38,22 +38,22 @@ def refused(data: bytes, **kwargs: int) -> str:
     return message
 
 
-def _long_name_stream(size: int) -> io.RawIOBase:
+class LongNameStream(io.RawIOBase):
     """A tar stream of a GNU long name of ``size`` bytes, produced lazily (never in memory)."""
-    head = header("././@LongLink", b"L", size=size, magic=b"ustar  \0")
 
-    class Stream(io.RawIOBase):
-        sent = 0
+    def __init__(self, size: int) -> None:
+        self.head = header("././@LongLink", b"L", size=size, magic=b"ustar  \0")
+        self.size = size
+        self.sent = 0
 
-        def read(self, n: int = -1) -> bytes:
-            if self.sent == 0:
-                self.sent = len(head)
-                return head
-            n = min(n, size + len(head) - self.sent)
-            self.sent += n
-            return b"a" * n
-
-    return Stream()
+    def read(self, n: int = -1) -> bytes:
+        """The header, then up to ``n`` bytes of the name."""
+        if self.sent == 0:
+            self.sent = len(self.head)
+            return self.head
+        n = min(n, self.size + len(self.head) - self.sent)
+        self.sent += n
+        return b"a" * n
 
 
 # -- hostile archives, through the CLI and through iter_tar ----------------------------------
@@ -218,7 +218,7 @@ def test_hostile_archive_refused_by_the_cli(case: str, tmp_path: Path) -> None:
 
 
 def test_gnu_long_name_of_128_mib_is_refused_unread() -> None:
-    stream = _long_name_stream(128 * 1024 * 1024)
+    stream = LongNameStream(128 * 1024 * 1024)
     with pytest.raises(ArchiveError, match="is an extended header of 134217728 bytes"):
         list(iter_tar(stream, "t.tar"))
     assert stream.sent < 1024 * 1024
@@ -474,7 +474,7 @@ def test_benign_archives_read_back_as_written(
 def gzip_long_name(path: Path, size: int) -> Path:
     """A .tgz holding only a GNU long name header of ``size`` bytes (for the 128 MiB case)."""
     with gzip.open(path, "wb", compresslevel=1) as out:
-        stream = _long_name_stream(size)
+        stream = LongNameStream(size)
         while chunk := stream.read(1024 * 1024):
             out.write(chunk)
     return path
