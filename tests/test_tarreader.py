@@ -227,6 +227,7 @@ def test_gnu_long_name_of_128_mib_is_refused_unread() -> None:
 def test_pax_refusals_name_the_entry_on_one_line() -> None:
     for case in ("pax sparse 0.1", "gnu sparse type", "char device", "not utf-8", "dot-dot via prefix"):
         assert "refusing the archive" in refused(HOSTILE[case][0]), case
+    assert len(refused(HOSTILE["pax name over the limit"][0])) < 400  # a long name is cut in messages
 
 
 # -- corrupt and truncated --------------------------------------------------------------------

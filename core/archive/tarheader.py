@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "BLOCK",
+    "KINDS",
     "MAX_EXTENDED",
     "MAX_NAME",
     "MAX_PAX_RECORDS",
     "PAX_KEYS",
+    "REFUSED_KINDS",
     "ZERO_BLOCK",
     "HeaderError",
     "RawHeader",
@@ -31,6 +33,15 @@ MAX_NAME = 4096  # bytes of a name or link name: Linux's PATH_MAX; a lifecycle p
 MAX_EXTENDED = 1024 * 1024  # bytes of one PAX or GNU long-name header; real ones are < 1 KiB
 MAX_PAX_RECORDS = 1024  # records in one PAX header; real ones have a handful
 PAX_KEYS = (b"path", b"linkpath", b"size")  # the only PAX records the reader applies
+KINDS = {b"0": "file", b"\x00": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
+REFUSED_KINDS = {  # the types refused by name; any other unknown type is refused too
+    b"3": "a character device",
+    b"4": "a block device",
+    b"6": "a FIFO",
+    b"S": "a sparse file",
+    b"M": "a multi-volume continuation",
+    b"V": "a volume header",
+}
 _SPARSE_KEY = b"GNU.sparse."
 
 _OCTAL = b"01234567"

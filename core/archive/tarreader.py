@@ -30,9 +30,11 @@ from ..errors import ArchiveError
 from .streams import Readable
 from .tarheader import (
     BLOCK,
+    KINDS,
     MAX_EXTENDED,
     MAX_NAME,
     PAX_KEYS,
+    REFUSED_KINDS,
     ZERO_BLOCK,
     HeaderError,
     RawHeader,
@@ -45,17 +47,9 @@ from .tarinput import DEFAULT_MAX_TOTAL, TarInput, size_limit_error
 __all__ = ["DEFAULT_MAX_TOTAL", "MAX_ENTRY_SIZE", "TarEntry", "iter_tar", "link_target", "normalize_name"]
 
 MAX_ENTRY_SIZE = 2 * 1024**3  # a lifecycle binary is ~30 MB; 2 GiB is absurd
-_KINDS = {b"0": "file", b"\x00": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
-_REFUSED_KINDS = {
-    b"3": "a character device",
-    b"4": "a block device",
-    b"6": "a FIFO",
-    b"S": "a sparse file",
-    b"M": "a multi-volume continuation",
-    b"V": "a volume header",
-}
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _MAX_SIZE_DIGITS = 20
+_SHOWN = 256  # characters of a name a message shows: a refused name may be 1 MiB long
 
 
 def normalize_name(name: str) -> str:
@@ -126,6 +120,7 @@ class _Reader:
 
     def _refuse(self, name: str | bytes, what: str) -> ArchiveError:
         shown = name if isinstance(name, str) else name.decode("utf-8", "backslashreplace")
+        shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
         return ArchiveError(f"{self._source}: entry {shown!r} {what}; refusing the archive")
 
     def entries(self) -> Iterator[TarEntry]:
@@ -256,9 +251,9 @@ class _Reader:
         if ".." in name.split("/"):
             raise self._refuse(original, "leaves the archive root")
         typeflag = header.typeflag
-        if typeflag in _REFUSED_KINDS:
-            raise self._refuse(original, f"is {_REFUSED_KINDS[typeflag]}")
-        kind = _KINDS.get(typeflag)
+        if typeflag in REFUSED_KINDS:
+            raise self._refuse(original, f"is {REFUSED_KINDS[typeflag]}")
+        kind = KINDS.get(typeflag)
         if kind is None:
             raise self._refuse(original, f"has unsupported tar type {typeflag!r}")
         if typeflag == b"\x00" and original.endswith("/"):
