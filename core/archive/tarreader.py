@@ -176,7 +176,7 @@ class _Reader:
                 if pax is not None or longs:
                     raise self._corrupt(offset, "an extended header is followed by no entry")
                 second = self._in.exact(BLOCK)
-                if second and second != ZERO_BLOCK:  # GNU tar and Go accept one zero block at the end
+                if second.strip(b"\x00"):  # GNU tar and Go accept one zero block at the end
                     raise self._corrupt(offset, "a lone zero block inside the archive")
                 return None
             try:
