@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import CLI
 from tests.lifecycles import big_lifecycle
+from tests.test_tarreader import gzip_long_name, make_many_entries
 
 # Linux reports a child's peak RSS from before its exec too, i.e. the size of the process it
 # was forked from (pytest: easily 100 MB). So fork the measured CLI from a small interpreter
@@ -24,12 +25,12 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def peak_rss_kib(args: list[str], env: dict[str, str]) -> int:
-    """Run the CLI and return its peak resident set size in KiB."""
+def peak_rss_kib(args: list[str], env: dict[str, str], *, exit_code: int = 0) -> int:
+    """Run the CLI, check it exits with ``exit_code``, and return its peak resident set size in KiB."""
     result = subprocess.run(
         [sys.executable, "-c", _MEASURE, *CLI, *args], env=env, capture_output=True, text=True, check=False
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == exit_code, result.stderr
     return int(result.stderr.strip().splitlines()[-1])
 
 
@@ -48,3 +49,18 @@ def test_peak_memory_does_not_grow_with_the_archive(tmp_path: Path) -> None:
     # 92 MiB more input may cost a few MiB of buffers, never the blob itself
     assert growth < 12 * 1024, peaks
     assert peaks["large"] < 80 * 1024, peaks
+
+
+def test_hundred_thousand_entries_stay_small(tmp_path: Path) -> None:
+    # Python's tarfile kept every member: 100k empty entries cost it 132 MB.
+    archive = make_many_entries(tmp_path / "many.tgz", 100_000)
+    peak = peak_rss_kib(
+        ["resolve", str(archive), "--save", str(tmp_path / "out.tar"), "-q"], dict(os.environ)
+    )
+    assert peak < 100 * 1024, peak
+
+
+def test_gnu_long_name_of_128_mib_is_never_buffered(tmp_path: Path) -> None:
+    archive = gzip_long_name(tmp_path / "long.tgz", 128 * 1024 * 1024)
+    peak = peak_rss_kib(["resolve", str(archive), "-q"], dict(os.environ), exit_code=1)
+    assert peak < 50 * 1024, peak  # tarfile read it whole: about 280 MB
