@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from .lifecycle.descriptor import APISet, Descriptor
     from .lifecycle.model import Lifecycle, LifecycleAPIs
     from .locator import Locator, parse_locator
+    from .oci.config import ImageConfig
+    from .oci.image import Image, Layer
+    from .oci.manifest import Index, Manifest
     from .oci.platform import Platform, parse_platform
     from .plugin.context import Context
     from .plugin.hookspecs import hookimpl
@@ -56,6 +59,11 @@ _LAZY = {
     "LifecycleAPIs": ".lifecycle.model",
     "Locator": ".locator",
     "parse_locator": ".locator",
+    "ImageConfig": ".oci.config",
+    "Image": ".oci.image",
+    "Layer": ".oci.image",
+    "Index": ".oci.manifest",
+    "Manifest": ".oci.manifest",
     "Platform": ".oci.platform",
     "parse_platform": ".oci.platform",
     "Context": ".plugin.context",
@@ -78,10 +86,15 @@ __all__ = [
     "DigestMismatchError",
     "DownloadError",
     "FileBlob",
+    "Image",
+    "ImageConfig",
+    "Index",
+    "Layer",
     "Lifecycle",
     "LifecycleAPIs",
     "LifecycleError",
     "Locator",
+    "Manifest",
     "NoResolverError",
     "Platform",
     "PluginError",

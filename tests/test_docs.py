@@ -83,7 +83,13 @@ def doc() -> str:
 
 
 def test_hookspecs_are_found() -> None:
-    assert set(hooks()) >= {"cnbkit_resolve", "cnbkit_resolvers", "cnbkit_check_lifecycle", "cnbkit_export"}
+    assert set(hooks()) >= {
+        "cnbkit_resolve",
+        "cnbkit_resolvers",
+        "cnbkit_check_lifecycle",
+        "cnbkit_resolve_image",
+        "cnbkit_export",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(hooks()))
@@ -147,7 +153,7 @@ def test_context_attributes_exist(doc: str, tmp_path: Path) -> None:
     documented = set(re.findall(r"`context\.(\w+)", section(doc, "The context")))
     required = {
         "platform", "pull_policy", "offline", "cache", "options", "notice", "progress",
-        "http_session", "download", "docker_client", "resolve",
+        "http_session", "download", "docker_client", "resolve", "resolve_image",
     }  # fmt: skip
     assert required <= documented, f"plugins.md's context table lacks {sorted(required - documented)}"
     for name in set(re.findall(r"`context\.(\w+)", doc)):

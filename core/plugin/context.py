@@ -7,10 +7,12 @@ client) from the options; the services themselves take only the few things they 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cache import Cache, default_cache_dir
-from ..errors import CnbkitError, UsageError
+from ..errors import CnbkitError, NoResolverError, UsageError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress, new_progress
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from ..blob import Blob
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
+    from ..oci.image import Image
     from ..oci.platform import Platform
     from ..transport.download import Downloader
     from ..transport.http import Session
@@ -37,6 +40,14 @@ class Hooks(Protocol):
 
     def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
         """Every problem the policy hooks find."""
+        ...
+
+    def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
+        """Ask the image sources until one supplies an image; the image and its plugin's name."""
+        ...
+
+    def claims(self) -> dict[str, list[str]]:
+        """What each plugin says it claims (for "no plugin claims" messages)."""
         ...
 
 
@@ -139,13 +150,39 @@ class Context:
             CnbkitError: whatever resolving ``uri`` raised.
         """
         locator = parse_locator(uri, self.options.base_dir)
+        with self._forwarding(str(locator)):
+            return self._host.resolve(locator, self)
+
+    def resolve_image(self, uri: str) -> Image:
+        """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
+
+        The builder's build and buildpackage images come this way; a plugin may also use it to
+        forward an image reference. The platform picked from a multi-platform index is
+        ``context.platform``.
+
+        Raises:
+            NoResolverError: no plugin supplies images for ``uri``.
+            UsageError: the references forward to each other in a loop (or more than 8 deep).
+            CnbkitError: whatever getting the image raised.
+        """
+        locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
+        with self._forwarding(shown):
+            found = self._host.resolve_image(locator, self)
+        if found is None:
+            known = ", ".join(f"{c} ({name})" for name, claims in self._host.claims().items() for c in claims)
+            raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {known or 'nothing'}")
+        return found[0]
+
+    @contextmanager
+    def _forwarding(self, shown: str) -> Iterator[None]:
+        """Track the chain of forwarded URIs: refuse loops, name the user's URI in errors."""
         if shown in self._resolving or len(self._resolving) >= _MAX_DEPTH:
             chain = " -> ".join([*self._resolving, shown])
             raise UsageError(f"URIs forward to each other in a loop: {chain}")
         self._resolving.append(shown)
         try:
-            return self._host.resolve(locator, self)
+            yield
         except CnbkitError as exc:
             if len(self._resolving) > 1 and not getattr(exc, "_cnbkit_via", False):
                 exc.args = (f"{self._resolving[0]} (forwarded as {shown}): {exc}",)

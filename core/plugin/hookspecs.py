@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..blob import Blob
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
+    from ..oci.image import Image
     from .context import Context
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "cnbkit_resolve",
     "cnbkit_resolvers",
     "cnbkit_check_lifecycle",
+    "cnbkit_resolve_image",
     "cnbkit_export",
 ]
 
@@ -86,6 +88,31 @@ def cnbkit_check_lifecycle(lifecycle: Lifecycle, context: Context) -> list[str] 
         A list of one-line problems (the resolve fails and shows them all, each prefixed with
         the plugin's name; a lone string counts as one), or ``None`` or an empty list when the
         lifecycle is acceptable.
+    """
+
+
+@hookspec(firstresult=True)
+def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
+    """Supply a whole container image for a locator, or ``None`` to pass.
+
+    Image sources are plugins (a registry, the Docker daemon, an OCI layout, a third party's
+    store); what is done with the image is the core's. Called in two places: when no
+    ``cnbkit_resolve`` plugin claimed a lifecycle URI (the core then finds the lifecycle in the
+    image's final filesystem and validates it like any other), and for the build and
+    buildpackage images of a builder (``context.resolve_image(uri)``). Plugins are asked in
+    the same order as for ``cnbkit_resolve``; the first to return an image claims the URI.
+
+    Args:
+        locator: the parsed image reference (``docker://REF``, ``oci:DIR:tag``, ...).
+        context: the shared context; ``context.platform`` is the platform to pick from a
+            multi-platform index and ``context.pull_policy`` says where an image may come from.
+
+    Returns:
+        A single-platform :class:`cnbkit.Image` whose manifest and config were read and
+        verified, or ``None`` when the locator is not this plugin's. Layers are streamed only
+        when the core reads them (:meth:`cnbkit.Image.open_blob`), each verified against its
+        digest. Raise a :class:`cnbkit.CnbkitError` subclass with a one-line message when the
+        reference is yours but the image cannot be had.
     """
 
 

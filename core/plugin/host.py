@@ -30,6 +30,7 @@ from .loader import (
 if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
+    from ..oci.image import Image
     from .context import Context
 
 __all__ = ["PluginHost"]
@@ -131,6 +132,33 @@ class PluginHost:
             return blob
         known = ", ".join(f"{claim} ({name})" for name, claims in self.claims().items() for claim in claims)
         raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {known or 'nothing'}")
+
+    def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
+        """Ask the image sources in order until one supplies an image for ``locator``.
+
+        Returns:
+            The image and the name of the plugin that supplied it, or ``None`` when no plugin
+            claims the locator.
+
+        Raises:
+            PluginError: a plugin raised an unexpected exception or returned something that
+                is not a :class:`cnbkit.Image`.
+        """
+        from ..oci.image import Image  # the image model is needed only once an image is asked for
+
+        kwargs = {"locator": locator, "context": context}
+        for impl in self._impls("cnbkit_resolve_image"):
+            image = self._call(impl, "cnbkit_resolve_image", kwargs, str(locator))
+            if image is None:
+                continue
+            if not isinstance(image, Image):
+                raise PluginError(
+                    impl.plugin_name,
+                    f"plugin {impl.plugin_name!r} returned {type(image).__name__} for {locator}, "
+                    "expected a cnbkit.Image",
+                )
+            return image, impl.plugin_name
+        return None
 
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims, by plugin name, in the order they are asked."""

@@ -1,0 +1,137 @@
+"""The ``cnbkit_resolve_image`` hook and ``context.resolve_image``, driven by a plugin written
+the way a third party would write one: from the ``cnbkit`` face only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cnbkit
+import pytest
+from cnbkit.api import new_context
+from cnbkit.options import Options
+
+from tests.images import Entry, ImageSpec, write_image
+
+
+class _DirImage(cnbkit.Image):
+    """An image stored as loose files: ``DIR/manifest.json``, ``DIR/blobs/<hex>``."""
+
+    def __init__(self, root: Path, reference: str) -> None:
+        manifest = cnbkit.Manifest.parse((root / "manifest.json").read_bytes(), source=reference)
+        config_digest = manifest.config.digest
+        config = cnbkit.ImageConfig.parse(self._read(root, config_digest), expected=config_digest)
+        super().__init__(reference, manifest, config)
+        self._root = root
+
+    @staticmethod
+    def _read(root: Path, digest: str) -> bytes:
+        return (root / "blobs" / digest.split(":", 1)[1]).read_bytes()
+
+    def open_blob(self, descriptor: Any) -> cnbkit.Readable:
+        return (self._root / "blobs" / descriptor.digest.split(":", 1)[1]).open("rb")
+
+
+class _DirImages:
+    """Claims ``dirimage:NAME``, for images under a root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @cnbkit.hookimpl
+    def cnbkit_resolve_image(self, locator: cnbkit.Locator, context: cnbkit.Context) -> cnbkit.Image | None:
+        if locator.scheme != "dirimage":
+            return None
+        return _DirImage(self.root / locator.rest, str(locator))
+
+    @cnbkit.hookimpl
+    def cnbkit_resolvers(self) -> list[str]:
+        return ["dirimage:NAME"]
+
+
+def _loose_image(tmp_path: Path, name: str) -> Path:
+    """Write an OCI layout, then copy its one image out as loose files."""
+    layout = tmp_path / "layout"
+    manifest = write_image(layout, ImageSpec([[Entry("hello.txt", b"hello\n", mode=0o644)]]))
+    root = tmp_path / "images" / name
+    (root / "blobs").mkdir(parents=True)
+    manifest_bytes = (layout / "blobs" / "sha256" / manifest.digest.split(":")[1]).read_bytes()
+    (root / "manifest.json").write_bytes(manifest_bytes)
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        (root / "blobs" / blob.name).write_bytes(blob.read_bytes())
+    return root
+
+
+@pytest.fixture
+def image_plugin(tmp_path: Path) -> Any:
+    plugin = _DirImages(tmp_path / "images")
+    cnbkit.register_plugin(plugin, "dirimages")
+    yield plugin
+    cnbkit.unregister_plugin("dirimages")
+
+
+def test_a_plugin_supplies_an_image_whose_layers_are_verified(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    root = _loose_image(tmp_path, "hello")
+    context = new_context(Options.build(cache_dir=cache_dir))
+    image = context.resolve_image("dirimage:hello")
+    assert image.reference == "dirimage:hello"
+    assert json.loads((root / "manifest.json").read_bytes())["schemaVersion"] == 2
+    (layer,) = image.layers()
+    stream = layer.open()
+    while stream.read(65536):
+        pass
+    # A layer whose stored bytes were changed fails its digest check at the end of the stream.
+    blob = root / "blobs" / layer.digest.split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    stream = image.layers()[0].open()
+    with pytest.raises(cnbkit.DigestMismatchError):
+        while stream.read(65536):
+            pass
+
+
+def test_no_image_source_is_a_clear_error_listing_the_claims(image_plugin: Any, cache_dir: Path) -> None:
+    context = new_context(Options.build(cache_dir=cache_dir))
+    with pytest.raises(
+        cnbkit.NoResolverError, match=r"no plugin supplies an image for 'nope:x'.*dirimage:NAME"
+    ):
+        context.resolve_image("nope:x")
+
+
+def test_a_plugin_returning_something_else_is_named(cache_dir: Path) -> None:
+    class _Wrong:
+        @cnbkit.hookimpl
+        def cnbkit_resolve_image(self, locator: cnbkit.Locator, context: cnbkit.Context) -> Any:
+            return "not an image"
+
+    cnbkit.register_plugin(_Wrong(), "wrong")
+    try:
+        context = new_context(Options.build(cache_dir=cache_dir))
+        with pytest.raises(
+            cnbkit.PluginError, match=r"plugin 'wrong' returned str for x:y, expected a cnbkit.Image"
+        ):
+            context.resolve_image("x:y")
+    finally:
+        cnbkit.unregister_plugin("wrong")
+
+
+def test_forwarding_image_references_in_a_loop_is_refused(cache_dir: Path) -> None:
+    class _Loop:
+        @cnbkit.hookimpl
+        def cnbkit_resolve_image(
+            self, locator: cnbkit.Locator, context: cnbkit.Context
+        ) -> cnbkit.Image | None:
+            other = "loopb:x" if locator.scheme == "loopa" else "loopa:x"
+            return context.resolve_image(other)
+
+    cnbkit.register_plugin(_Loop(), "loop")
+    try:
+        context = new_context(Options.build(cache_dir=cache_dir))
+        with pytest.raises(cnbkit.UsageError, match=r"loop: loopa:x -> loopb:x -> loopa:x"):
+            context.resolve_image("loopa:x")
+    finally:
+        cnbkit.unregister_plugin("loop")
