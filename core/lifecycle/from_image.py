@@ -98,7 +98,8 @@ class ImageBlob(Blob):
 
     def _note_passthrough(self, marker: str) -> None:
         if marker.startswith(_PASSTHROUGH) and self.image is not None:
-            index = int(marker[len(_PASSTHROUGH) :])
+            number = marker[len(_PASSTHROUGH) :]
+            index = int(number) if number.isdigit() else -1  # a damaged record names no layer
             if 0 <= index < len(self._layers):
                 layer = self._layers[index]
                 self.image = ImageInfo(
