@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .plugin.hookspecs import hookimpl
     from .plugin.loader import register_plugin, unregister_plugin
     from .redact import printable, redact
+    from .transport.layout import LayoutLocator, open_layout, parse_layout_locator
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,9 @@ _LAZY = {
     "unregister_plugin": ".plugin.loader",
     "printable": ".redact",
     "redact": ".redact",
+    "LayoutLocator": ".transport.layout",
+    "open_layout": ".transport.layout",
+    "parse_layout_locator": ".transport.layout",
 }
 
 __all__ = [
@@ -90,6 +94,7 @@ __all__ = [
     "ImageConfig",
     "Index",
     "Layer",
+    "LayoutLocator",
     "Lifecycle",
     "LifecycleAPIs",
     "LifecycleError",
@@ -104,6 +109,8 @@ __all__ = [
     "WriteError",
     "__version__",
     "hookimpl",
+    "open_layout",
+    "parse_layout_locator",
     "parse_locator",
     "parse_platform",
     "printable",

@@ -17,17 +17,6 @@ from tests.environment import NETWORK_ENV
 
 pytest_plugins = ["tests.services.fixtures"]
 
-# TEMPORARY, until the `image` branch (core/lifecycle/from_image.py: the lifecycle out of an
-# image, and the host's fallback to cnbkit_resolve_image) is merged: `cnbkit resolve
-# docker://...` cannot work without it, so its end-to-end tests are not collected before. They
-# were run against that branch merged in (all pass); the merge removes this guard. Not a skip:
-# nothing is reported as passed that did not run.
-collect_ignore = (
-    []
-    if (Path(__file__).parent.parent / "core" / "lifecycle" / "from_image.py").is_file()
-    else ["test_docker_resolve_e2e.py"]
-)
-
 # Run the console script's code with this interpreter, so the tests use the installed cnbkit
 # whatever PATH holds.
 CLI = [sys.executable, "-c", "import sys; from cnbkit.cli import main; sys.exit(main())"]
