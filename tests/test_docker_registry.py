@@ -147,8 +147,8 @@ def test_warm_tag_costs_one_head_and_a_digest_none(
     mark = registry.mark()
     again = open_image(uri, cache_dir)
     read_layers(again)
-    seen = [(e.method, e.path) for e in registry.log_requests(since=mark) if e.path != "/v2/"]
-    assert seen == [("HEAD", f"/v2/{repo}/manifests/v1")]
+    seen = [(e.method, e.path) for e in registry.log_requests(since=mark)]
+    assert seen == [("HEAD", f"/v2/{repo}/manifests/v1")]  # not even the /v2/ ping
     mark = registry.mark()
     pinned = open_image(f"docker://{registry.host}/{repo}@{first.digest}", cache_dir)
     read_layers(pinned)
@@ -164,7 +164,34 @@ def test_offline_without_the_cache_says_so(registry: Registry, cache_dir: Path) 
         open_image(f"docker://{registry.host}/nothing:v1", cache_dir, offline=True)
 
 
-def test_a_warm_digest_imports_neither_requests_nor_docker(
+def test_a_retagged_image_is_seen_by_the_warm_head(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    repo = registry.unique_repo("retag")
+    push_spec(lifecycle_spec(marker="one"), registry, repo, "v1", tmp_path)
+    first = open_image(f"docker://{registry.host}/{repo}:v1", cache_dir)
+    push_spec(lifecycle_spec(marker="two"), registry, repo, "v1", tmp_path / "again")
+    second = open_image(f"docker://{registry.host}/{repo}:v1", cache_dir)
+    assert second.digest != first.digest
+    assert b"two" in read_layers(second)[-1]
+
+
+def test_a_registry_that_wants_credentials_is_never_revalidated_without_them(
+    registry_basic: Registry, docker_config: DockerConfig, tmp_path: Path, cache_dir: Path
+) -> None:
+    repo = registry_basic.unique_repo("noquick")
+    push_spec(lifecycle_spec(), registry_basic, repo, "v1", tmp_path)
+    assert registry_basic.username and registry_basic.password
+    docker_config.write_auths({registry_basic.host: (registry_basic.username, registry_basic.password)})
+    uri = f"docker://{registry_basic.host}/{repo}:v1"
+    open_image(uri, cache_dir)
+    mark = registry_basic.mark()
+    open_image(uri, cache_dir)
+    assert [e.status for e in registry_basic.log_requests("HEAD", since=mark)][-1] == 200
+    assert registry_basic.count("GET", "/v2/", since=mark) == 1  # the full path: ping, then log in
+
+
+def test_a_warm_tag_or_digest_imports_neither_requests_nor_docker(
     registry: Registry, tmp_path: Path, cache_dir: Path
 ) -> None:
     repo = registry.unique_repo("lazy")
@@ -172,10 +199,12 @@ def test_a_warm_digest_imports_neither_requests_nor_docker(
     image = open_image(f"docker://{registry.host}/{repo}:v1", cache_dir, pull_policy="if-not-present")
     read_layers(image)
     pinned = f"docker://{registry.host}/{repo}@{image.digest}"
+    tagged = f"docker://{registry.host}/{repo}:v1"
     code = (
         "import sys\n"
         "from cnbkit.api import new_context\n"
         "from cnbkit.options import Options\n"
+        f"new_context(Options.build(platform='linux/amd64')).resolve_image({tagged!r})\n"
         f"image = new_context(Options.build(platform='linux/amd64')).resolve_image({pinned!r})\n"
         "for layer in image.layers():\n"
         "    stream = layer.open()\n"

@@ -185,6 +185,9 @@ class Context:
             cache=self.cache,
             platform=self.platform,
             offline=self.offline,
+            verify=self.options.verify,
+            timeout=self.options.timeout,
+            insecure=self.options.insecure_registries,
         )
 
     def daemon_image(self, reference: str, *, required: bool = True) -> Image | None:

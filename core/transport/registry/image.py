@@ -9,7 +9,7 @@ cache by digest like any blob, verified before they are written and again when r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from ...archive.streams import Readable
@@ -22,7 +22,9 @@ from ...oci.image import Image
 from ...oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
 from ...oci.platform import Platform
 from ...oci.select import select_manifest
-from .client import RegistryClient
+from .client import MANIFEST_TYPES, RegistryClient
+from .connection import http_allowed
+from .quick import quick_head, remember_endpoint
 from .reference import Reference
 
 __all__ = ["RegistryImage", "open_registry_image", "tag_key"]
@@ -83,12 +85,20 @@ class RegistryImage(Image):
 class _Fetcher:
     """Small blobs (manifests, indexes, configs) by digest, through the cache."""
 
-    def __init__(self, ref: Reference, cache: Cache, client: ClientFactory, offline: bool) -> None:
+    def __init__(
+        self,
+        ref: Reference,
+        cache: Cache,
+        client: ClientFactory,
+        offline: bool,
+        quick: Callable[[Reference], tuple[str, int] | None] | None = None,
+    ) -> None:
         self.ref = ref
         self.cache = cache
         self._client_factory = client
         self._client: RegistryClient | None = None
         self.offline = offline
+        self._quick = quick
 
     def client(self) -> RegistryClient:
         if self._client is None:
@@ -156,7 +166,15 @@ class _Fetcher:
             if entry is None:
                 raise CacheMissError(f"{self.ref}: the tag was never resolved on this machine (--offline)")
             return entry.digest
-        digest, _media_type, size = self.client().head_manifest(self.ref)
+        found = self._quick(self.ref) if self._quick is not None else None
+        if found is not None:
+            digest, size = found
+        else:
+            client = self.client()
+            digest, _media_type, size = client.head_manifest(self.ref)
+            scheme = client.anonymous_scheme(self.ref)
+            if scheme is not None:
+                remember_endpoint(self.cache, self.ref, scheme)
         self.cache.remember(CacheEntry(url=key, digest=digest, size=size))
         return digest
 
@@ -168,6 +186,9 @@ def open_registry_image(
     cache: Cache,
     platform: Platform,
     offline: bool = False,
+    verify: str | bool = True,
+    timeout: float = 30.0,
+    insecure: bool | Collection[str] = (),
 ) -> RegistryImage:
     """Open ``ref`` for ``platform``: manifest (chosen from an index) and config, verified.
 
@@ -177,6 +198,8 @@ def open_registry_image(
         cache: the shared cache (manifests, configs and layers by digest).
         platform: the platform to pick from an index; a single image must be of it.
         offline: use the cache only (a tag is what it pointed at when last resolved).
+        verify, timeout, insecure: as the client's; for the warm path of a tag
+            (:func:`~cnbkit.transport.registry.quick.quick_head`), which needs no client.
 
     Raises:
         PlatformNotFoundError: no manifest for ``platform``; the message lists the platforms.
@@ -184,7 +207,18 @@ def open_registry_image(
         RegistryError, DownloadError, DigestMismatchError: fetching or verifying failed.
         CacheMissError: ``offline`` and something is not cached.
     """
-    fetcher = _Fetcher(ref, cache, client, offline)
+
+    def quick(target: Reference) -> tuple[str, int] | None:
+        return quick_head(
+            cache,
+            target,
+            MANIFEST_TYPES,
+            verify=verify,
+            timeout=timeout,
+            allow_http=lambda host: http_allowed(host, insecure),
+        )
+
+    fetcher = _Fetcher(ref, cache, client, offline, quick)
     digest = fetcher.resolve_tag()
     reference = str(ref)
     target = fetcher.manifest(digest)
