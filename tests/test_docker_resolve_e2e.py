@@ -1,6 +1,5 @@
 """``cnbkit resolve docker://...`` end to end: the docker resolver's image, the core's lifecycle
-out of it (lifecycle/from_image, the `image` branch's work), the CLI's output and exit codes.
-"""
+out of it (lifecycle/from_image), the CLI's output and exit codes."""
 
 from __future__ import annotations
 
