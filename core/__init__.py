@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ArchiveError,
+    BuilderError,
     CacheMissError,
     CnbkitError,
     DigestMismatchError,
@@ -78,6 +79,7 @@ __all__ = [
     "APISet",
     "ArchiveError",
     "Blob",
+    "BuilderError",
     "Cache",
     "CacheMissError",
     "CnbkitError",
