@@ -74,7 +74,9 @@ def _lifecycle_layer(lifecycle: Lifecycle, source: str) -> Layer | NewLayer:
     # image layer that held the lifecycle alone (same diff ID as our layer), the builder
     # references that blob as it is (same digest: a registry dedupes it); otherwise the
     # normalised layer is compressed (once: the cache keeps it by diff ID).
-    passthrough = getattr(lifecycle, "source_layer", None)
+    # (``Blob.image.layer``, set by the image service; read with getattr so that this works
+    # with and without it)
+    passthrough = getattr(getattr(lifecycle.blob, "image", None), "layer", None)
     if isinstance(passthrough, Layer) and passthrough.diff_id == lifecycle.layer_digest:
         return passthrough
     return lifecycle_layer(
