@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from tests.https_server import (  # noqa: F401 - fixtures
     https_server_fixture,
     test_ca_fixture,
 )
-from tests.lifecycles import descriptor, lifecycle_entries, make_lifecycle, write_tar
+from tests.lifecycles import lifecycle_entries, make_lifecycle, write_tar
 from tests.services.skopeo import skopeo
 
 MTIME_1980 = 315532801
@@ -283,8 +284,6 @@ def test_broken_inputs_fail_with_one_line_and_write_nothing(case: str, project: 
     assert code == 1, (out, err)
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err
-    import re
-
     assert re.search(BROKEN[case], errors[0]), errors[0]
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
