@@ -119,10 +119,10 @@ def test_pack_messages_with_file_key_and_line(text: str, message: str, tmp_path:
 def test_required_images_and_an_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "builder.toml"
     path.write_text("[[run.images]]\nimage = 'r'\n")
-    with pytest.raises(cnbkit.BuilderError, match="build.image is required"):
+    with pytest.raises(cnbkit.BuilderError, match=r"build\.image is required"):
         read_config(path)
     path.write_text("[build]\nimage = 'b'\n")
-    with pytest.raises(cnbkit.BuilderError, match="run.images are required"):
+    with pytest.raises(cnbkit.BuilderError, match=r"run\.images are required"):
         read_config(path)
     with pytest.raises(cnbkit.BuilderError, match="opening config file"):
         read_config(tmp_path / "missing.toml")
@@ -165,7 +165,7 @@ def test_build_env_rules(tmp_path: Path) -> None:
         env("[[build.env]]\nname='A'\nsuffix='later'\n")
     with pytest.raises(cnbkit.BuilderError, match="env name should not be empty"):
         env("[[build.env]]\nvalue='1'\n")
-    with pytest.raises(cnbkit.BuilderError, match="'A.prepend' needs a delim"):
+    with pytest.raises(cnbkit.BuilderError, match=r"'A\.prepend' needs a delim"):
         env("[[build.env]]\nname='A'\nsuffix='prepend'\n")
 
 
