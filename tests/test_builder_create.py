@@ -297,3 +297,15 @@ def test_a_target_no_plugin_writes_is_named(project: Path) -> None:
 def test_builder_create_needs_config() -> None:
     code, _, err = cli("builder", "create", "oci:x")
     assert code == 2 and "--config" in err
+
+
+def test_the_readme_first_command_builds_the_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = (EXAMPLES.parent / "README.md").read_text().split("```bash\n", 1)[1].splitlines()[0]
+    args = first.split(".venv/bin/cnbkit ", 1)[1].split()
+    assert args[:2] == ["builder", "create"]
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert out.startswith("Created builder oci:") and "buildpack examples/hello@0.0.1" in out
+    assert (tmp_path / "builder" / "index.json").is_file()
