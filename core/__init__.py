@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .plugin.hookspecs import hookimpl
     from .plugin.loader import register_plugin, unregister_plugin
     from .redact import printable, redact
+    from .transport.layout import LayoutLocator, open_layout, parse_layout_locator
     from .transport.layout_export import export_layout
 
 __version__ = "0.1.0"
@@ -77,6 +78,9 @@ _LAZY = {
     "unregister_plugin": ".plugin.loader",
     "printable": ".redact",
     "redact": ".redact",
+    "LayoutLocator": ".transport.layout",
+    "open_layout": ".transport.layout",
+    "parse_layout_locator": ".transport.layout",
 }
 
 __all__ = [
@@ -96,6 +100,7 @@ __all__ = [
     "ImageConfig",
     "Index",
     "Layer",
+    "LayoutLocator",
     "Lifecycle",
     "LifecycleAPIs",
     "LifecycleError",
@@ -112,6 +117,8 @@ __all__ = [
     "create_builder",
     "export_layout",
     "hookimpl",
+    "open_layout",
+    "parse_layout_locator",
     "parse_locator",
     "parse_platform",
     "printable",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .archive.hashing import HashingReader, VerifiedStream
 from .archive.streams import ChunkReader, Readable, close_stream
@@ -13,7 +16,31 @@ from .errors import CnbkitError, DigestMismatchError, PluginError
 from .oci.platform import Platform
 from .redact import redact
 
-__all__ = ["Blob", "FileBlob"]
+if TYPE_CHECKING:
+    from .oci.image import Layer
+
+__all__ = ["Blob", "FileBlob", "ImageInfo"]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Where a lifecycle that came out of an image came from.
+
+    Attributes:
+        reference: how messages name the image (``oci:DIR:tag``, ``docker.io/x:1``).
+        digest: the manifest digest of the single-platform image used.
+        platform: the platform chosen (the image config's).
+        labels: the image's labels.
+        layer: the image layer that holds the lifecycle and nothing else, when there is one:
+            the Blob's digest is then that layer's, and a builder can reuse the layer as stored
+            (its compressed bytes, digest and media type), so a registry skips it on push.
+    """
+
+    reference: str
+    digest: str
+    platform: Platform
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    layer: Layer | None = None
 
 
 class Blob(ABC):
@@ -29,6 +56,8 @@ class Blob(ABC):
         size: byte count of the artifact as fetched, or ``None`` when unknown.
         resolver: the name of the plugin that returned the blob (set by the core).
         platform: the platform the artifact is known to be for (an image's), or ``None``.
+        image: for a lifecycle out of an image, the image's digest, platform and labels (and
+            its lifecycle layer, when one layer held it alone); ``None`` otherwise.
     """
 
     def __init__(
@@ -44,6 +73,7 @@ class Blob(ABC):
         self.size = size
         self.platform = platform
         self.resolver = ""
+        self.image: ImageInfo | None = None
 
     def record(self, digest: str, size: int | None = None) -> None:
         """Learn the artifact's digest (and size) once they are known: at the end of a stream

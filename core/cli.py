@@ -200,6 +200,7 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
         f"Lifecycle {lifecycle.version} for {lifecycle.platform}",
         f"  {'source':<16}{shown} (resolver: {lifecycle.blob.resolver})",
         f"  {'digest':<16}{lifecycle.blob.digest}{size}",
+        *_image_lines(lifecycle.blob.image),
         _apis("buildpack APIs", lifecycle.apis.buildpack.supported, lifecycle.apis.buildpack.deprecated),
         _apis("platform APIs", lifecycle.apis.platform.supported, lifecycle.apis.platform.deprecated),
         f"  {'binaries':<16}{', '.join(lifecycle.binaries)}",
@@ -209,6 +210,17 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
             f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})"
         )
     _print("\n".join(lines))
+
+
+def _image_lines(image: Any) -> list[str]:
+    """The image a lifecycle came out of: its manifest digest, the platform, a reused layer."""
+    if image is None:
+        return []
+    lines = [f"  {'image':<16}{image.digest} ({image.platform})"]
+    if image.layer is not None:
+        index = image.layer.index
+        lines.append(f"  {'image layer':<16}layer {index} holds the lifecycle alone (reusable as stored)")
+    return lines
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """The ``file`` resolver: bare paths and ``file://`` URIs (``.tgz``, ``.tar``, directories).
 
-It is ``trylast`` for bare paths, so that any plugin with a scheme of its own is asked first.
+It is ``trylast`` for bare paths, so that any plugin with a scheme of its own is asked first. A
+directory holding an ``oci-layout`` file is an image, not a lifecycle tree: it passes on it, and
+the core asks the image sources (the ``oci-layout`` resolver) instead.
 """
 
 from __future__ import annotations
@@ -26,4 +28,6 @@ def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
         written = os.path.expanduser(locator.rest if locator.scheme else locator.raw)
         hint = "" if os.path.isabs(written) else f" (relative paths resolve against {locator.base_dir})"
         raise CnbkitError(f"{path}: no such file or directory{hint}")
+    if path.is_dir() and (path / "oci-layout").is_file():
+        return None  # an OCI image layout: the image sources' (cnbkit_resolve_image)
     return FileBlob(path, source=str(path))

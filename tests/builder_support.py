@@ -17,8 +17,8 @@ CNB_ENV = ("PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1001")
 
 
 class LayoutImages:
-    """Supplies images from OCI layouts for ``SCHEME:DIR[:TAG]`` (``oci`` until the built-in
-    oci-layout plugin lands on this branch; any other scheme plays a third party's)."""
+    """Supplies images from OCI layouts for ``SCHEME:DIR[:TAG]``: a third party's image scheme,
+    written as a plugin author would (``oci:`` itself is the built-in oci-layout plugin's)."""
 
     def __init__(self, scheme: str) -> None:
         self.scheme = scheme

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builder_support import LayoutImages, build_image, builder_toml, buildpack
+from tests.builder_support import build_image, builder_toml, buildpack
 from tests.lifecycles import make_lifecycle
 
 
@@ -23,9 +23,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     buildpack(root / "bp")
     build_image(root / "build")
     builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
-    cnbkit.register_plugin(LayoutImages("oci"), "assemble-layouts")
     yield root
-    cnbkit.unregister_plugin("assemble-layouts")
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

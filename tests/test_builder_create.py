@@ -35,12 +35,10 @@ PHASES = ("analyzer", "builder", "creator", "detector", "exporter", "launcher", 
 
 @pytest.fixture(autouse=True)
 def layouts() -> Iterator[None]:
-    """Images from OCI layouts for ``oci:`` (until the built-in oci-layout plugin is merged) and
-    ``thirdparty:`` (a third party's image scheme)."""
-    cnbkit.register_plugin(LayoutImages("oci"), "test-layouts")
+    """Images for ``thirdparty:`` (a third party's image scheme); ``oci:`` is the built-in
+    oci-layout plugin's."""
     cnbkit.register_plugin(LayoutImages("thirdparty"), "test-thirdparty-images")
     yield
-    cnbkit.unregister_plugin("test-layouts")
     cnbkit.unregister_plugin("test-thirdparty-images")
 
 

@@ -113,8 +113,12 @@ class Lifecycle:
         return target
 
     def to_json(self, uri: str) -> dict[str, Any]:
-        """The ``cnbkit resolve --json`` object (``uri`` redacted; the README lists its keys)."""
-        return {
+        """The ``cnbkit resolve --json`` object (``uri`` redacted; the README lists its keys).
+
+        A lifecycle out of an image adds ``"image": {"digest", "platform"}``: the manifest
+        digest and the platform chosen; its ``digest`` is then the lifecycle layer's.
+        """
+        data: dict[str, Any] = {
             "uri": uri,
             "resolver": self.blob.resolver,
             "version": self.version,
@@ -125,3 +129,7 @@ class Lifecycle:
             "digest": self.blob.digest,
             "size": self.blob.size,
         }
+        image = self.blob.image
+        if image is not None:
+            data["image"] = {"digest": image.digest, "platform": str(image.platform)}
+        return data

@@ -66,6 +66,7 @@ def validate_lifecycle(
         WriteError: the layer cannot be written.
     """
     target = Path(save).absolute() if save is not None else None
+    accept = _with_label_check(blob, accept)
 
     def rebuild(dest: Path | None) -> Path:
         rebuilt = _build(blob, platform, cache, dest, None)
@@ -80,6 +81,21 @@ def validate_lifecycle(
     if target is not None:
         cached.save_layer(target)
     return cached
+
+
+def _with_label_check(blob: Blob, accept: Accept | None) -> Accept | None:
+    """``accept``, preceded for a lifecycle out of an image by the check of its labels."""
+    info = blob.image
+    if info is None:
+        return accept
+    from .from_image import check_labels
+
+    def checked(lifecycle: Lifecycle) -> None:
+        check_labels(info, lifecycle.descriptor)
+        if accept is not None:
+            accept(lifecycle)
+
+    return checked
 
 
 def _build(

@@ -113,6 +113,9 @@ class PluginHost:
     def resolve(self, locator: Locator, context: Context) -> Blob:
         """Ask the resolvers in order until one claims ``locator``; return its Blob.
 
+        When none does, the image sources are asked (:meth:`resolve_image`); an image they
+        supply becomes the Blob of its lifecycle, credited to the image plugin.
+
         Raises:
             NoResolverError: no plugin claimed it; the message lists what is claimed.
             PluginError: a plugin raised an unexpected exception (named in the message).
@@ -129,6 +132,16 @@ class PluginHost:
                     "expected a cnbkit.Blob",
                 )
             blob.resolver = impl.plugin_name
+            return blob
+        # No resolver claims it: an image source may (oci:, docker://, a third party's store);
+        # the lifecycle is then taken out of the image by the one core service.
+        found = self.resolve_image(locator, context)
+        if found is not None:
+            from ..lifecycle.from_image import image_blob
+
+            image, name = found
+            blob = image_blob(image, context.cache)
+            blob.resolver = name
             return blob
         known = ", ".join(f"{claim} ({name})" for name, claims in self.claims().items() for claim in claims)
         raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {known or 'nothing'}")
