@@ -307,3 +307,22 @@ def test_the_readme_first_command_builds_the_example(tmp_path: Path, monkeypatch
     assert code == 0, err
     assert out.startswith("Created builder oci:") and "buildpack examples/hello@0.0.1" in out
     assert (tmp_path / "builder" / "index.json").is_file()
+
+
+def test_a_lifecycle_image_layer_is_passed_through_as_stored(project: Path, tmp_path: Path) -> None:
+    from tests.test_resolve_image import official
+
+    official(project / "lifecycle-image", tag="v1")
+    builder_toml(project / "builder.toml", lifecycle='uri = "oci:lifecycle-image:v1"')
+    index = json.loads((project / "lifecycle-image" / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((project / "lifecycle-image" / "blobs" / "sha256" / manifest_digest).read_text())
+    lifecycle_layer = manifest["layers"][-1]["digest"]
+    first = create_json(f"oci:{tmp_path / 'a'}:t", project / "builder.toml")
+    second = create_json(f"oci:{tmp_path / 'b'}:t", project / "builder.toml")  # warm: from the cache
+    assert first["layers"][2]["digest"] == lifecycle_layer == second["layers"][2]["digest"]
+    assert first["digest"] == second["digest"]
+    rootfs = _unpack(tmp_path / "a", "t", tmp_path / "bundle")
+    for phase in PHASES:
+        assert (rootfs / "cnb" / "lifecycle" / phase).exists(), phase
+    assert (rootfs / "cnb" / "lifecycle.toml").is_file()

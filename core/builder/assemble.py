@@ -70,15 +70,13 @@ def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
 
 
 def _lifecycle_layer(lifecycle: Lifecycle, source: str) -> Layer | NewLayer:
-    # The seam for a lifecycle that came from an image: when the image service hands over the
-    # image layer that held the lifecycle alone (same diff ID as our layer), the builder
-    # references that blob as it is (same digest: a registry dedupes it); otherwise the
-    # normalised layer is compressed (once: the cache keeps it by diff ID).
-    # (``Blob.image.layer``, set by the image service; read with getattr so that this works
-    # with and without it)
-    passthrough = getattr(getattr(lifecycle.blob, "image", None), "layer", None)
-    if isinstance(passthrough, Layer) and passthrough.diff_id == lifecycle.layer_digest:
-        return passthrough
+    # A lifecycle that came out of an image whose one layer held it alone: the image service
+    # names that layer (``Blob.image.layer``), and the builder references it as stored (same
+    # digest, so a registry already holding the lifecycle image skips it; never inflated and
+    # recompressed). Otherwise the normalised layer is compressed (once: cached by diff ID).
+    image = lifecycle.blob.image
+    if image is not None and image.layer is not None and image.layer.diff_id is not None:
+        return image.layer
     return lifecycle_layer(
         f"lifecycle {lifecycle.version} from {source}", lifecycle.layer_digest, lifecycle.layer
     )
