@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..oci.platform import Platform
     from ..transport.download import Downloader
     from ..transport.http import Session
+    from ..transport.registry import RegistryClient
 
 __all__ = ["Context", "Hooks"]
 
@@ -77,6 +78,7 @@ class Context:
         self._session: Session | None = None
         self._downloader: Downloader | None = None
         self._docker: Any = None
+        self._registry: RegistryClient | None = None
         self._resolving: list[str] = []
 
     def notice(self, message: str) -> None:
@@ -138,12 +140,94 @@ class Context:
 
     def docker_client(self) -> Any:
         """A Docker SDK client from the environment (``DOCKER_HOST``), created on first use:
-        constructing one connects, so a machine without Docker pays nothing until needed."""
+        constructing one connects, so a machine without Docker pays nothing until needed.
+
+        Raises:
+            CnbkitError: no daemon answers (the message says where it was looked for).
+        """
         if self._docker is None:
             from ..transport.daemon import connect
 
             self._docker = connect()
         return self._docker
+
+    def registry_client(self) -> RegistryClient:
+        """The OCI distribution client of this context (created on first use, with this
+        context's session, CA bundle, timeout, ``--insecure-registry`` hosts, progress and
+        Docker credentials). Plugins normally want :meth:`registry_image` instead."""
+        if self._registry is None:
+            from ..transport.registry import RegistryClient
+
+            self._registry = RegistryClient(
+                self.http_session(),
+                verify=self.options.verify,
+                timeout=self.options.timeout,
+                insecure=self.options.insecure_registries,
+                progress=self.progress,
+                notice=self.notice,
+            )
+        return self._registry
+
+    def registry_image(self, reference: str) -> Image:
+        """The image ``reference`` (``[registry/]repo[:tag][@sha256:...]``, Docker Hub defaults)
+        from its registry, for ``context.platform``.
+
+        A tag costs one ``HEAD``; a digest whose manifest is cached costs no request. Manifests,
+        configs and layers are verified and kept in the cache by digest; layers stream when read.
+        With ``--offline``, only the cache is used (a tag is what it last pointed at).
+
+        Raises:
+            UsageError: a malformed reference.
+            PlatformNotFoundError: no image for the platform (the message lists those there are).
+            CnbkitError: the registry refused, could not be reached, or sent bad content.
+        """
+        from ..transport.registry import parse_reference
+        from ..transport.registry.image import open_registry_image
+
+        return open_registry_image(
+            parse_reference(reference),
+            client=self.registry_client,
+            cache=self.cache,
+            platform=self.platform,
+            offline=self.offline,
+            verify=self.options.verify,
+            timeout=self.options.timeout,
+            insecure=self.options.insecure_registries,
+        )
+
+    def daemon_image(self, reference: str, *, required: bool = True) -> Image | None:
+        """The image ``reference`` from the Docker daemon (``DOCKER_HOST``), for ``context.platform``.
+
+        The image is streamed out of the daemon (``docker save``) into the cache once; after
+        that, opening it again costs one ``inspect``. Without ``required``, a missing daemon
+        (checked without importing the Docker SDK when there is no socket), an image the daemon
+        lacks or has for another platform are ``None``, silently: that is the
+        ``if-not-present`` pull policy's first step.
+
+        Raises:
+            CnbkitError: (``required``) no daemon, no such image, another platform; and, either
+                way, a save that fails or does not match its config.
+        """
+        from ..transport.daemon import DaemonUnavailableError, daemon_address
+        from ..transport.daemon_image import open_daemon_image
+
+        where = daemon_address()
+        if where is None:
+            if not required:
+                return None
+            raise DaemonUnavailableError(
+                f"{reference}: no Docker daemon (DOCKER_HOST is unset or its socket is missing); "
+                "start Docker, set DOCKER_HOST, or use --pull-policy if-not-present"
+            )
+        try:
+            client = self.docker_client()
+        except DaemonUnavailableError:
+            if not required:
+                return None
+            raise
+        return open_daemon_image(
+            client, reference, cache=self.cache, platform=self.platform, where=where, required=required
+        )
 
     def resolve(self, uri: str) -> Blob:
         """Send another URI through the resolver plugins (for plugins that rewrite URIs).

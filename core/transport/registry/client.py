@@ -104,6 +104,12 @@ class RegistryClient:
         """
         self.connection.endpoint(ref)
 
+    def anonymous_scheme(self, ref: Reference) -> str | None:
+        """``http`` or ``https`` if ``ref``'s registry answered its ping without asking for
+        credentials (so a later process may revalidate a tag without the ping), else ``None``."""
+        endpoint = self.connection.endpoint(ref)
+        return None if endpoint.auth.challenge is not None else endpoint.base.partition(":")[0]
+
     # -- manifests -----------------------------------------------------------------------
 
     def head_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_TYPES) -> tuple[str, str, int]:

@@ -26,7 +26,17 @@ from .wire import RegistryError, error_code, send
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Connection", "pull_scope", "push_scope"]
+__all__ = ["Connection", "http_allowed", "pull_scope", "push_scope"]
+
+
+def http_allowed(host: str, insecure: bool | Collection[str]) -> bool:
+    """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``):
+    loopback always; others when ``insecure`` is ``True`` or lists the host or ``host:port``."""
+    name = urlsplit(f"//{host}").hostname or host
+    if is_loopback(name) or insecure is True:
+        return True
+    listed = () if isinstance(insecure, bool) else insecure
+    return host in listed or name in listed
 
 
 def pull_scope(ref: Reference) -> tuple[str, ...]:
@@ -83,11 +93,7 @@ class Connection:
 
     def allow_http(self, host: str) -> bool:
         """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``)."""
-        name = urlsplit(f"//{host}").hostname or host
-        if is_loopback(name) or self._insecure is True:
-            return True
-        listed = () if isinstance(self._insecure, bool) else self._insecure
-        return host in listed or name in listed
+        return http_allowed(host, self._insecure)
 
     def endpoint(self, ref: Reference) -> _Endpoint:
         """The pinged endpoint of ``ref``'s registry (pinged on first use, once per client).
