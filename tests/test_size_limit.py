@@ -81,8 +81,8 @@ def test_a_layer_over_the_limit_is_refused_and_nothing_is_kept(tmp_path: Path, h
         result = run_cli(*args, env={"CNBKIT_MAX_SIZE": "1M"})
     line = one_line_error(result)
     assert line == (
-        f"error: {archive}: the archive is larger than the limit of 1048576 bytes (1 MiB); nothing was "
-        "kept; raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
+        f"error: {archive}: the archive is larger than the limit of 1048576 bytes; nothing was kept; "
+        "raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
     )
     assert list(out.iterdir()) == []
     assert cache_files(Path(os.environ["CNBKIT_CACHE_DIR"])) == []

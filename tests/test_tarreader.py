@@ -305,7 +305,7 @@ def test_corrupt_pax_records() -> None:
 def test_size_limit_counts_declared_and_read_bytes() -> None:
     message = refused(entry("a", b"x" * 5000) + END, max_total=4096)
     assert message == (
-        "t.tar: the archive is larger than the limit of 4096 bytes; "
+        "t.tar: the archive is larger than the limit of 4096 bytes; nothing was kept; "
         "raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
     )
     assert "larger than the limit" in refused(GOOD + bytes(10_000), max_total=5000)  # after the end

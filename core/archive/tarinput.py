@@ -23,8 +23,8 @@ def size_limit_error(source: str, limit: int, what: str = "archive") -> ArchiveE
     broken connection, and must not be resumed or retried.
     """
     return ArchiveError(
-        f"{source}: the {what} is larger than the limit of {limit} bytes ({limit / 1024**2:.0f} MiB); "
-        "nothing was kept; raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
+        f"{source}: the {what} is larger than the limit of {limit} bytes; nothing was kept; "
+        "raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
     )
 
 
