@@ -94,6 +94,11 @@ def _parser() -> _Parser:
     resolve.add_argument(
         "--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH"
     )
+    resolve.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="most bytes a download or a layer may hold: 512M, 4G (env CNBKIT_MAX_SIZE, default 4G)",
+    )
     resolve.add_argument("--json", action="store_true", help="print one JSON object")
     resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(resolve)
@@ -178,6 +183,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         lifecycle_mirror=args.lifecycle_mirror,
         progress=not (args.json or args.quiet),
         quiet=args.quiet,  # notices (an unverified download) still reach stderr with --json
+        max_size=args.max_size,
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None

@@ -135,6 +135,7 @@ class Context:
                 offline=self.offline,
                 progress=self.progress,
                 notice=self.notice,
+                max_size=self.options.max_size,
             )
         return self._downloader.download(url, sha256=sha256)
 
