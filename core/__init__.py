@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ArchiveError,
+    BuilderError,
     CacheMissError,
     CnbkitError,
     DigestMismatchError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .api import resolve_lifecycle
     from .archive.streams import Readable
     from .blob import Blob, FileBlob
+    from .builder_api import create_builder
     from .cache import Cache
     from .lifecycle.descriptor import APISet, Descriptor
     from .lifecycle.model import Lifecycle, LifecycleAPIs
@@ -44,12 +46,15 @@ if TYPE_CHECKING:
     from .plugin.loader import register_plugin, unregister_plugin
     from .redact import printable, redact
     from .transport.layout import LayoutLocator, open_layout, parse_layout_locator
+    from .transport.layout_export import export_layout
 
 __version__ = "0.1.0"
 
 # name -> the module that defines it (relative to this package)
 _LAZY = {
     "resolve_lifecycle": ".api",
+    "create_builder": ".builder_api",
+    "export_layout": ".transport.layout_export",
     "Readable": ".archive.streams",
     "Blob": ".blob",
     "FileBlob": ".blob",
@@ -82,6 +87,7 @@ __all__ = [
     "APISet",
     "ArchiveError",
     "Blob",
+    "BuilderError",
     "Cache",
     "CacheMissError",
     "CnbkitError",
@@ -108,6 +114,8 @@ __all__ = [
     "UsageError",
     "WriteError",
     "__version__",
+    "create_builder",
+    "export_layout",
     "hookimpl",
     "open_layout",
     "parse_layout_locator",

@@ -90,7 +90,9 @@ def resolve_with(
                 f"lifecycle {lifecycle.version} from {shown} was refused: {'; '.join(problems)}"
             )
 
-    lifecycle = validate_lifecycle(blob, context.platform, context.cache, save=target, accept=accept)
+    lifecycle = validate_lifecycle(
+        blob, context.platform, context.cache, save=target, accept=accept, max_size=context.options.max_size
+    )
     if local is not None and blob.digest is not None:
         remember_digest(context.cache, local, blob.digest, blob.size or 0)
     return shown, lifecycle

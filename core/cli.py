@@ -94,6 +94,11 @@ def _parser() -> _Parser:
     resolve.add_argument(
         "--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH"
     )
+    resolve.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="most bytes a download or a layer may hold: 512M, 4G (env CNBKIT_MAX_SIZE, default 4G)",
+    )
     resolve.add_argument("--json", action="store_true", help="print one JSON object")
     resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(resolve)
@@ -106,6 +111,31 @@ def _parser() -> _Parser:
     prune = cache_commands.add_parser("prune", help="remove leftovers and entries unused for a while")
     prune.add_argument("--days", type=float, default=30.0, help="unused for this many days (default 30)")
     cache_commands.add_parser("clear", help="remove everything the cache holds")
+
+    builder = commands.add_parser("builder", help="make builder images")
+    builder_commands = builder.add_subparsers(dest="builder_command", metavar="ACTION", parser_class=_Parser)
+    builder_commands.required = True
+    create = builder_commands.add_parser(
+        "create",
+        help="create a builder image from builder.toml",
+        description="Create a builder image from a pack-style builder.toml and write it to TARGET.",
+    )
+    create.add_argument("target", help="where the builder goes: oci:DIR[:TAG], or a plugin's target")
+    create.add_argument("--config", "-c", required=True, metavar="builder.toml", help="the builder config")
+    create.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
+    )
+    create.add_argument(
+        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+    )
+    create.add_argument(
+        "--lifecycle-mirror",
+        metavar="URL",
+        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
+    )
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
+    _network_options(create)
 
     plugins = commands.add_parser("plugins", help="list the plugins and what they claim")
     plugins.add_argument("--json", action="store_true")
@@ -153,6 +183,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         lifecycle_mirror=args.lifecycle_mirror,
         progress=not (args.json or args.quiet),
         quiet=args.quiet,  # notices (an unverified download) still reach stderr with --json
+        max_size=args.max_size,
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None
@@ -252,7 +283,38 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return status
 
 
-_COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugins}
+def _cmd_builder(args: argparse.Namespace) -> int:
+    from .builder_api import create_builder
+
+    result = create_builder(
+        args.config,
+        args.target,
+        platform=args.platform,
+        pull_policy=args.pull_policy,
+        offline=args.offline,
+        ca_cert=args.ca_cert,
+        timeout=args.timeout,
+        allow_http=args.allow_http,
+        insecure_registries=args.insecure_registry,
+        lifecycle_mirror=args.lifecycle_mirror,
+        progress=not (args.json or args.quiet),
+        quiet=args.quiet,
+    )
+    if args.json:
+        _print_json(result.to_json())
+    elif not args.quiet:
+        reused = sum(1 for record in result.image.records if record.reused)
+        lines = [
+            f"Created builder {result.written}",
+            f"  {'lifecycle':<12}{result.lifecycle.version} ({result.lifecycle.platform})",
+            f"  {'layers':<12}{len(result.image.records)} ({reused} reused, not compressed again)",
+        ]
+        lines += [f"  {'':<12}{record.digest[:19]}  {record.source}" for record in result.image.records]
+        _print("\n".join(lines))
+    return 0
+
+
+_COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugins, "builder": _cmd_builder}
 
 
 def _print_traceback() -> None:

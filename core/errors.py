@@ -11,6 +11,7 @@ import os
 
 __all__ = [
     "ArchiveError",
+    "BuilderError",
     "CacheMissError",
     "CnbkitError",
     "DigestMismatchError",
@@ -58,6 +59,11 @@ class ArchiveError(CnbkitError):
 
 class LifecycleError(CnbkitError):
     """The archive is readable but is not a valid lifecycle (descriptor, binaries)."""
+
+
+class BuilderError(CnbkitError):
+    """A builder cannot be made from these inputs: builder.toml, a buildpack, the build image or
+    the lifecycle does not fit the others; the message names both sides."""
 
 
 class TomlError(CnbkitError):

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .archive.tarinput import DEFAULT_MAX_TOTAL
 from .errors import UsageError
 from .oci.platform import Platform, host_platform, parse_platform
 
-__all__ = ["PULL_POLICIES", "Options"]
+__all__ = ["DEFAULT_MAX_SIZE", "PULL_POLICIES", "Options", "parse_size"]
 
 PULL_POLICIES = ("always", "if-not-present", "never")
+DEFAULT_MAX_SIZE = DEFAULT_MAX_TOTAL  # 4 GiB: a lifecycle is ~300 MB
 _TRUE = ("1", "true", "yes", "on")
+_SIZE = re.compile(r"(\d{1,20})\s*(?:([KMGT])(?:i?B)?|B)?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str, what: str = "--max-size ") -> int:
+    """A byte count from ``4G``, ``512M``, ``100K`` or plain bytes (units are powers of 1024).
+
+    Raises:
+        UsageError: anything else, or zero.
+    """
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise UsageError(f"{what}{text!r} is not a size: give bytes or a number with K, M, G or T (512M, 4G)")
+    return int(match[1]) * _UNITS[(match[2] or "").upper()]
 
 
 def _env_flag(name: str) -> bool:
@@ -50,6 +67,7 @@ class Options:
     lifecycle_mirror: str | None = None
     progress: bool = False
     quiet: bool = False
+    max_size: int = DEFAULT_MAX_SIZE
 
     @classmethod
     def build(
@@ -67,12 +85,20 @@ class Options:
         lifecycle_mirror: str | None = None,
         progress: bool = False,
         quiet: bool = False,
+        max_size: int | str | None = None,
     ) -> Options:
         """Combine explicit values with the environment.
 
         Raises:
-            UsageError: a malformed platform, pull policy or timeout.
+            UsageError: a malformed platform, pull policy, timeout or size.
         """
+        if max_size is None:
+            env_size = os.environ.get("CNBKIT_MAX_SIZE", "").strip()
+            max_size = parse_size(env_size, "CNBKIT_MAX_SIZE=") if env_size else DEFAULT_MAX_SIZE
+        elif isinstance(max_size, str):
+            max_size = parse_size(max_size)
+        if max_size <= 0:
+            raise UsageError(f"max_size must be a positive number of bytes, got {max_size}")
         if isinstance(platform, str):
             platform = parse_platform(platform)
         policy = pull_policy or "if-not-present"
@@ -113,4 +139,5 @@ class Options:
             lifecycle_mirror=lifecycle_mirror or os.environ.get("CNBKIT_LIFECYCLE_MIRROR") or None,
             progress=progress,
             quiet=quiet,
+            max_size=max_size,
         )

@@ -85,7 +85,8 @@ def header(
     block[345:500] = _field(_b(prefix), 155)
     block[500 : 500 + len(tail)] = tail
     if checksum is None:
-        total = sum(b - 256 if signed and b >= 128 else b for b in block)
+        # sum() over bytes runs in C; the signed sum (old tars) subtracts 256 per high byte
+        total = sum(block) - (256 * sum(1 for b in block if b >= 128) if signed else 0)
         checksum = b"%06o\0 " % (total & 0o777777)
     block[148:156] = checksum
     return bytes(block)

@@ -8,6 +8,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import cnbkit
 import pytest
 from cnbkit.archive.streams import CHUNK
 from cnbkit.archive.tarheader import MAX_EXTENDED, MAX_NAME
@@ -208,19 +209,43 @@ def test_hostile_archive_refused_by_the_reader(case: str) -> None:
     "case",
     [
         "pax path with NUL",
+        "pax path with NUL, image shape",
         "pax linkpath with NUL",
+        "pax sparse 0.1",
         "pax sparse 1.0",
+        "malformed sparse map",
+        "malformed sparse numblocks",
+        "sparse in global header",
         "not utf-8",
         "huge pax header of digits",
     ],
 )
 def test_hostile_archive_refused_by_the_cli(case: str, tmp_path: Path) -> None:
+    # issue 11, cases 1, 3 and 4: Python 3.11's tarfile truncated a PAX value at NUL (so the
+    # check saw another entry than the layer got), expanded sparse files, failed on malformed
+    # GNU.sparse values with "unexpected ValueError", and spent minutes on a PAX header
     data, expected = HOSTILE[case]
     archive = tmp_path / "l.tar"
     archive.write_bytes(data)
     line = one_line_error(run_cli("resolve", str(archive), "--save", str(tmp_path / "out.tar")))
     assert line.startswith(f"error: {archive}") and expected in line, line
     assert not (tmp_path / "out.tar").exists()
+
+
+def test_a_200_kb_pax_header_resolves_within_a_second(tmp_path: Path, cache_dir: Path) -> None:
+    # issue 11, case 4 (CVE-2024-6232): a valid lifecycle whose entry carries a 200 KB PAX
+    # record of digits; tarfile's quadratic parse took over a minute
+    big = pax([("comment", "7" * 200_000)]) + entry("lifecycle/notes", b"n")
+    archive = tmp_path / "l.tar"
+    archive.write_bytes(lifecycle_with(big))
+    start = time.perf_counter()
+    lifecycle = cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "layer.tar")
+    assert time.perf_counter() - start < 1
+    assert lifecycle.version == "0.21.0"
+    result = run_cli("resolve", str(archive), "-q", "--save", str(tmp_path / "cli.tar"))
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(tmp_path / "cli.tar") as layer:
+        assert layer.extractfile("cnb/lifecycle/notes").read() == b"n"  # type: ignore[union-attr]
 
 
 def test_big_valid_pax_header_parses_in_linear_time() -> None:
@@ -280,7 +305,7 @@ def test_corrupt_pax_records() -> None:
 def test_size_limit_counts_declared_and_read_bytes() -> None:
     message = refused(entry("a", b"x" * 5000) + END, max_total=4096)
     assert message == (
-        "t.tar: the archive is larger than the limit of 4096 bytes; "
+        "t.tar: the archive is larger than the limit of 4096 bytes; nothing was kept; "
         "raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
     )
     assert "larger than the limit" in refused(GOOD + bytes(10_000), max_total=5000)  # after the end

@@ -16,10 +16,14 @@ __all__ = ["DEFAULT_MAX_TOTAL", "TarInput", "size_limit_error"]
 DEFAULT_MAX_TOTAL = 4 * 1024**3  # bytes read and bytes of entry data; a lifecycle is ~300 MB
 
 
-def size_limit_error(source: str, limit: int) -> ArchiveError:
-    """The error for an archive larger than ``limit`` bytes (read or declared)."""
+def size_limit_error(source: str, limit: int, what: str = "archive") -> ArchiveError:
+    """The error for an archive (or a ``download``) larger than ``limit`` bytes.
+
+    It is an :class:`ArchiveError`, never a ``DownloadError``: a body over the limit is not a
+    broken connection, and must not be resumed or retried.
+    """
     return ArchiveError(
-        f"{source}: the archive is larger than the limit of {limit} bytes; "
+        f"{source}: the {what} is larger than the limit of {limit} bytes; nothing was kept; "
         "raise the limit with --max-size or CNBKIT_MAX_SIZE if it is expected"
     )
 

@@ -39,6 +39,11 @@ __all__ = ["LAYOUT", "Cache", "CacheEntry", "default_cache_dir"]
 LAYOUT = ("blobs", "index", "stamps", "lifecycles", "tmp", "locks")
 
 
+def _hashed(key: str) -> str:
+    # surrogateescape: a local path that is not UTF-8 (b"/tmp/\xff.tgz") is a key like any other
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def default_cache_dir() -> Path:
     """``$CNBKIT_CACHE_DIR`` if set, else the platform's user cache dir (``$XDG_CACHE_HOME``
     or ``~/.cache`` on Linux) plus ``cnbkit``."""
@@ -112,7 +117,7 @@ class Cache:
         """
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        path = locks / f"{hashlib.sha256(key.encode()).hexdigest()}.lock"
+        path = locks / f"{_hashed(key)}.lock"
         lock = FileLock(path)
         if not lock.acquire(blocking=False):
             if notice is not None:
@@ -123,7 +128,7 @@ class Cache:
     # -- the URL index ---------------------------------------------------------------------
 
     def _index_path(self, url: str, folder: str = "index") -> Path:
-        return self.root / folder / f"{hashlib.sha256(url.encode()).hexdigest()}.json"
+        return self.root / folder / f"{_hashed(url)}.json"
 
     def lookup(self, url: str) -> CacheEntry | None:
         """The index entry for ``url`` (a redacted URL) whose blob is still present."""

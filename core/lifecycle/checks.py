@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-from ..archive.tarreader import link_target
 from ..errors import ArchiveError, LifecycleError
 from ..oci.platform import Platform
+from .links import resolve_symlinks
 from .model import OPTIONAL_PHASES, PHASES
-from .placement import LAYER_DIR, Item, under
+from .placement import LAYER_DIR, Item
 
 __all__ = ["check_binaries", "check_links"]
 
-_MAX_LINK_HOPS = 16
 
+def check_links(placed: dict[str, Item], directory: str, source: str) -> dict[str, str]:
+    """Check the layer's tree and links; return where each symlink leads (by layer name).
 
-def check_links(placed: dict[str, Item], directory: str, source: str) -> None:
-    symlinks = {name for name, item in placed.items() if item.kind == "symlink"}
+    The lifecycle directory must be a directory; no entry may lie under a symlink or a file;
+    every symlink, resolved against the layer's own entries (:mod:`.links`), stays inside the
+    lifecycle directory at every step; a hardlink names a regular file of the lifecycle (and
+    gets that file's layer name).
+
+    Raises:
+        ArchiveError: the first entry that breaks a rule, named as the archive wrote it.
+    """
+    top = placed[LAYER_DIR]
+    if top.kind != "dir":
+        what = f"a symlink to {top.linkname!r}" if top.kind == "symlink" else f"a {top.kind}"
+        raise ArchiveError(
+            f"{source}: the lifecycle directory {top.original!r} is {what}, not a directory; "
+            "refusing the archive"
+        )
     prefix = directory + "/"
     for name, item in placed.items():
         parent = name.rpartition("/")[0]
         while parent and parent != LAYER_DIR:
-            if parent in symlinks:
+            above = placed.get(parent)
+            if above is not None and above.kind != "dir":
+                # a symlink would carry the entry anywhere; a file makes tar fail half-way
                 raise ArchiveError(
-                    f"{source}: entry {item.original!r} lies under the symlink "
-                    f"{placed[parent].original!r}; refusing the archive"
+                    f"{source}: entry {item.original!r} lies under the {above.kind} "
+                    f"{above.original!r}; refusing the archive"
                 )
             parent = parent.rpartition("/")[0]
-        if item.kind == "symlink" and not under(link_target(name, item.linkname), LAYER_DIR):
-            raise ArchiveError(
-                f"{source}: symlink {item.original!r} -> {item.linkname!r} leaves the "
-                "lifecycle directory; refusing the archive"
-            )
         if item.kind == "hardlink":
             if not item.linkname.startswith(prefix):
                 raise ArchiveError(
@@ -43,22 +54,31 @@ def check_links(placed: dict[str, Item], directory: str, source: str) -> None:
                     "regular file of the lifecycle; refusing the archive"
                 )
             item.linkname = target
+    return resolve_symlinks(placed, source)
 
 
-def _resolves_to_file(placed: dict[str, Item], name: str) -> bool:
-    for _ in range(_MAX_LINK_HOPS):
-        item = placed.get(name)
-        if item is None or item.kind not in ("file", "hardlink", "symlink"):
-            return False
-        if item.kind != "symlink":
-            return True
-        name = link_target(name, item.linkname)
-    return False
+def _resolves_to_file(placed: dict[str, Item], links: dict[str, str], name: str) -> bool:
+    item = placed.get(name)
+    if item is not None and item.kind == "symlink":
+        item = placed.get(links[name])
+    return item is not None and item.kind in ("file", "hardlink")
 
 
 def check_binaries(
-    placed: dict[str, Item], directory: str, platform: Platform, source: str
+    placed: dict[str, Item], links: dict[str, str], directory: str, platform: Platform, source: str
 ) -> tuple[str, ...]:
+    """Check that every phase binary is there and leads to a regular file; return their names.
+
+    Args:
+        placed: the lifecycle's entries by layer name.
+        links: where each symlink leads (:func:`check_links`).
+        directory: the archive's lifecycle directory, for messages.
+        platform: the target platform (``windows``: ``.exe`` phases).
+        source: the artifact's name, for messages.
+
+    Raises:
+        LifecycleError: a phase is missing, or is not a file (nor a link to one).
+    """
     suffix = ".exe" if platform.is_windows else ""
     where = f"{source}: lifecycle directory {directory + '/'!r}"
     missing = [p + suffix for p in PHASES if f"{LAYER_DIR}/{p}{suffix}" not in placed]
@@ -80,7 +100,7 @@ def check_binaries(
         name = f"{LAYER_DIR}/{phase}{suffix}"
         if name not in placed:
             continue
-        if not _resolves_to_file(placed, name):
+        if not _resolves_to_file(placed, links, name):
             item = placed[name]
             detail = (
                 f"a symlink to {item.linkname!r}, which leads to no file in the lifecycle"

@@ -24,7 +24,7 @@ from ..archive.streams import CHUNK
 from ..archive.tarreader import TarEntry
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..errors import ArchiveError, WriteError
-from .placement import LAYER_DIR, DataRef, Item, installed_name, layer_items
+from .placement import LAYER_DIR, DataRef, Item, installed_name, layer_items, under
 
 __all__ = ["SpeculativeLayer"]
 
@@ -71,8 +71,10 @@ class SpeculativeLayer:
         if installed in self._written or parent not in self._written or key <= self._last:
             return False
         linkname = item.linkname
-        if item.kind == "hardlink" and linkname.startswith(self.directory + "/"):
-            linkname = installed_name(linkname, self.directory)
+        if item.kind == "hardlink":
+            linkname = installed_name(linkname, self.directory) if under(linkname, self.directory) else ""
+            if linkname not in self._written:  # tar links only to a file already written
+                return False
         self._sink.write(tar_header(installed, item.kind, item.mode & 0o777, item.size, linkname))
         item.data = DataRef(True, self._sink.size)
         for chunk in entry.chunks():

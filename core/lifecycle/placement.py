@@ -6,7 +6,7 @@ they stream, and the checks and the sorted rewrite, which see the whole lifecycl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["LAYER_DIR", "DataRef", "Item", "installed_name", "layer_items", "place", "under"]
 
@@ -71,4 +71,30 @@ def layer_items(placed: dict[str, Item], descriptor: bytes, mode: int) -> list[t
         while parent and parent not in items:
             items[parent] = Item("dir", 0o755, parent)
             parent = parent.rpartition("/")[0]
-    return sorted(items.items(), key=lambda kv: kv[0].split("/"))
+    return _targets_first(sorted(items.items(), key=lambda kv: kv[0].split("/")))
+
+
+def _targets_first(ordered: list[tuple[str, Item]]) -> list[tuple[str, Item]]:
+    """Make the first name of each group of hardlinks, in layer order, the one with the data.
+
+    Sorting by path can put a hardlink before its target (``a/x`` links to ``z``), and tar
+    cannot make a link to a file it has not written yet. A group of hardlinks is one file
+    under several names, so the first name carries the data and the others (the old target
+    included) link to it: the same files, in sorted order, and the layer extracts.
+    """
+    position = {name: i for i, (name, _) in enumerate(ordered)}
+    groups: dict[str, list[str]] = {}
+    for name, item in ordered:
+        if item.kind == "hardlink":
+            groups.setdefault(item.linkname, []).append(name)
+    items = dict(ordered)
+    for target, links in groups.items():
+        first = links[0]  # in layer order already
+        if position[first] > position[target]:
+            continue
+        data = items[target]
+        items[first] = replace(data, original=items[first].original)
+        items[target] = Item("hardlink", data.mode, data.original, linkname=first)
+        for link in links[1:]:
+            items[link] = replace(items[link], linkname=first)
+    return list(items.items())

@@ -11,7 +11,7 @@ from ..tomlfile import MAX_TOML_SIZE
 from .layer import SpeculativeLayer
 from .placement import LAYER_DIR, Item, under
 
-__all__ = ["DESCRIPTORS", "Descriptors", "find_shape", "scan"]
+__all__ = ["DESCRIPTORS", "Descriptors", "check_containers", "find_shape", "scan"]
 
 DESCRIPTORS = ("lifecycle.toml", "cnb/lifecycle.toml")
 
@@ -27,22 +27,51 @@ def _read_descriptor(entry: TarEntry) -> tuple[bytes, int, str]:
     return b"".join(entry.chunks()), entry.mode, entry.original
 
 
-def scan(blob: Blob, layer: SpeculativeLayer) -> Descriptors:
+def scan(
+    blob: Blob, layer: SpeculativeLayer, max_total: int | None = None
+) -> tuple[Descriptors, dict[str, str]]:
+    """Read ``blob`` once, feeding the entries that may be lifecycle to ``layer``.
+
+    Returns:
+        The descriptors found, and the root-level links (and a ``cnb`` that is no directory)
+        by name, with what each is, for :func:`check_containers`: the layer makes its own
+        directories, but a lifecycle directory the archive gave as a symlink is refused.
+    """
     descriptors: Descriptors = {}
+    containers: dict[str, str] = {}
     stream = blob.open()
     try:
-        for entry in iter_tar(stream, blob.source):
+        for entry in iter_tar(stream, blob.source, max_total=max_total):
             if entry.name in DESCRIPTORS:
                 descriptors[entry.name] = _read_descriptor(entry)
             elif entry.name == "cnb" or ("/" not in entry.name and entry.kind != "dir"):
-                continue  # the layer makes its own cnb/; a root-level file is never lifecycle
+                # the layer makes its own cnb/; a root-level file is never lifecycle; only
+                # links are remembered (a README is common; 100k of them cost nothing)
+                if entry.kind in ("symlink", "hardlink") or (entry.name == "cnb" and entry.kind != "dir"):
+                    target = f" to {entry.linkname!r}" if entry.linkname else ""
+                    containers[entry.name] = f"{entry.original!r} is a {entry.kind}{target}"
+                continue
             elif "cnb/lifecycle.toml" in descriptors and not under(entry.name, LAYER_DIR):
                 continue  # image shape known: only cnb/lifecycle/ matters
             else:
                 layer.add(entry)
     finally:
         close_stream(stream)
-    return descriptors
+    return descriptors, containers
+
+
+def check_containers(containers: dict[str, str], directory: str, source: str) -> None:
+    """Refuse a lifecycle directory (or, in the image shape, ``cnb``) given as a link.
+
+    Extracted, such an archive writes the lifecycle wherever the link points; the layer
+    would silently differ from it, so neither is accepted.
+    """
+    for name in (directory.split("/")[0], directory):
+        if name in containers:
+            raise LifecycleError(
+                f"{source}: {containers[name]}, but the lifecycle is expected in a real "
+                f"directory {name + '/'!r}; refusing the archive"
+            )
 
 
 def _release_dir(items: dict[str, Item], source: str, phase_names: tuple[str, ...]) -> str:

@@ -29,7 +29,7 @@ from .descriptor import parse_descriptor
 from .layer import SpeculativeLayer
 from .model import PHASES, Lifecycle, LifecycleAPIs
 from .placement import place
-from .shape import find_shape, scan
+from .shape import check_containers, find_shape, scan
 
 __all__ = ["Accept", "validate_lifecycle"]
 
@@ -46,6 +46,7 @@ def validate_lifecycle(
     *,
     save: str | os.PathLike[str] | None = None,
     accept: Accept | None = None,
+    max_size: int | None = None,
 ) -> Lifecycle:
     """Validate the lifecycle in ``blob`` for ``platform``, and write its layer.
 
@@ -55,13 +56,15 @@ def validate_lifecycle(
         cache: where the metadata (and, without ``save``, the layer) is kept.
         save: write the layer straight to this path (atomically) instead of into the cache.
         accept: extra checks (the policy plugins); a refusal leaves ``save`` untouched.
+        max_size: the most bytes the uncompressed archive may hold (and so the layer); default
+            :data:`cnbkit.archive.tarreader.DEFAULT_MAX_TOTAL` (4 GiB).
 
     Returns:
         The :class:`Lifecycle`. A second call for the same artifact (same digest) is served
         from the cache without reading the artifact.
 
     Raises:
-        ArchiveError: corrupt input or an entry the safety rules refuse.
+        ArchiveError: corrupt input, an entry the safety rules refuse, or more than ``max_size``.
         LifecycleError: no descriptor, a bad descriptor, missing phase binaries.
         WriteError: the layer cannot be written.
     """
@@ -69,13 +72,13 @@ def validate_lifecycle(
     accept = _with_label_check(blob, accept)
 
     def rebuild(dest: Path | None) -> Path:
-        rebuilt = _build(blob, platform, cache, dest, None)
+        rebuilt = _build(blob, platform, cache, dest, None, max_size)
         assert rebuilt._layer_path is not None
         return rebuilt._layer_path
 
     cached = metadata.load(cache, blob, platform, rebuild)
     if cached is None:
-        return _build(blob, platform, cache, target, accept)
+        return _build(blob, platform, cache, target, accept, max_size)
     if accept is not None:
         accept(cached)
     if target is not None:
@@ -99,19 +102,25 @@ def _with_label_check(blob: Blob, accept: Accept | None) -> Accept | None:
 
 
 def _build(
-    blob: Blob, platform: Platform, cache: Cache, save: Path | None, accept: Accept | None
+    blob: Blob,
+    platform: Platform,
+    cache: Cache,
+    save: Path | None,
+    accept: Accept | None,
+    max_size: int | None,
 ) -> Lifecycle:
     target = blob.platform or platform
     out = beside(save) if save is not None else cache.new_temp_path(".layer")
     layer = SpeculativeLayer(out, cache.new_temp_path(".spool"))
     try:
-        descriptors = scan(blob, layer)
+        descriptors, containers = scan(blob, layer, max_size)
         descriptor_name, directory = find_shape(layer.items, descriptors, blob.source, _PHASE_NAMES)
+        check_containers(containers, directory, blob.source)
         data, mode, original = descriptors[descriptor_name]
         descriptor = parse_descriptor(data, f"{blob.source}: {original}")
         placed = place(layer.items, directory)
-        check_links(placed, directory, blob.source)
-        binaries = check_binaries(placed, directory, target, blob.source)
+        links = check_links(placed, directory, blob.source)
+        binaries = check_binaries(placed, links, directory, target, blob.source)
         layer_digest, layer_size = layer.finish(directory, placed, data, mode)
 
         def lifecycle_at(path: Path) -> Lifecycle:
@@ -127,7 +136,7 @@ def _build(
                 layer_digest=layer_digest,
                 layer_size=layer_size,
                 _layer_path=path,
-                _rebuild=lambda dest: _build(blob, platform, cache, dest, None)._layer_path or out,
+                _rebuild=lambda dest: _build(blob, platform, cache, dest, None, max_size)._layer_path or out,
             )
 
         if accept is not None:

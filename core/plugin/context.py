@@ -16,6 +16,7 @@ from ..errors import CnbkitError, NoResolverError, UsageError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress, new_progress
+from ..redact import redact
 
 if TYPE_CHECKING:
     from ..blob import Blob
@@ -45,6 +46,10 @@ class Hooks(Protocol):
 
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources until one supplies an image; the image and its plugin's name."""
+        ...
+
+    def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
+        """Ask the export plugins until one writes the image; what it wrote and its name."""
         ...
 
     def claims(self) -> dict[str, list[str]]:
@@ -130,6 +135,7 @@ class Context:
                 offline=self.offline,
                 progress=self.progress,
                 notice=self.notice,
+                max_size=self.options.max_size,
             )
         return self._downloader.download(url, sha256=sha256)
 
@@ -274,6 +280,23 @@ class Context:
             raise
         finally:
             self._resolving.pop()
+
+    def export(self, target: str, image: Image) -> str:
+        """Write ``image`` to ``target`` through the ``cnbkit_export`` plugins.
+
+        Returns:
+            What the plugin that handled it says it wrote.
+
+        Raises:
+            NoResolverError: no plugin writes to such a target.
+            CnbkitError: whatever writing raised.
+        """
+        found = self._host.export(target, image, self)
+        if found is None:
+            raise NoResolverError(
+                f"no plugin exports to {redact(target)!r}; write oci:DIR[:TAG] for an OCI image layout"
+            )
+        return found[0]
 
     def check_lifecycle(self, lifecycle: Lifecycle) -> list[str]:
         """Every problem the ``cnbkit_check_lifecycle`` plugins find, each prefixed with the

@@ -6,7 +6,7 @@ Implement them with :data:`cnbkit.hookimpl` in a module named by an entry point 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -117,16 +117,20 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
 
 
 @hookspec(firstresult=True)
-def cnbkit_export(target: str, image: Any, context: Context) -> str | None:
+def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     """Write a built image to ``target`` and return a description of where it went.
 
-    For builder creation, which will call it for the output reference (``oci:DIR:tag``,
-    ``docker://REF``, ``docker-daemon:REF``, or a plugin's own scheme); nothing calls it yet.
-    A ``firstresult`` hook: the first plugin that returns a string handles the export.
+    Called once by ``cnbkit builder create`` (and ``cnbkit.create_builder``) for the output
+    reference (``oci:DIR:tag``, or a plugin's own scheme), after every check passed and every
+    layer was made. A ``firstresult`` hook: the first plugin that returns a string handles the
+    export; when none does, the command fails naming the target. The built-in ``oci-export``
+    plugin handles ``oci:DIR[:TAG]`` with :func:`cnbkit.export_layout`.
 
     Args:
-        target: the output reference as the user wrote it.
-        image: the image to write (the builder model).
+        target: the output reference as the user wrote it (relative paths are the user's
+            working directory's).
+        image: the image to write: a :class:`cnbkit.Image` (manifest, config, and
+            ``layers()`` whose ``open()`` streams each blob verified; ``open_blob`` for the rest).
         context: the shared context.
 
     Returns:

@@ -173,6 +173,30 @@ class PluginHost:
             return image, impl.plugin_name
         return None
 
+    def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
+        """Ask the ``cnbkit_export`` plugins in order until one writes ``image`` to ``target``.
+
+        Returns:
+            What the plugin says it wrote and the plugin's name, or ``None`` when no plugin
+            handles the target.
+
+        Raises:
+            PluginError: a plugin raised an unexpected exception or returned a non-string.
+        """
+        kwargs = {"target": target, "image": image, "context": context}
+        for impl in self._impls("cnbkit_export"):
+            written = self._call(impl, "cnbkit_export", kwargs, redact(target))
+            if written is None:
+                continue
+            if not isinstance(written, str):
+                raise PluginError(
+                    impl.plugin_name,
+                    f"plugin {impl.plugin_name!r} returned {type(written).__name__} from cnbkit_export, "
+                    "expected a string",
+                )
+            return written, impl.plugin_name
+        return None
+
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims, by plugin name, in the order they are asked."""
         result: dict[str, list[str]] = {}

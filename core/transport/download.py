@@ -1,11 +1,8 @@
-"""Downloading through the cache: revalidation, pinning, resume, and a body that streams
-into the cache while the validator reads it.
+"""Downloading through the cache: revalidation, pinning, resume, a body cached as it is read.
 
-A cold download overlaps the network, the hashing and the cache write (a background thread)
-with inflating and checking the archive (the caller's thread): zlib, isal, hashlib and
-socket reads all release the GIL, so the two cores both work. The cache entry is committed,
-and the end of the stream reported, only after the body was complete and its digest
-verified: a reader never sees the end of a stream whose bytes were not all checked.
+A cold download overlaps the network, hashing and the cache write (a background thread) with
+inflating and checking the archive (the caller's thread): all release the GIL. The cache entry
+is committed, and the stream's end reported, only once the body was complete and verified.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive.hashing import VerifiedStream
 from ..archive.streams import CHUNK, Readable
+from ..archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
@@ -59,6 +57,7 @@ class Downloader:
         offline: serve from the cache only.
         progress: makes a progress reporter for a transfer (description, total bytes).
         notice: tells the user something on stderr.
+        max_size: the most bytes a body may hold (``--max-size``); a longer Content-Length: at once.
     """
 
     cache: Cache
@@ -69,6 +68,7 @@ class Downloader:
     offline: bool
     progress: Callable[[str, int | None], Progress]
     notice: Callable[[str], None]
+    max_size: int = DEFAULT_MAX_TOTAL
 
     def download(self, url: str, *, sha256: str | None = None) -> Blob:
         """See :func:`download_blob`."""
@@ -194,6 +194,7 @@ class _BodyFetch:
         self.last_modified = response.headers.get("Last-Modified")
         self.committed: FileBlob | None = None
         self.started = False
+        self.left = client.max_size if (self.total or 0) <= client.max_size else -1
 
     def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
         while chunk := response.raw.read(CHUNK, decode_content=False):
@@ -202,6 +203,9 @@ class _BodyFetch:
                 chunk, skip = chunk[dropped:], skip - dropped
                 if not chunk:
                     continue
+            self.left -= len(chunk)
+            if self.left < 0:  # an ArchiveError: run() neither resumes nor retries it
+                raise size_limit_error(self.target.display, self.client.max_size, "download")
             yield chunk
 
     def _resume(self, received: int) -> tuple[Any, int]:

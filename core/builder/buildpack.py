@@ -1,0 +1,157 @@
+"""Buildpacks and extensions from a directory or ``.tgz``: their descriptor, and their layer.
+
+A module's archive is read twice, as a stream: once to find and parse ``buildpack.toml`` (or
+``extension.toml``) and learn the artifact's digest, once to write the layer. Buildpacks are
+small, and two passes keep memory flat and the reader simple.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..archive.streams import close_stream
+from ..archive.tarreader import TarEntry, iter_tar
+from ..archive.tarwrite import END_MARKER, padding, tar_header
+from ..blob import Blob
+from ..errors import BuilderError, TomlError
+from ..tomlfile import MAX_TOML_SIZE, loads
+
+__all__ = ["Module", "read_module"]
+
+_API = re.compile(r"^v?(\d+)\.?(\d*)$")
+_EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
+_INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
+
+
+def _api(value: Any, where: str) -> str:
+    match = _API.match(value) if isinstance(value, str) else None
+    if not match:
+        raise BuilderError(f'{where}: invalid api {value!r}: expected a string like "0.10"')
+    return f"{int(match[1])}.{int(match[2] or 0)}"
+
+
+@dataclass(frozen=True)
+class Module:
+    """A buildpack or extension read from its archive.
+
+    Attributes:
+        kind: ``buildpack`` or ``extension``.
+        id / version / api: from the descriptor (``api`` as ``X.Y``; ``0.1`` when absent, as pack).
+        info: the ``[buildpack]`` table (name, homepage, ...) for the metadata labels.
+        stacks / targets / order: the descriptor's ``[[stacks]]``, ``[[targets]]``, ``[[order]]``.
+        blob: the archive.
+    """
+
+    kind: str
+    id: str
+    version: str
+    api: str
+    blob: Blob
+    info: dict[str, Any] = field(default_factory=dict, hash=False)
+    stacks: tuple[dict[str, Any], ...] = ()
+    targets: tuple[dict[str, Any], ...] = ()
+    order: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``id@version``, as pack names modules in messages and sorts layers."""
+        return f"{self.id}@{self.version}"
+
+    @property
+    def root(self) -> str:
+        """Where the module goes: ``cnb/buildpacks/<id with / as _>/<version>``."""
+        folder = "buildpacks" if self.kind == "buildpack" else "extensions"
+        return f"cnb/{folder}/{self.id.replace('/', '_')}/{self.version}"
+
+    def layer_chunks(self) -> Iterator[bytes]:
+        """The module's layer as an uncompressed tar: pack's normalisation (root owner, fixed
+        mtime, 0755 for directories and anything executable, 0644 for the rest)."""
+        escaped = self.root.rsplit("/", 1)[0]
+        yield tar_header(escaped, "dir", 0o755)
+        yield tar_header(self.root, "dir", 0o755)
+        stream = self.blob.open()
+        try:
+            for entry in iter_tar(stream, self.blob.source):
+                yield from self._entry(entry)
+        finally:
+            close_stream(stream)
+        yield END_MARKER
+
+    def _entry(self, entry: TarEntry) -> Iterator[bytes]:
+        name = f"{self.root}/{entry.name}"
+        executable = entry.mode & 0o111 or entry.name in _EXECUTABLES
+        mode = 0o755 if entry.kind == "dir" or executable else 0o644
+        linkname = entry.linkname
+        if entry.kind == "hardlink":
+            linkname = f"{self.root}/{linkname}"
+        yield tar_header(name, entry.kind, mode, entry.size, linkname)
+        if entry.kind == "file":
+            yield from entry.chunks()
+            yield padding(entry.size)
+
+
+def _table(doc: dict[str, Any], key: str, where: str) -> tuple[dict[str, Any], ...]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BuilderError(f"{where}: [[{key}]] must be an array of tables")
+    return tuple(value)
+
+
+def _parse(data: bytes, name: str, kind: str, blob: Blob) -> Module:
+    where = f"{blob.source}: {name}"
+    try:
+        doc = loads(data, where)
+    except TomlError as exc:
+        raise BuilderError(str(exc)) from None
+    table = doc.get(kind)
+    if not isinstance(table, dict):
+        raise BuilderError(f"{where}: no [{kind}] table")
+    ident, version = table.get("id"), table.get("version")
+    if not isinstance(ident, str) or not ident or not isinstance(version, str) or not version:
+        raise BuilderError(f"{where}: [{kind}] needs a string id and version")
+    if "/" in version or version in (".", "..") or ident.startswith("/") or ".." in ident.split("/"):
+        raise BuilderError(f"{where}: [{kind}] id {ident!r} or version {version!r} cannot be a path")
+    info = {
+        k: v for k, v in table.items() if k in ("name", "homepage", "description", "keywords", "licenses")
+    }
+    return Module(
+        kind=kind,
+        id=ident,
+        version=version,
+        api=_api(doc.get("api", "0.1"), f"{where}: api"),
+        blob=blob,
+        info=info,
+        stacks=_table(doc, "stacks", where),
+        targets=_table(doc, "targets", where),
+        order=_table(doc, "order", where),
+    )
+
+
+def read_module(blob: Blob, kind: str = "buildpack") -> Module:
+    """Read a buildpack (``kind="buildpack"``) or extension from its archive.
+
+    Args:
+        blob: a directory or archive whose root holds ``buildpack.toml`` (``extension.toml``).
+        kind: ``buildpack`` or ``extension``.
+
+    Raises:
+        BuilderError: no descriptor at the root, or a malformed one.
+        ArchiveError: a corrupt archive or an entry the safety rules refuse.
+    """
+    wanted = f"{kind}.toml"
+    found: tuple[bytes, str] | None = None
+    stream = blob.open()
+    try:
+        for entry in iter_tar(stream, blob.source):
+            if entry.name == wanted and entry.kind == "file" and found is None:
+                if entry.size > MAX_TOML_SIZE:
+                    raise BuilderError(f"{blob.source}: {wanted} is {entry.size} bytes; too large")
+                found = (b"".join(entry.chunks()), entry.original)
+    finally:
+        close_stream(stream)
+    if found is None:
+        raise BuilderError(f"{blob.source}: no {wanted} at the root: not a {kind}")
+    return _parse(found[0], found[1], kind, blob)

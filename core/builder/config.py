@@ -1,0 +1,307 @@
+"""Reading builder.toml (pack's schema) into a :class:`BuilderConfig`.
+
+The rules are pack's (``builder/config_reader.go``): strict keys, the RFC-0096 merge of
+``[stack]`` into ``[build]``/``[[run.images]]``, ``[lifecycle]`` with ``uri`` or ``version``
+(never both), relative URIs against the file's directory. Where cnbkit differs: an image name
+without a scheme (``cnbs/sample-base-build:jammy``) becomes ``docker://NAME`` for the image
+plugins, and every message names the file and, where it can be found, the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BuilderError, TomlError
+from ..tomlfile import MAX_TOML_SIZE, loads
+from .schema import check_document, line_of
+
+__all__ = [
+    "BuildEnv",
+    "BuilderConfig",
+    "LifecycleConfig",
+    "ModuleEntry",
+    "ModuleRef",
+    "RunImage",
+    "StackConfig",
+    "Target",
+    "image_uri",
+    "read_config",
+]
+
+# pack's paths.IsURI: something, then ":/". Plus the single-colon image schemes cnbkit knows.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
+_IMAGE_SCHEMES = ("oci:", "docker:", "docker-daemon:")
+
+
+def image_uri(value: str) -> str:
+    """The URI the image plugins get for a builder.toml image value.
+
+    ``docker://x``, ``oci:dir:tag`` and any ``scheme:/...`` stay as written; a bare name such
+    as ``cnbs/sample-base-build:jammy`` (pack's form) means ``docker://cnbs/...``.
+    """
+    if _URI.match(value) or value.startswith(_IMAGE_SCHEMES):
+        return value
+    return f"docker://{value}"
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    """One ``[[order.group]]`` (or system) entry: ``id``, ``version`` (may be ``""``), ``optional``.
+
+    Attributes:
+        extra: the other ModuleInfo keys as written (pack copies them into the order label).
+    """
+
+    id: str
+    version: str = ""
+    optional: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """pack's JSON of a ModuleRef: ``id``, ``version`` and ``optional`` when set, then the rest."""
+        result: dict[str, Any] = {"id": self.id}
+        if self.version:
+            result["version"] = self.version
+        if self.optional:
+            result["optional"] = True
+        result.update({k: v for k, v in self.extra.items() if v not in ("", [], False)})
+        return result
+
+
+@dataclass(frozen=True)
+class ModuleEntry:
+    """One ``[[buildpacks]]`` or ``[[extensions]]`` entry.
+
+    Attributes:
+        uri: where the module is (``uri``, else the deprecated ``image``), as written.
+        id: the id it must have, or ``""``.
+        version: the version it must have, or ``""``.
+        line: the line of its ``uri`` in builder.toml, for messages.
+    """
+
+    uri: str
+    id: str = ""
+    version: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class RunImage:
+    """A run image and its mirrors (``[[run.images]]``)."""
+
+    image: str
+    mirrors: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """pack's ``{"image", "mirrors"}`` (``mirrors`` ``null`` when none)."""
+        return {"image": self.image, "mirrors": list(self.mirrors) or None}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """``[stack]`` (deprecated by RFC-0096, still read)."""
+
+    id: str = ""
+    build_image: str = ""
+    run_image: str = ""
+    run_image_mirrors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """One ``[[build.env]]`` entry."""
+
+    name: str
+    value: str = ""
+    suffix: str = ""
+    delim: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ``[[targets]]`` entry."""
+
+    os: str = ""
+    arch: str = ""
+    variant: str = ""
+    distros: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """``[lifecycle]``: at most one of ``uri`` and ``version``."""
+
+    uri: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class BuilderConfig:
+    """A read builder.toml.
+
+    Attributes:
+        path: the file, absolute.
+        base_dir: its directory: relative URIs resolve against it.
+        build_image: ``[build] image`` (or ``[stack] build-image``) as written.
+        run_images: ``[[run.images]]`` (or ``[stack] run-image``).
+        order: ``[[order]]``, each group a list of refs.
+        system_pre / system_post: ``[system]`` buildpacks.
+    """
+
+    path: Path
+    base_dir: Path
+    description: str = ""
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    buildpacks: tuple[ModuleEntry, ...] = ()
+    extensions: tuple[ModuleEntry, ...] = ()
+    order: tuple[tuple[ModuleRef, ...], ...] = ()
+    order_extensions: tuple[tuple[ModuleRef, ...], ...] = ()
+    stack: StackConfig = StackConfig()
+    build_image: str = ""
+    build_env: tuple[BuildEnv, ...] = ()
+    run_images: tuple[RunImage, ...] = ()
+    targets: tuple[Target, ...] = ()
+    system_pre: tuple[ModuleRef, ...] = ()
+    system_post: tuple[ModuleRef, ...] = ()
+    text: str = field(default="", repr=False)
+
+    def line(self, key_path: str) -> int | None:
+        """The line where ``key_path`` is written, or ``None``."""
+        return line_of(self.text, key_path)
+
+    def where(self, key_path: str) -> str:
+        """``FILE: KEY (line N)`` for messages."""
+        line = self.line(key_path)
+        return f"{self.path}: {key_path}" + (f" (line {line})" if line else "")
+
+
+_REF_KEYS = ("id", "version", "optional")
+
+
+def _ref(item: dict[str, Any]) -> ModuleRef:
+    return ModuleRef(
+        id=item.get("id", ""),
+        version=item.get("version", ""),
+        optional=item.get("optional", False),
+        extra={k: v for k, v in item.items() if k not in _REF_KEYS},
+    )
+
+
+def _order(items: list[dict[str, Any]]) -> tuple[tuple[ModuleRef, ...], ...]:
+    return tuple(tuple(_ref(ref) for ref in entry.get("group", [])) for entry in items)
+
+
+def _modules(items: list[dict[str, Any]], kind: str, text: str) -> tuple[ModuleEntry, ...]:
+    result = []
+    for item in items:
+        uri = item.get("uri", "") or item.get("image", "")
+        line = line_of(text, f"{kind}.uri") if uri else None
+        if uri and uri in text:  # the line of this very value, when it is written once
+            line = text.count("\n", 0, text.index(uri)) + 1
+        result.append(ModuleEntry(uri=uri, id=item.get("id", ""), version=item.get("version", ""), line=line))
+    return tuple(result)
+
+
+def _merge_images(doc: dict[str, Any], stack: StackConfig) -> tuple[str, tuple[RunImage, ...]]:
+    # pack's mergeStackWithImages: [build]/[run] win, [stack] fills in what they lack.
+    build = doc.get("build", {}).get("image", "") or stack.build_image
+    runs = tuple(
+        RunImage(r.get("image", ""), tuple(r.get("mirrors", [])))
+        for r in doc.get("run", {}).get("images", [])
+    )
+    if not runs and stack.run_image:
+        runs = (RunImage(stack.run_image, stack.run_image_mirrors),)
+    return build, runs
+
+
+def parse_config(text: str, path: Path) -> BuilderConfig:
+    """Parse builder.toml text (already read from ``path``).
+
+    Raises:
+        TomlError: invalid TOML (with its line), hostile TOML, unknown keys, wrong types.
+        BuilderError: ``[lifecycle]`` with both ``uri`` and ``version``; no build image; a
+            run image without a name.
+    """
+    doc = loads(text.encode("utf-8", "surrogateescape"), str(path))
+    check_document(doc, text, str(path))
+    lifecycle = LifecycleConfig(**{k: v for k, v in doc.get("lifecycle", {}).items()})
+    if lifecycle.uri and lifecycle.version:
+        raise BuilderError(
+            f"{path}: [lifecycle]{_line(text, 'lifecycle.version')}: "
+            "'lifecycle' can only declare 'version' or 'uri', not both"
+        )
+    raw_stack = doc.get("stack", {})
+    stack = StackConfig(
+        id=raw_stack.get("id", ""),
+        build_image=raw_stack.get("build-image", ""),
+        run_image=raw_stack.get("run-image", ""),
+        run_image_mirrors=tuple(raw_stack.get("run-image-mirrors", [])),
+    )
+    build_image, run_images = _merge_images(doc, stack)
+    if not build_image:
+        raise BuilderError(f"{path}: invalid builder config: build.image is required ([build] image = ...)")
+    if not run_images and not stack.id:
+        raise BuilderError(f"{path}: invalid builder config: run.images are required ([[run.images]])")
+    if any(not run.image for run in run_images):
+        raise BuilderError(f"{path}: invalid builder config: run.images.image is required")
+    system = doc.get("system", {})
+    return BuilderConfig(
+        path=path,
+        base_dir=path.parent,
+        description=doc.get("description", ""),
+        lifecycle=lifecycle,
+        buildpacks=_modules(doc.get("buildpacks", []), "buildpacks", text),
+        extensions=_modules(doc.get("extensions", []), "extensions", text),
+        order=_order(doc.get("order", [])),
+        order_extensions=_order(doc.get("order-extensions", [])),
+        stack=stack,
+        build_image=build_image,
+        build_env=tuple(
+            BuildEnv(e.get("name", ""), e.get("value", ""), e.get("suffix", ""), e.get("delim", ""))
+            for e in doc.get("build", {}).get("env", [])
+        ),
+        run_images=run_images,
+        targets=tuple(
+            Target(
+                t.get("os", ""),
+                t.get("arch", ""),
+                t.get("variant", ""),
+                tuple((d.get("name", ""), d.get("version", "")) for d in t.get("distros", [])),
+            )
+            for t in doc.get("targets", [])
+        ),
+        system_pre=tuple(_ref(r) for r in system.get("pre", {}).get("buildpacks", [])),
+        system_post=tuple(_ref(r) for r in system.get("post", {}).get("buildpacks", [])),
+        text=text,
+    )
+
+
+def _line(text: str, key_path: str) -> str:
+    line = line_of(text, key_path)
+    return f" (line {line})" if line else ""
+
+
+def read_config(path: str | os.PathLike[str]) -> BuilderConfig:
+    """Read and check builder.toml at ``path``.
+
+    Raises:
+        BuilderError: the file cannot be read, or what :func:`parse_config` raises.
+        TomlError: see :func:`parse_config`.
+    """
+    target = Path(path).absolute()
+    try:
+        with open(target, "rb") as file:
+            data = file.read(MAX_TOML_SIZE + 1)
+    except OSError as exc:
+        raise BuilderError(f"opening config file: {target}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TOML_SIZE:
+        raise TomlError(f"{target}: too large for a builder.toml (over {MAX_TOML_SIZE} bytes)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TomlError(f"{target}: not UTF-8 text (byte {exc.start})") from None
+    return parse_config(text, target)

@@ -1,0 +1,160 @@
+"""The Python API of builder creation: :func:`create_builder`, the path ``cnbkit builder create``
+takes. It resolves every input through the plugins, hands them to the pure assembler
+(:mod:`cnbkit.builder`), and exports the result through the ``cnbkit_export`` plugins."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .api import new_context, resolve_with
+from .builder.assemble import Inputs, assemble
+from .builder.buildpack import Module, read_module
+from .builder.compress import LayerStore
+from .builder.config import BuilderConfig, ModuleEntry, image_uri, read_config
+from .builder.image import BuilderImage
+from .errors import BuilderError, CnbkitError
+from .lifecycle.model import Lifecycle
+from .locator import parse_locator
+from .oci.image import Image
+from .options import Options
+from .plugin.context import Context
+
+__all__ = ["DEFAULT_LIFECYCLE_VERSION", "BuilderResult", "create_builder"]
+
+DEFAULT_LIFECYCLE_VERSION = "0.21.0"  # pack v0.40's default, used when [lifecycle] says nothing
+_CREATED_BY = {"name": "cnbkit", "version": __version__}
+
+
+@dataclass
+class BuilderResult:
+    """What :func:`create_builder` made.
+
+    Attributes:
+        digest: the builder's manifest digest.
+        target: the target as given.
+        written: what the export plugin says it wrote.
+        exporter: the name of the plugin that wrote it.
+        lifecycle: the lifecycle inside.
+        image: the builder image (its ``records`` list each layer and its source).
+        warnings: pack's warnings (deprecated APIs, an empty order).
+    """
+
+    digest: str
+    target: str
+    written: str
+    lifecycle: Lifecycle
+    image: BuilderImage
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object: ``digest``, ``target``, ``written``, ``lifecycle``, ``layers``."""
+        return {
+            "digest": self.digest,
+            "target": self.target,
+            "written": self.written,
+            "lifecycle": {"version": self.lifecycle.version, "apis": self.lifecycle.apis.to_json()},
+            "layers": [record.to_json() for record in self.image.records],
+        }
+
+
+@contextmanager
+def _about(prefix: str) -> Iterator[None]:
+    """Put ``prefix`` in front of a failure's one-line message (keeping its type)."""
+    try:
+        yield
+    except CnbkitError as exc:
+        exc.args = (f"{prefix}: {exc}",)
+        raise
+
+
+def _where(config: BuilderConfig, key: str) -> str:
+    line = config.line(key)
+    return f"{config.path}: {key}" + (f" (line {line})" if line else "")
+
+
+def _build_image(config: BuilderConfig, context: Context) -> Image:
+    uri = image_uri(config.build_image)
+    with _about(f"{config.path}: build image {uri}"):
+        return context.resolve_image(uri)
+
+
+def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]:
+    uri, version = config.lifecycle.uri or None, config.lifecycle.version or None
+    if uri is None and version is None:
+        version = DEFAULT_LIFECYCLE_VERSION
+    key = "lifecycle.uri" if uri else "lifecycle.version"
+    with _about(_where(config, key) if config.line(key) else f"{config.path}: [lifecycle]"):
+        if version is not None:
+            from .lifecycle.versions import parse_version
+
+            try:
+                parse_version(version)
+            except CnbkitError as exc:  # a bad value inside a file is a failure, not a usage error
+                raise BuilderError(f"'lifecycle.version' must be a valid semver: {exc}") from None
+        return resolve_with(context, uri, version)
+
+
+def _module(entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context) -> Module:
+    where = f"{config.path}: [[{kind}s]] uri {entry.uri!r}" + (f" (line {entry.line})" if entry.line else "")
+    with _about(where):
+        if not entry.uri:
+            raise BuilderError(f"no uri: give the {kind}'s directory, .tgz or URL")
+        if parse_locator(entry.uri).scheme == "docker":
+            raise BuilderError(
+                f"{kind} images (buildpackages) are not supported yet; give a directory or .tgz"
+            )
+        return read_module(context.resolve(entry.uri), kind)
+
+
+def create_builder(
+    config_path: str | os.PathLike[str],
+    target: str,
+    *,
+    platform: str | None = None,
+    pull_policy: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    **options: Any,
+) -> BuilderResult:
+    """Create a builder image from builder.toml and write it to ``target``.
+
+    Args:
+        config_path: builder.toml; relative URIs in it resolve against its directory.
+        target: where the builder goes, as an export plugin understands it
+            (``oci:DIR[:TAG]`` built in; relative to the working directory).
+        platform: ``OS/ARCH[/VARIANT]`` of the build image to pick (default: the host's).
+        pull_policy: ``always``, ``if-not-present`` or ``never``.
+        warn: receives pack's warnings; by default they go to stderr (``cnbkit: ...``).
+        **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
+            ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
+
+    Returns:
+        A :class:`BuilderResult`: the digest, where it went, and each layer's source.
+
+    Raises:
+        CnbkitError: any failure, with a one-line message naming the file, key and both sides
+            of a mismatch. Nothing is written at ``target`` unless every input was fine.
+    """
+    config = read_config(config_path)
+    opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
+    context = new_context(opts)
+    warnings: list[str] = []
+
+    def note(message: str) -> None:
+        warnings.append(message)
+        (warn or context.notice)(message)
+
+    image = _build_image(config, context)
+    # pack: the lifecycle follows the build image's platform, not the host's.
+    context.platform = image.platform
+    shown, lifecycle = _lifecycle(config, context)
+    buildpacks = [(entry, _module(entry, "buildpack", config, context)) for entry in config.buildpacks]
+    extensions = [(entry, _module(entry, "extension", config, context)) for entry in config.extensions]
+    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions)
+    builder = assemble(inputs, LayerStore(context.cache), created_by=_CREATED_BY, reference=target, warn=note)
+    written = context.export(target, builder)
+    return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)

@@ -1,0 +1,80 @@
+"""Exporting an image of the ``oci`` model into an OCI image layout (``oci:DIR[:TAG]``).
+
+Blobs are written once: one already in the layout is not read again. A new layout is written
+in a hidden directory beside the target and renamed into place only when complete, so a
+failure leaves nothing at the target; into an existing layout, ``index.json`` changes last
+(readers never see a tag pointing at a half-written image).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from ..archive.streams import close_stream
+from ..errors import UsageError, WriteError
+from ..oci import mediatypes as mt
+from ..oci.descriptor import Descriptor
+from ..oci.image import Image
+from .layout import parse_layout_locator
+from .layout_writer import LayoutWriter
+
+__all__ = ["export_layout"]
+
+
+def _write(writer: LayoutWriter, image: Image, tag: str | None) -> None:
+    for layer in image.layers():
+        if writer.has_blob(layer.digest):
+            continue
+        stream = layer.open()  # verified against the digest and size as it streams
+        try:
+            writer.write_blob_stream(stream, expected=layer.digest)
+        finally:
+            close_stream(stream)
+    writer.write_blob(image.config.raw, expected=image.manifest.config.digest)
+    writer.write_blob(image.manifest.raw, expected=image.digest)
+    writer.add(Descriptor(mt.OCI_MANIFEST, image.digest, image.manifest.size), tag)
+
+
+def export_layout(image: Image, rest: str, base_dir: str | os.PathLike[str] | None = None) -> str:
+    """Write ``image`` to the layout ``oci:REST`` (``DIR`` or ``DIR:TAG``).
+
+    Args:
+        image: any image of the ``oci`` model (a builder, an image another plugin supplied).
+        rest: what follows ``oci:``; a relative ``DIR`` resolves against ``base_dir``.
+        base_dir: the directory relative paths resolve against (default: the working dir).
+
+    Returns:
+        ``oci:DIR[:TAG] sha256:...``: where the image went and its manifest digest.
+
+    Raises:
+        UsageError: a digest instead of a tag (a written image's digest is not chosen).
+        LayoutError: the directory exists and is not an OCI layout.
+        WriteError: a file cannot be written (the message names it).
+    """
+    where = parse_layout_locator(rest)
+    if where.digest is not None:
+        raise UsageError(f"oci:{rest}: an export target takes a tag, not a digest")
+    target = Path(os.path.expanduser(where.path))
+    if not target.is_absolute():
+        target = Path(base_dir or Path.cwd()) / target
+    shown = f"oci:{target}" + (f":{where.tag}" if where.tag else "")
+    try:
+        if target.exists():
+            _write(LayoutWriter(target), image, where.tag)
+        else:
+            if not target.parent.is_dir():
+                raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
+            temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+            try:
+                _write(LayoutWriter(temp), image, where.tag)
+                os.rename(temp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.rmtree(temp)
+    except OSError as exc:
+        raise WriteError.from_os(target, exc) from None
+    return f"{shown} {image.digest}"

@@ -1,0 +1,19 @@
+"""The ``oci-export`` plugin: ``cnbkit_export`` for ``oci:DIR[:TAG]`` targets (OCI image layouts).
+
+All the work (blobs once, atomic index, nothing left behind on failure) is the core's
+``cnbkit.export_layout``; a plugin for another target kind would look the same.
+"""
+
+from __future__ import annotations
+
+from cnbkit import Context, Image, export_layout, hookimpl, parse_locator
+
+
+@hookimpl
+def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+    """Write ``image`` to the OCI layout ``oci:DIR[:TAG]`` (``DIR`` relative to the working
+    directory, as the user typed it on the command line)."""
+    locator = parse_locator(target)
+    if locator.scheme != "oci":
+        return None
+    return export_layout(image, locator.rest)

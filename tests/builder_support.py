@@ -1,0 +1,85 @@
+"""Helpers for the builder tests: an image plugin written as a third party would write one,
+builder.toml files, buildpacks and build images made on the spot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cnbkit
+from cnbkit.transport.layout import open_layout, parse_layout_locator
+
+from tests.images import Entry, ImageSpec, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+CNB_ENV = ("PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1001")
+
+
+class LayoutImages:
+    """Supplies images from OCI layouts for ``SCHEME:DIR[:TAG]``: a third party's image scheme,
+    written as a plugin author would (``oci:`` itself is the built-in oci-layout plugin's)."""
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+
+    @cnbkit.hookimpl
+    def cnbkit_resolve_image(self, locator: cnbkit.Locator, context: cnbkit.Context) -> cnbkit.Image | None:
+        if locator.scheme != self.scheme:
+            return None
+        where = parse_layout_locator(locator.rest.removeprefix("//"))
+        path = Path(os.path.expanduser(where.path))
+        if not path.is_absolute():
+            path = locator.base_dir / path
+        return open_layout(path, tag=where.tag, digest=where.digest, platform=context.platform)
+
+    @cnbkit.hookimpl
+    def cnbkit_resolvers(self) -> list[str]:
+        return [f"{self.scheme}:DIR[:TAG] (images)"]
+
+
+def build_image(
+    path: Path,
+    *,
+    env: tuple[str, ...] = CNB_ENV,
+    platform: str = "linux/amd64",
+    labels: dict[str, str] | None = None,
+) -> Path:
+    """A small build image in an OCI layout at ``path``, tagged ``latest``."""
+    layer = [Entry("etc", kind="dir"), Entry("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", mode=0o644)]
+    write_image(path, ImageSpec([layer], platform=platform, labels=labels or {"a.label": "kept"}, env=env))
+    return path
+
+
+def buildpack(root: Path, ident: str = "test/one", version: str = "1.0.0", api: str = "0.10") -> Path:
+    """A buildpack directory: buildpack.toml and bin/detect, bin/build."""
+    (root / "bin").mkdir(parents=True)
+    (root / "buildpack.toml").write_text(
+        f'api = "{api}"\n[buildpack]\n  id = "{ident}"\n  version = "{version}"\n  name = "One"\n'
+    )
+    for name in ("detect", "build"):
+        (root / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+        (root / "bin" / name).chmod(0o700)
+    (root / "README").write_text("read me\n")
+    return root
+
+
+def builder_toml(
+    path: Path,
+    *,
+    lifecycle: str = 'uri = "lifecycle"',
+    image: str = "oci:build:latest",
+    buildpacks: tuple[str, ...] = ("bp",),
+    order: tuple[str, ...] = ("test/one",),
+    extra: str = "",
+) -> Path:
+    """Write a builder.toml at ``path``."""
+    parts = ['description = "test builder"', f"[lifecycle]\n{lifecycle}"]
+    parts += [f'[[buildpacks]]\nuri = "{uri}"' for uri in buildpacks]
+    for ident in order:
+        parts.append(f'[[order]]\n[[order.group]]\nid = "{ident}"')
+    parts.append(f'[build]\nimage = "{image}"')
+    parts.append('[[run.images]]\nimage = "cnbs/sample-base-run:jammy"\nmirrors = ["mirror.example/run"]')
+    parts.append(extra)
+    path.write_text("\n\n".join(parts) + "\n")
+    return path
