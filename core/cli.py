@@ -1,17 +1,23 @@
 """The ``cnbkit`` command line: argument parsing, output, exit codes.
 
 Exit codes: 0 success, 1 any failure (one line ``error: ...`` on stderr), 2 a bad command
-line. ``--debug`` (before or after the command) or ``CNBKIT_DEBUG=1`` adds the traceback.
+line, 130 interrupted (SIGINT), 143 terminated (SIGTERM), 141 when whoever reads the output
+closed it early (``| head -1``: quietly, like other tools). ``--debug`` (before or after the
+command) or ``CNBKIT_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
 from .errors import CnbkitError, UsageError
 from .redact import printable, redact
@@ -119,14 +125,50 @@ def _version() -> str:
     return __version__
 
 
-def _print_json(data: Any) -> None:
+class _OutputClosed(Exception):
+    """Whoever read stdout went away (``cnbkit ... | head -1``)."""
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: unwinds like Ctrl-C, so every ``finally`` removes its files."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_EXIT_BROKEN_PIPE = 128 + 13  # what a tool killed by SIGPIPE exits with
+
+
+def _emit(text: str, file: TextIO | None = None) -> None:
+    """Write ``text`` and a newline, and flush now: a closed pipe is noticed here, where it can
+    be handled, not at interpreter exit (where it prints a traceback-like complaint)."""
+    out = file or sys.stdout
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except BrokenPipeError:
+        raise _OutputClosed from None
+
+
+def _print_json(data: Any, file: TextIO | None = None) -> None:
     # json.dumps escapes every control character: JSON output is safe as it is.
-    print(json.dumps(data, indent=2))
+    _emit(json.dumps(data, indent=2), file)
 
 
-def _print(text: str) -> None:
+def _print(text: str, file: TextIO | None = None) -> None:
     """Print lines for a person: whatever came from outside is escaped, line by line."""
-    print("\n".join(printable(line) for line in text.split("\n")))
+    _emit("\n".join(printable(line) for line in text.split("\n")), file)
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether ``path`` is where stdout goes (``--save /dev/stdout``): the report then goes
+    to stderr, so that it does not end up inside the tar stream."""
+    try:
+        st, out = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino)
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -156,11 +198,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None
+    out = sys.stderr if args.save and _is_stdout(args.save) else sys.stdout
     if args.json:
         data = lifecycle.to_json(shown)
-        _print_json(data)
+        _print_json(data, out)
     elif not args.quiet:
-        _print_lifecycle(shown, lifecycle, saved)
+        _print_lifecycle(shown, lifecycle, saved, out)
     return 0
 
 
@@ -169,7 +212,7 @@ def _apis(label: str, supported: Sequence[str], deprecated: Sequence[str]) -> st
     return f"  {label:<16}{', '.join(supported)}{extra}"
 
 
-def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
+def _print_lifecycle(shown: str, lifecycle: Any, saved: Any, out: TextIO) -> None:
     size = f" ({lifecycle.blob.size} bytes)" if lifecycle.blob.size is not None else ""
     lines = [
         f"Lifecycle {lifecycle.version} for {lifecycle.platform}",
@@ -183,7 +226,7 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
         lines.append(
             f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})"
         )
-    _print("\n".join(lines))
+    _print("\n".join(lines), out)
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
@@ -249,22 +292,77 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # The first signal unwinds the main thread (temp files go, locks are released); a second
+    # one while that cleanup runs means "now": leave at once with the same exit code.
+    if _stopping.is_set():
+        os._exit(128 + signum)
+    _stopping.set()
+    raise _Interrupted(signum)
+
+
+_stopping = threading.Event()
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGINT and SIGTERM unwind the main thread like Ctrl-C (SIGTERM's default would end the
+    process without removing a single temp file: ``timeout``, CI cancellation and ``docker
+    stop`` send it); SIGXFSZ is ignored, so that a file-size limit (``ulimit -f``) is an
+    ``EFBIG`` write error cnbkit names instead of a silent kill. Only in the main thread:
+    an embedding program keeps its own handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted: dict[int, Any] = {signal.SIGINT: _on_signal, signal.SIGTERM: _on_signal}
+    if hasattr(signal, "SIGXFSZ"):  # not on Windows
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    _stopping.clear()
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stdout_closed() -> int:
+    # Whatever is still buffered for the closed pipe must not be flushed at exit (that prints
+    # "Exception ignored ... BrokenPipeError"): point stdout at /dev/null.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return _EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0, 1 or 2)."""
+    """Run the CLI; return the exit code (0, 1, 2, 130, 141 or 143)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list or os.environ.get("CNBKIT_DEBUG", "") not in ("", "0")
     args_list = [a for a in args_list if a != "--debug"]
+    with _signals():
+        return _run(args_list, debug)
+
+
+def _run(args_list: list[str], debug: bool) -> int:
     try:
         args = _parser().parse_args(args_list)
         return _COMMANDS[args.command](args)
+    except _OutputClosed:
+        return _stdout_closed()
     except CnbkitError as exc:
         if debug:
             _print_traceback()
         print(f"error: {printable(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        if debug:
+            _print_traceback()
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        print(f"error: {what}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
             _print_traceback()

@@ -11,6 +11,7 @@ verified: a reader never sees the end of a stream whose bytes were not all check
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
-from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
+from .http import ATTEMPTS, HttpTarget, abort_response, is_loopback, is_timeout, open_response, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -194,6 +195,17 @@ class _BodyFetch:
         self.last_modified = response.headers.get("Last-Modified")
         self.committed: FileBlob | None = None
         self.started = False
+        self.cancelled = threading.Event()
+
+    def interrupt(self) -> None:
+        """Stop the transfer from another thread (the reader closed the stream: Ctrl-C, an
+        archive error): the blocked read returns at once and nothing is cached or retried."""
+        self.cancelled.set()
+        abort_response(self.response)
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():  # a body cut short by interrupt() must never be committed
+            raise DownloadError(f"{self.target.display}: the download was cancelled")
 
     def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
         while chunk := response.raw.read(CHUNK, decode_content=False):
@@ -279,6 +291,7 @@ class _BodyFetch:
                         DownloadError,
                     ) as exc:
                         response.close()
+                        self._check_cancelled()
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{display}: the server stopped sending for "
@@ -292,7 +305,10 @@ class _BodyFetch:
                                 f"{received}{expected} bytes, {failures} times"
                             ) from None
                         response, skip = self._resume(received)
+                        self.response = response  # what interrupt() shuts down from now on
+                        self._check_cancelled()
                 response.close()
+                self._check_cancelled()
                 try:
                     path = writer.commit()
                 except DigestMismatchError as exc:
@@ -343,4 +359,5 @@ class DownloadBlob(Blob):
             assert fetch.committed is not None and fetch.committed.digest is not None
             return fetch.committed.digest, fetch.committed.size or 0
 
-        return VerifiedStream(ThreadedReader(fetch.run, name="cnbkit-download"), verified)
+        reader = ThreadedReader(fetch.run, name="cnbkit-download", interrupt=fetch.interrupt)
+        return VerifiedStream(reader, verified)

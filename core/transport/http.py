@@ -6,10 +6,12 @@ need it: the CLI and a warm resolve of a local file never pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
 import ipaddress
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTEMPTS",
     "HttpTarget",
+    "abort_response",
     "Session",
     "connection_failure",
     "is_loopback",
@@ -143,6 +146,23 @@ def connection_failure(exc: Exception, display: str, timeout: float) -> Download
     if isinstance(exc, requests.exceptions.ProxyError):
         return DownloadError(f"{display}: the proxy failed ({redact(str(exc))[:200]}); check HTTPS_PROXY")
     return DownloadError(f"{display}: connection failed ({type(exc).__name__}); check the host and network")
+
+
+def abort_response(response: requests.Response) -> None:
+    """Shut down the socket under a streaming ``response``, from any thread.
+
+    A thread blocked reading the body (a stalled server) gets the end of the stream at once
+    instead of waiting out the read timeout: this is how Ctrl-C and SIGTERM stop a download
+    within a second. Only the socket is shut down, not closed: the reading thread still owns
+    the descriptor and closes it on its way out.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop the TLS
+            # state under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def is_timeout(exc: BaseException) -> bool:
