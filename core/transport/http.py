@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import email.utils
 import ipaddress
+import os
 import random
 import socket
 import time
@@ -30,12 +31,14 @@ __all__ = [
     "ATTEMPTS",
     "HttpTarget",
     "abort_response",
+    "ca_hint",
     "Session",
     "connection_failure",
     "is_loopback",
     "is_timeout",
     "new_session",
     "open_response",
+    "redirect_location",
     "retry_after",
     "split_url",
 ]
@@ -128,7 +131,38 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def connection_failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+# Where a CA bundle comes from after --ca-cert, in cnbkit's order (options.py): first set wins.
+_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def ca_hint(verify: str | bool) -> str:
+    """What to tell a user whose certificate check failed: the bundle actually in effect.
+
+    Suggesting ``SSL_CERT_FILE`` to a user whose ``REQUESTS_CA_BUNDLE`` wins over it sends them
+    to change a variable that is not read; so the hint names the variable (or ``--ca-cert``)
+    that gave ``verify``, and suggests a variable only when the system store was used.
+    """
+    if isinstance(verify, str):
+        for name in _CA_VARIABLES:
+            value = os.environ.get(name)
+            if value:
+                if value == verify:
+                    return (
+                        f"the CA bundle in use is {name}={verify}: add the server's CA to it, or "
+                        "give another with --ca-cert FILE"
+                    )
+                break  # the first set variable lost to --ca-cert
+        import ssl
+
+        defaults = ssl.get_default_verify_paths()
+        if verify not in (defaults.cafile, defaults.openssl_cafile):
+            return f"the CA bundle in use is --ca-cert {verify}: add the server's CA to it"
+    return "give the server's CA bundle with --ca-cert FILE or SSL_CERT_FILE"
+
+
+def connection_failure(
+    exc: Exception, display: str, timeout: float, verify: str | bool = True
+) -> DownloadError:
     """The one-line :class:`DownloadError` for a request that failed without an answer
     (TLS, timeout, proxy, refused connection), naming ``display`` and the fix."""
     import requests
@@ -137,7 +171,7 @@ def connection_failure(exc: Exception, display: str, timeout: float) -> Download
         reason = (
             "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "TLS failed"
         )
-        return DownloadError(f"{display}: {reason}; give the CA bundle with --ca-cert FILE or SSL_CERT_FILE")
+        return DownloadError(f"{display}: {reason}; {ca_hint(verify)}")
     if isinstance(exc, (requests.exceptions.Timeout,)) or "timed out" in str(exc).lower():
         return DownloadError(
             f"{display}: no answer within {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT if the "
@@ -163,6 +197,16 @@ def abort_response(response: requests.Response) -> None:
             # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop the TLS
             # state under the reading thread's feet.
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def redirect_location(response: requests.Response) -> str:
+    """A redirect's ``Location`` as the text it is: UTF-8 (as requests reads it), not the
+    Latin-1 mojibake of the raw header."""
+    location: str = response.headers["location"]
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -216,11 +260,14 @@ def open_response(
                     break
                 response.close()
                 hops += 1
-                next_url = urljoin(url, response.headers["location"])
+                next_url = urljoin(url, redirect_location(response))
                 url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
+        except UnicodeDecodeError:
+            # requests decodes every redirect's Location as UTF-8, even with redirects off
+            raise DownloadError(f"{target.display}: redirected to a Location that is not UTF-8") from None
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
-                raise connection_failure(exc, target.display, timeout) from None
+                raise connection_failure(exc, target.display, timeout, verify) from None
             last = exc
             continue
         if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
@@ -239,7 +286,7 @@ def open_response(
     if isinstance(last, DownloadError):
         raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
     assert last is not None
-    raise connection_failure(last, target.display, timeout)
+    raise connection_failure(last, target.display, timeout, verify)
 
 
 def _redirect(
