@@ -308,16 +308,13 @@ _stopping = threading.Event()
 def _signals() -> Iterator[None]:
     """SIGINT and SIGTERM unwind the main thread like Ctrl-C (SIGTERM's default would end the
     process without removing a single temp file: ``timeout``, CI cancellation and ``docker
-    stop`` send it); SIGXFSZ is ignored, so that a file-size limit (``ulimit -f``) is an
-    ``EFBIG`` write error cnbkit names instead of a silent kill. Only in the main thread:
-    an embedding program keeps its own handlers."""
+    stop`` send it). Only in the main thread: an embedding program keeps its own handlers.
+    (SIGPIPE and SIGXFSZ are ignored by Python itself: a closed pipe or ``ulimit -f`` is an
+    ``EPIPE`` or ``EFBIG`` error that cnbkit names, not a silent kill.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted: dict[int, Any] = {signal.SIGINT: _on_signal, signal.SIGTERM: _on_signal}
-    if hasattr(signal, "SIGXFSZ"):  # not on Windows
-        wanted[signal.SIGXFSZ] = signal.SIG_IGN
-    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     _stopping.clear()
     try:
         yield
