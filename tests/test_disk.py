@@ -182,3 +182,29 @@ def test_clear_and_prune_leave_foreign_files_alone(tmp_path: Path, cache_dir: Pa
     assert (tmp_path / "elsewhere" / "keep.txt").read_text() == "keep"
     listing = json.loads(run_cli("cache", "ls", "--json").stdout)
     assert listing["blobs"] == [] and listing["lifecycles"] == []
+
+
+def test_clear_and_prune_leave_foreign_files_inside_the_layout_folders(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    assert run_cli("resolve", str(archive)).returncode == 0
+    # Another tool sharing the folder keeps a tmp/ and an index/ of its own.
+    foreign = [
+        cache_dir / "tmp" / "session.sqlite",
+        cache_dir / "index" / "search-index.json",
+        cache_dir / "blobs" / "thumbnails" / "a.png",
+        cache_dir / "lifecycles" / "README",
+    ]
+    old = time.time() - 90 * 86400
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("not cnbkit's")
+        os.utime(path, (old, old))
+    assert run_cli("cache", "prune", "--days", "0").returncode == 0
+    assert all(path.read_text() == "not cnbkit's" for path in foreign)
+    assert run_cli("cache", "clear").returncode == 0
+    assert all(path.read_text() == "not cnbkit's" for path in foreign)
+    assert sorted(str(p.relative_to(cache_dir)) for p in cache_dir.rglob("*") if p.is_file()) == sorted(
+        str(p.relative_to(cache_dir)) for p in foreign
+    )
