@@ -98,7 +98,10 @@ def _parser() -> _Parser:
         "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
     )
     resolve.add_argument(
-        "--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH"
+        "--save",
+        metavar="PATH",
+        help="write the normalised lifecycle layer (uncompressed tar) to PATH: a file (replaced "
+        "atomically), or a FIFO or device such as /dev/stdout (streamed into, never replaced)",
     )
     resolve.add_argument("--json", action="store_true", help="print one JSON object")
     resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
