@@ -9,16 +9,14 @@ command) or ``CNBKIT_DEBUG=1`` adds the traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from types import FrameType
+from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
+from .console import Interrupted, OutputClosed, emit, handle_signals, is_stdout, stdout_closed
 from .errors import CnbkitError, UsageError
 from .redact import printable, redact
 
@@ -128,50 +126,14 @@ def _version() -> str:
     return __version__
 
 
-class _OutputClosed(Exception):
-    """Whoever read stdout went away (``cnbkit ... | head -1``)."""
-
-
-class _Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived: unwinds like Ctrl-C, so every ``finally`` removes its files."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-_EXIT_BROKEN_PIPE = 128 + 13  # what a tool killed by SIGPIPE exits with
-
-
-def _emit(text: str, file: TextIO | None = None) -> None:
-    """Write ``text`` and a newline, and flush now: a closed pipe is noticed here, where it can
-    be handled, not at interpreter exit (where it prints a traceback-like complaint)."""
-    out = file or sys.stdout
-    try:
-        out.write(text + "\n")
-        out.flush()
-    except BrokenPipeError:
-        raise _OutputClosed from None
-
-
 def _print_json(data: Any, file: TextIO | None = None) -> None:
     # json.dumps escapes every control character: JSON output is safe as it is.
-    _emit(json.dumps(data, indent=2), file)
+    emit(json.dumps(data, indent=2), file)
 
 
 def _print(text: str, file: TextIO | None = None) -> None:
     """Print lines for a person: whatever came from outside is escaped, line by line."""
-    _emit("\n".join(printable(line) for line in text.split("\n")), file)
-
-
-def _is_stdout(path: str) -> bool:
-    """Whether ``path`` is where stdout goes (``--save /dev/stdout``): the report then goes
-    to stderr, so that it does not end up inside the tar stream."""
-    try:
-        st, out = os.stat(path), os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino)
+    emit("\n".join(printable(line) for line in text.split("\n")), file)
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -201,7 +163,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None
-    out = sys.stderr if args.save and _is_stdout(args.save) else sys.stdout
+    out = sys.stderr if args.save and is_stdout(args.save) else sys.stdout
     if args.json:
         data = lifecycle.to_json(shown)
         _print_json(data, out)
@@ -295,53 +257,12 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # The first signal unwinds the main thread (temp files go, locks are released); a second
-    # one while that cleanup runs means "now": leave at once with the same exit code.
-    if _stopping.is_set():
-        os._exit(128 + signum)
-    _stopping.set()
-    raise _Interrupted(signum)
-
-
-_stopping = threading.Event()
-
-
-@contextlib.contextmanager
-def _signals() -> Iterator[None]:
-    """SIGINT and SIGTERM unwind the main thread like Ctrl-C (SIGTERM's default would end the
-    process without removing a single temp file: ``timeout``, CI cancellation and ``docker
-    stop`` send it). Only in the main thread: an embedding program keeps its own handlers.
-    (SIGPIPE and SIGXFSZ are ignored by Python itself: a closed pipe or ``ulimit -f`` is an
-    ``EPIPE`` or ``EFBIG`` error that cnbkit names, not a silent kill.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    _stopping.clear()
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _stdout_closed() -> int:
-    # Whatever is still buffered for the closed pipe must not be flushed at exit (that prints
-    # "Exception ignored ... BrokenPipeError"): point stdout at /dev/null.
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    return _EXIT_BROKEN_PIPE
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0, 1, 2, 130, 141 or 143)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list or os.environ.get("CNBKIT_DEBUG", "") not in ("", "0")
     args_list = [a for a in args_list if a != "--debug"]
-    with _signals():
+    with handle_signals():
         return _run(args_list, debug)
 
 
@@ -349,15 +270,15 @@ def _run(args_list: list[str], debug: bool) -> int:
     try:
         args = _parser().parse_args(args_list)
         return _COMMANDS[args.command](args)
-    except _OutputClosed:
-        return _stdout_closed()
+    except OutputClosed:
+        return stdout_closed()
     except CnbkitError as exc:
         if debug:
             _print_traceback()
         print(f"error: {printable(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         if debug:
             _print_traceback()
         what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"

@@ -11,7 +11,6 @@ verified: a reader never sees the end of a stream whose bytes were not all check
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
-from .http import ATTEMPTS, HttpTarget, abort_response, is_loopback, is_timeout, open_response, split_url
+from .http import ATTEMPTS, HttpTarget, Interruptible, is_loopback, is_timeout, open_response, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -178,7 +177,7 @@ def _open(client: Downloader, target: HttpTarget, headers: dict[str, str]) -> re
     )
 
 
-class _BodyFetch:
+class _BodyFetch(Interruptible):
     """Reads one response body into the cache, resuming with ``Range`` when it breaks."""
 
     def __init__(
@@ -195,17 +194,6 @@ class _BodyFetch:
         self.last_modified = response.headers.get("Last-Modified")
         self.committed: FileBlob | None = None
         self.started = False
-        self.cancelled = threading.Event()
-
-    def interrupt(self) -> None:
-        """Stop the transfer from another thread (the reader closed the stream: Ctrl-C, an
-        archive error): the blocked read returns at once and nothing is cached or retried."""
-        self.cancelled.set()
-        abort_response(self.response)
-
-    def _check_cancelled(self) -> None:
-        if self.cancelled.is_set():  # a body cut short by interrupt() must never be committed
-            raise DownloadError(f"{self.target.display}: the download was cancelled")
 
     def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
         while chunk := response.raw.read(CHUNK, decode_content=False):
@@ -291,7 +279,7 @@ class _BodyFetch:
                         DownloadError,
                     ) as exc:
                         response.close()
-                        self._check_cancelled()
+                        self.check_interrupted(display)
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{display}: the server stopped sending for "
@@ -305,10 +293,9 @@ class _BodyFetch:
                                 f"{received}{expected} bytes, {failures} times"
                             ) from None
                         response, skip = self._resume(received)
-                        self.response = response  # what interrupt() shuts down from now on
-                        self._check_cancelled()
+                        self.response = response  # the one interrupt() shuts down now
                 response.close()
-                self._check_cancelled()
+                self.check_interrupted(display)
                 try:
                     path = writer.commit()
                 except DigestMismatchError as exc:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTEMPTS",
     "HttpTarget",
+    "Interruptible",
     "abort_response",
     "ca_hint",
     "Session",
@@ -207,6 +208,29 @@ def redirect_location(response: requests.Response) -> str:
         return location.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return location
+
+
+class Interruptible:
+    """A transfer that another thread can stop while it is blocked reading ``self.response``.
+
+    :meth:`interrupt` (Ctrl-C, or a reader that gave up, via ``ThreadedReader.close``) shuts
+    the socket down, so the read returns at once; the transfer calls :meth:`check_interrupted`
+    where it would otherwise resume or commit: a body cut short this way is never retried nor
+    cached.
+    """
+
+    response: requests.Response
+    _interrupted = False
+
+    def interrupt(self) -> None:
+        """Stop the transfer from another thread."""
+        self._interrupted = True
+        abort_response(self.response)
+
+    def check_interrupted(self, what: str) -> None:
+        """Raise :class:`DownloadError` once :meth:`interrupt` was called."""
+        if self._interrupted:
+            raise DownloadError(f"{what}: the download was cancelled")
 
 
 def is_timeout(exc: BaseException) -> bool:

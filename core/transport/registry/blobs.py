@@ -9,7 +9,6 @@ get each chunk as it is written, and the end of their stream only after the veri
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from ...archive.streams import CHUNK
 from ...cache import Cache, Releasable
 from ...errors import DigestMismatchError, DownloadError
 from ...progress import Progress
-from ..http import ATTEMPTS, abort_response, is_timeout
+from ..http import ATTEMPTS, Interruptible, is_timeout
 from .wire import RegistryError
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["BlobDownload"]
 
 
-class BlobDownload:
+class BlobDownload(Interruptible):
     """One blob being fetched into ``cache``; :meth:`run` does it (on any thread).
 
     Args:
@@ -66,17 +65,6 @@ class BlobDownload:
         self.timeout = timeout
         self.received = 0
         self.path: Path | None = None
-        self.cancelled = threading.Event()
-
-    def interrupt(self) -> None:
-        """Stop the transfer from another thread (the reader closed the stream: Ctrl-C): the
-        blocked read returns at once, and nothing is retried or cached."""
-        self.cancelled.set()
-        abort_response(self.response)
-
-    def _check_cancelled(self) -> None:
-        if self.cancelled.is_set():  # a body cut short by interrupt() must never be committed
-            raise DownloadError(f"{self.source}: the download was cancelled")
 
     def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
         while chunk := response.raw.read(CHUNK, decode_content=False):
@@ -138,7 +126,7 @@ class BlobDownload:
                         DownloadError,
                     ) as exc:
                         response.close()
-                        self._check_cancelled()
+                        self.check_interrupted(self.source)
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{self.source}: the registry stopped sending for {self.timeout:g} s; "
@@ -152,10 +140,9 @@ class BlobDownload:
                                 f"{self.received}{expected} bytes, {failures} times"
                             ) from None
                         response, skip = self._resume()
-                        self.response = response  # what interrupt() shuts down from now on
-                        self._check_cancelled()
+                        self.response = response  # the one interrupt() shuts down now
                 response.close()
-                self._check_cancelled()
+                self.check_interrupted(self.source)
                 try:
                     self.path = writer.commit()
                 except DigestMismatchError as exc:
