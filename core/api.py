@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
+from .archive.streams import CHUNK, close_stream
 from .blob import Blob, FileBlob
 from .cache.stamps import remember_digest, remembered_digest
 from .errors import LifecycleError, UsageError, WriteError
@@ -42,11 +45,60 @@ def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
         )
 
 
-def _save_target(save: str | os.PathLike[str]) -> Path:
+def _save_target(save: str | os.PathLike[str]) -> tuple[Path, bool]:
+    """Where ``--save`` writes, and whether it streams there (``True``) or replaces a file.
+
+    A new path or a regular file is written atomically (a temp file beside it, renamed). A FIFO
+    or a character device (``/dev/null``, a terminal), or a symlink to one (``/dev/stdout``
+    when it is a pipe), is streamed into, never replaced. Anything else is refused before any
+    work: a directory, a socket, and a symlink to a file (replacing it would break the link,
+    and writing through it would not be atomic).
+
+    Raises:
+        WriteError: the target is refused, or its directory does not exist.
+    """
     target = Path(save).absolute()
-    if not target.parent.is_dir():
-        raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
-    return target
+    try:
+        st = target.lstat()
+    except FileNotFoundError:
+        if not target.parent.is_dir():
+            raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist") from None
+        return target, False
+    except OSError as exc:
+        raise WriteError.from_os(target, exc) from None
+    if stat.S_ISREG(st.st_mode):
+        return target, False
+    if stat.S_ISLNK(st.st_mode):
+        with contextlib.suppress(OSError):
+            if _is_stream(target.stat().st_mode):
+                return target, True
+        raise WriteError(
+            f"cannot write {target}: it is a symlink, which --save neither replaces nor writes "
+            f"through to a file; give the file itself ({os.path.realpath(target)})"
+        )
+    if _is_stream(st.st_mode):
+        return target, True
+    kind = "a directory" if stat.S_ISDIR(st.st_mode) else "neither a file, a FIFO nor a character device"
+    raise WriteError(f"cannot write {target}: it is {kind}; give a file path for the layer")
+
+
+def _is_stream(mode: int) -> bool:
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _stream_layer(lifecycle: Lifecycle, target: Path) -> None:
+    """Write the layer into the FIFO or device ``target`` (it stays what it is)."""
+    reader = lifecycle.layer()  # verified against the layer digest as it is read
+    try:
+        # No O_CREAT, no O_TRUNC: it exists and is not a file. A FIFO's open waits for its
+        # reader, as with any writer.
+        with open(os.open(target, os.O_WRONLY | os.O_NOCTTY), "wb") as out:
+            while chunk := reader.read(CHUNK):
+                out.write(chunk)
+    except OSError as exc:
+        raise WriteError.from_os(target, exc) from None
+    finally:
+        close_stream(reader)
 
 
 def resolve_with(
@@ -58,14 +110,17 @@ def resolve_with(
     """Resolve and validate with an existing context; return the (redacted) URI and lifecycle.
 
     With ``save``, the layer is written there (atomically) as the archive is read, and put in
-    place only once the policy plugins accepted the lifecycle.
+    place only once the policy plugins accepted the lifecycle. A FIFO or character device at
+    ``save`` (``/dev/stdout`` on a pipe) is streamed into after that instead; a directory or a
+    symlink to a file is refused before any work.
 
     Raises:
         UsageError: neither or both of ``uri`` and ``lifecycle_version``.
+        WriteError: ``save`` is refused (a directory, a symlink to a file) or cannot be written.
     """
     if (uri is None) == (lifecycle_version is None):
         raise UsageError("give a lifecycle URI or a lifecycle version, not both or neither")
-    target = _save_target(save) if save is not None else None
+    target, stream = _save_target(save) if save is not None else (None, False)
     if lifecycle_version is not None:
         from .lifecycle.versions import resolve_version
 
@@ -76,6 +131,7 @@ def resolve_with(
         assert uri is not None
         shown, blob = str(parse_locator(uri, context.options.base_dir)), context.resolve(uri)
     local = _local_file(blob)
+    known = None
     if local is not None and blob.digest is None:
         known = remembered_digest(context.cache, local)
         if known is not None:
@@ -90,10 +146,15 @@ def resolve_with(
                 f"lifecycle {lifecycle.version} from {shown} was refused: {'; '.join(problems)}"
             )
 
+    # A stream target gets the layer only once it was accepted: it goes to the cache first.
+    direct = None if stream else target
     lifecycle = validate_lifecycle(
-        blob, context.platform, context.cache, save=target, accept=accept, max_size=context.options.max_size
+        blob, context.platform, context.cache, save=direct, accept=accept, max_size=context.options.max_size
     )
-    if local is not None and blob.digest is not None:
+    if stream and target is not None:
+        _stream_layer(lifecycle, target)
+    if local is not None and blob.digest is not None and blob.digest != known:
+        # Only when it changed: a warm resolve writes nothing (a read-only cache serves it).
         remember_digest(context.cache, local, blob.digest, blob.size or 0)
     return shown, lifecycle
 
@@ -114,7 +175,8 @@ def resolve_lifecycle(
         lifecycle_version: instead of ``uri``: a release version (``0.21.0``).
         base_dir: what relative paths resolve against (default: the working directory).
         platform: ``OS/ARCH[/VARIANT]`` (default: the host's).
-        save: write the normalised layer (an uncompressed tar) to this path, atomically.
+        save: write the normalised layer (an uncompressed tar) to this path, atomically; or
+            stream it into a FIFO or character device there (never replaced).
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ...).
 

@@ -1,7 +1,9 @@
 """The ``cnbkit`` command line: argument parsing, output, exit codes.
 
 Exit codes: 0 success, 1 any failure (one line ``error: ...`` on stderr), 2 a bad command
-line. ``--debug`` (before or after the command) or ``CNBKIT_DEBUG=1`` adds the traceback.
+line, 130 interrupted (SIGINT), 143 terminated (SIGTERM), 141 when whoever reads the output
+closed it early (``| head -1``: quietly, like other tools). ``--debug`` (before or after the
+command) or ``CNBKIT_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -9,138 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
+from .arguments import build_parser
+from .console import Interrupted, OutputClosed, emit, handle_signals, is_stdout, stdout_closed
 from .errors import CnbkitError, UsageError
 from .redact import printable, redact
 
 __all__ = ["main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _network_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("network")
-    group.add_argument(
-        "--ca-cert",
-        metavar="FILE",
-        help="CA bundle for TLS (else REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE, the system store)",
-    )
-    group.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="connect and per-read timeout (env CNBKIT_TIMEOUT, default 30)",
-    )
-    group.add_argument(
-        "--allow-http",
-        action="store_true",
-        default=None,
-        help="permit http:// to non-loopback hosts (env CNBKIT_ALLOW_HTTP=1)",
-    )
-    group.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="a plain-HTTP registry (repeatable; env CNBKIT_INSECURE_REGISTRIES)",
-    )
-    group.add_argument(
-        "--offline",
-        action="store_true",
-        default=None,
-        help="resolve from the cache only (env CNBKIT_OFFLINE=1)",
-    )
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
-        prog="cnbkit", description="Get a Cloud Native Buildpacks lifecycle from wherever it lives."
-    )
-    parser.add_argument("--version", action="version", version=f"cnbkit {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
-
-    resolve = commands.add_parser(
-        "resolve",
-        help="resolve and validate a lifecycle",
-        description="Resolve a lifecycle URI (or release version) through the plugins and validate it.",
-    )
-    resolve.add_argument(
-        "uri", nargs="?", help="a path, or a URI of a scheme some plugin claims (see 'cnbkit plugins')"
-    )
-    resolve.add_argument("--lifecycle-version", metavar="X.Y.Z", help="resolve this release instead of a URI")
-    resolve.add_argument(
-        "--lifecycle-mirror",
-        metavar="URL",
-        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
-    )
-    resolve.add_argument(
-        "--base-dir",
-        metavar="DIR",
-        help="what relative paths resolve against (default: the working directory)",
-    )
-    resolve.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)"
-    )
-    resolve.add_argument(
-        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
-    )
-    resolve.add_argument(
-        "--save", metavar="PATH", help="write the normalised lifecycle layer (uncompressed tar) to PATH"
-    )
-    resolve.add_argument(
-        "--max-size",
-        metavar="SIZE",
-        help="most bytes a download or a layer may hold: 512M, 4G (env CNBKIT_MAX_SIZE, default 4G)",
-    )
-    resolve.add_argument("--json", action="store_true", help="print one JSON object")
-    resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
-    _network_options(resolve)
-
-    cache = commands.add_parser("cache", help="inspect or empty the cache")
-    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
-    cache_commands.required = True
-    ls = cache_commands.add_parser("ls", help="list what the cache holds")
-    ls.add_argument("--json", action="store_true")
-    prune = cache_commands.add_parser("prune", help="remove leftovers and entries unused for a while")
-    prune.add_argument("--days", type=float, default=30.0, help="unused for this many days (default 30)")
-    cache_commands.add_parser("clear", help="remove everything the cache holds")
-
-    builder = commands.add_parser("builder", help="make builder images")
-    builder_commands = builder.add_subparsers(dest="builder_command", metavar="ACTION", parser_class=_Parser)
-    builder_commands.required = True
-    create = builder_commands.add_parser(
-        "create",
-        help="create a builder image from builder.toml",
-        description="Create a builder image from a pack-style builder.toml and write it to TARGET.",
-    )
-    create.add_argument("target", help="where the builder goes: oci:DIR[:TAG], or a plugin's target")
-    create.add_argument("--config", "-c", required=True, metavar="builder.toml", help="the builder config")
-    create.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
-    )
-    create.add_argument(
-        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
-    )
-    create.add_argument(
-        "--lifecycle-mirror",
-        metavar="URL",
-        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
-    )
-    create.add_argument("--json", action="store_true", help="print one JSON object")
-    create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
-    _network_options(create)
-
-    plugins = commands.add_parser("plugins", help="list the plugins and what they claim")
-    plugins.add_argument("--json", action="store_true")
-    plugins.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
-    return parser
 
 
 def _version() -> str:
@@ -149,14 +30,14 @@ def _version() -> str:
     return __version__
 
 
-def _print_json(data: Any) -> None:
+def _print_json(data: Any, file: TextIO | None = None) -> None:
     # json.dumps escapes every control character: JSON output is safe as it is.
-    print(json.dumps(data, indent=2))
+    emit(json.dumps(data, indent=2), file)
 
 
-def _print(text: str) -> None:
+def _print(text: str, file: TextIO | None = None) -> None:
     """Print lines for a person: whatever came from outside is escaped, line by line."""
-    print("\n".join(printable(line) for line in text.split("\n")))
+    emit("\n".join(printable(line) for line in text.split("\n")), file)
 
 
 def _cmd_resolve(args: argparse.Namespace) -> int:
@@ -187,11 +68,12 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
     )
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None
+    out = sys.stderr if args.save and is_stdout(args.save) else sys.stdout
     if args.json:
         data = lifecycle.to_json(shown)
-        _print_json(data)
+        _print_json(data, out)
     elif not args.quiet:
-        _print_lifecycle(shown, lifecycle, saved)
+        _print_lifecycle(shown, lifecycle, saved, out)
     return 0
 
 
@@ -200,7 +82,7 @@ def _apis(label: str, supported: Sequence[str], deprecated: Sequence[str]) -> st
     return f"  {label:<16}{', '.join(supported)}{extra}"
 
 
-def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
+def _print_lifecycle(shown: str, lifecycle: Any, saved: Any, out: TextIO) -> None:
     size = f" ({lifecycle.blob.size} bytes)" if lifecycle.blob.size is not None else ""
     lines = [
         f"Lifecycle {lifecycle.version} for {lifecycle.platform}",
@@ -215,7 +97,7 @@ def _print_lifecycle(shown: str, lifecycle: Any, saved: Any) -> None:
         lines.append(
             f"  {'layer saved to':<16}{saved} ({lifecycle.layer_size} bytes, {lifecycle.layer_digest})"
         )
-    _print("\n".join(lines))
+    _print("\n".join(lines), out)
 
 
 def _image_lines(image: Any) -> list[str]:
@@ -297,6 +179,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
         allow_http=args.allow_http,
         insecure_registries=args.insecure_registry,
         lifecycle_mirror=args.lifecycle_mirror,
+        max_size=args.max_size,
         progress=not (args.json or args.quiet),
         quiet=args.quiet,
     )
@@ -324,21 +207,32 @@ def _print_traceback() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0, 1 or 2)."""
+    """Run the CLI; return the exit code (0, 1, 2, 130, 141 or 143)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list or os.environ.get("CNBKIT_DEBUG", "") not in ("", "0")
     args_list = [a for a in args_list if a != "--debug"]
+    with handle_signals():
+        return _run(args_list, debug)
+
+
+def _run(args_list: list[str], debug: bool) -> int:
     try:
-        args = _parser().parse_args(args_list)
+        args = build_parser(_version()).parse_args(args_list)
         return _COMMANDS[args.command](args)
+    except OutputClosed:
+        return stdout_closed()
     except CnbkitError as exc:
         if debug:
             _print_traceback()
         print(f"error: {printable(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        if debug:
+            _print_traceback()
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        print(f"error: {what}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if debug:
             _print_traceback()

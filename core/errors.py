@@ -100,6 +100,7 @@ _WRITE_REASONS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.ENOENT: "the directory does not exist",
+    errno.EPIPE: "its reader closed the pipe",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Protocol
 
+from .redact import printable
+
 __all__ = ["Progress", "new_progress"]
 
 
@@ -32,7 +34,7 @@ class _Bar:
 
         self._bar = tqdm(
             total=total,
-            desc=description,
+            desc=printable(description),  # a URL can hold ESC: it must not drive the terminal
             unit="B",
             unit_scale=True,
             unit_divisor=1024,

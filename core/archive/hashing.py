@@ -102,6 +102,7 @@ class VerifiedStream(Wrapper):
 
 
 _QUEUE_CHUNKS = 64  # at most 8 MiB queued for the writer thread
+_ABORT_WAIT = 1.0  # seconds abort() waits for the writer thread (it needs milliseconds)
 
 
 class HashingFile:
@@ -141,6 +142,7 @@ class HashingFile:
         self._hash = hashlib.sha256()
         self.size = 0
         self._error: OSError | None = None
+        self._aborted = False
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
         if background:
@@ -155,11 +157,15 @@ class HashingFile:
     def _run(self) -> None:
         assert self._queue is not None
         while (data := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._put(data)
-                except OSError as exc:  # re-raised in the caller's thread
-                    self._error = exc
+            if self._error is not None or self._aborted:
+                continue  # nothing more is kept: just drain to the end marker
+            try:
+                self._put(data)
+            except OSError as exc:  # re-raised in the caller's thread
+                self._error = exc
+            except ValueError:  # abort() closed the file under this write: nothing to keep
+                if not self._aborted:
+                    raise
 
     def write(self, data: bytes) -> None:
         """Append ``data`` (hashed and written in order).
@@ -196,7 +202,10 @@ class HashingFile:
             assert self._queue is not None
             self._queue.put(None)
             self._thread.join()
-        self._file.close()
+        try:
+            self._file.close()  # flushes the last buffered bytes: a full disk can show here
+        except OSError as exc:
+            self._error = self._error or exc
 
     def finish(self) -> tuple[str, int]:
         """Write out everything; return the ``sha256:`` digest and size of the file."""
@@ -232,8 +241,20 @@ class HashingFile:
         return target
 
     def abort(self) -> None:
-        """Stop and delete the file."""
-        self._stop()
+        """Stop and delete the file, without writing out what is still queued.
+
+        Every wait is bounded: an abort runs on the way out of Ctrl-C or SIGTERM, which may
+        have struck inside the queue's own locking, and it must not hang or wait for megabytes
+        of writes to a file about to be deleted.
+        """
+        self._aborted = True
+        if self._thread is not None and self._thread.is_alive():
+            assert self._queue is not None
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=_ABORT_WAIT)  # the writer drains without writing
+            self._thread.join(_ABORT_WAIT)
+        with contextlib.suppress(OSError):
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

@@ -14,6 +14,10 @@ from .streams import CHUNK, Readable, close_stream
 __all__ = ["ThreadedReader", "read_ahead"]
 
 _QUEUE_CHUNKS = 64  # at most 8 MiB in flight between a producer thread and its reader
+# How long close() waits for a producer. With an ``interrupt`` (a socket shut down) it ends in
+# milliseconds; a producer blocked where nothing can wake it is left behind (a daemon thread)
+# rather than holding the process until some read timeout: Ctrl-C must stop within seconds.
+_JOIN_SECONDS = 5.0
 
 
 class _Cancelled(Exception):
@@ -37,6 +41,8 @@ class ThreadedReader:
             ``put`` raises if the reader closed the stream early, which ends ``produce``.
         name: the thread's name.
         depth: how many chunks may wait between the two threads (memory: depth x 128 KiB).
+        interrupt: called (from the closing thread) when the stream is closed while ``produce``
+            still runs, to wake it from a blocking read: a download shuts its socket down.
     """
 
     def __init__(
@@ -44,12 +50,14 @@ class ThreadedReader:
         produce: Callable[[Callable[[bytes], None]], None],
         name: str = "cnbkit-reader",
         depth: int = _QUEUE_CHUNKS,
+        interrupt: Callable[[], None] | None = None,
     ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._cancelled = threading.Event()
         self._buffer = b""
         self._finished = False
         self._produce = produce
+        self._interrupt = interrupt
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -97,9 +105,15 @@ class ThreadedReader:
         return data
 
     def close(self) -> None:
-        """Stop the producer if it is still running (a download then caches nothing)."""
+        """Stop the producer if it is still running (a download then caches nothing).
+
+        The producer is woken by ``interrupt`` and waited for (it removes its temp files on
+        the way out), but never for more than a few seconds.
+        """
         self._cancelled.set()
-        self._thread.join()
+        if self._thread.is_alive() and self._interrupt is not None:
+            self._interrupt()
+        self._thread.join(_JOIN_SECONDS)
 
 
 def read_ahead(stream: Readable, name: str = "cnbkit-read-ahead") -> ThreadedReader:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["FileLock", "Releasable"]
+
+# A lock file that cannot be created or opened for writing: a read-only cache (a CI image
+# with a pre-filled cache, a read-only mount) or someone else's.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 
 
 class Releasable(Protocol):
@@ -40,7 +45,18 @@ class FileLock:
             except filelock.Timeout:
                 return False
             return True
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno not in _READ_ONLY:
+                raise
+            try:  # flock needs no write access: an existing lock file still excludes
+                fd = os.open(self._path, os.O_RDONLY)
+            except OSError:
+                # Nothing to lock with. A cache this process cannot write is one it cannot
+                # spoil either: a warm resolve reads on; whatever needs a write fails at that
+                # write, naming it (a WriteError), never here.
+                return True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from ..errors import WriteError
 from .store import Cache, CacheEntry
 
 __all__ = ["remember_digest", "remembered_digest"]
@@ -31,6 +32,6 @@ def remember_digest(cache: Cache, path: Path, digest: str, size: int) -> None:
     nothing when the cache is read-only: it is only an optimisation)."""
     if cache.root in path.parents:
         return
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, WriteError):
         key, stamp = _key(path)
         cache.remember_stamp(CacheEntry(url=key, digest=digest, size=size, etag=stamp))

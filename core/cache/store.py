@@ -16,6 +16,7 @@ digest verified: writes go to ``tmp/`` on the same filesystem and are renamed in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from typing import Any
 from ..archive.atomic import write_atomically
 from ..archive.digest import validate_digest
 from ..archive.hashing import HashingFile
-from ..errors import CnbkitError
+from ..errors import CnbkitError, WriteError
 from ..redact import redact
 from .locks import FileLock, Releasable
 
@@ -91,7 +92,7 @@ class Cache:
     def new_temp_path(self, suffix: str = "") -> Path:
         """A fresh, unused path in ``tmp/`` on the cache's filesystem."""
         tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        _mkdir(tmp)
         return tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
     def writer(self, expected: str | None = None) -> HashingFile:
@@ -101,7 +102,7 @@ class Cache:
 
     def _blob_target(self, digest: str) -> Path:
         path = self.blob_path(digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _mkdir(path.parent)
         return path
 
     def acquire(self, key: str, what: str, notice: Callable[[str], None] | None = None) -> Releasable:
@@ -116,7 +117,8 @@ class Cache:
             notice: receives a one-line notice when another process holds the lock.
         """
         locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache: FileLock copes (no lock needed)
+            locks.mkdir(parents=True, exist_ok=True)
         path = locks / f"{_hashed(key)}.lock"
         lock = FileLock(path)
         if not lock.acquire(blocking=False):
@@ -156,8 +158,12 @@ class Cache:
             return None
 
     def write_json(self, path: Path, data: Any) -> None:
-        """Write JSON to ``path`` atomically (temp file, then rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write JSON to ``path`` atomically (temp file, then rename).
+
+        Raises:
+            WriteError: the directory or the file cannot be written (read-only, disk full).
+        """
+        _mkdir(path.parent)
         write_atomically(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
     # -- validated lifecycles --------------------------------------------------------------
@@ -173,3 +179,12 @@ class Cache:
             return entry if self.has_blob(entry.digest) else None
         except (OSError, ValueError, TypeError, CnbkitError):
             return None
+
+
+def _mkdir(path: Path) -> None:
+    """``mkdir -p``, failing as a :class:`WriteError` that names the directory and the cause
+    (a read-only cache, a full disk), never as an unexplained ``OSError``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError.from_os(path, exc) from None

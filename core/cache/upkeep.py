@@ -1,14 +1,16 @@
 """Keeping the cache tidy: what it holds (``cache ls``), ``prune`` and ``clear``.
 
-Both only ever remove the cache's own layout (:data:`~cnbkit.cache.store.LAYOUT`): a cache
-dir pointed at a folder that holds other things (``CNBKIT_CACHE_DIR=~/.cache``) loses nothing
-that is not cnbkit's.
+Both only ever remove the cache's own files: names of the shapes cnbkit gives them, inside its
+layout's folders (:data:`~cnbkit.cache.store.LAYOUT`). A cache dir pointed at a folder that
+holds other things (``CNBKIT_CACHE_DIR=~/.cache``, where another tool may keep a ``tmp/`` or
+an ``index/`` of its own) loses nothing that is not cnbkit's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +22,35 @@ from .store import LAYOUT, Cache
 __all__ = ["clear", "listing", "prune"]
 
 _STALE_TMP_SECONDS = 3600
+
+# The names cnbkit writes in each folder of its layout (store.py, metadata.py, atomic.py).
+_ATOMIC_TEMP = r"\.[^/]+\.\d+\.[0-9a-f]{8}\.part"  # write_atomically's temp beside a file
+_OWN = {
+    "blobs": re.compile(r"sha256|sha512"),
+    "index": re.compile(rf"[0-9a-f]{{64}}\.json|{_ATOMIC_TEMP}"),
+    "stamps": re.compile(rf"[0-9a-f]{{64}}\.json|{_ATOMIC_TEMP}"),
+    "lifecycles": re.compile(r"[0-9a-f]{64}-(unix|windows)"),
+    "tmp": re.compile(r"\d+-[0-9a-f]+[.\w-]*"),  # PID-HEX.suffix (new_temp_path)
+    "locks": re.compile(r"[0-9a-f]{64}\.lock"),
+}
+_BLOB_NAME = {"sha256": re.compile(r"[0-9a-f]{64}"), "sha512": re.compile(r"[0-9a-f]{128}")}
+
+
+def _own(cache: Cache, folder: str) -> list[Path]:
+    """cnbkit's entries in ``folder`` of the layout (for ``blobs``: the blob files)."""
+    directory = cache.root / folder
+    if directory.is_symlink() or not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _OWN[folder].fullmatch(p.name)]
+    if folder != "blobs":
+        return found
+    return [
+        blob
+        for algorithm in found
+        if algorithm.is_dir() and not algorithm.is_symlink()
+        for blob in algorithm.iterdir()
+        if _BLOB_NAME[algorithm.name].fullmatch(blob.name)
+    ]
 
 
 def _size(path: Path) -> int:
@@ -50,26 +81,27 @@ def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:
     no index entry names that were not used for ``older_than_days``, and lifecycles not
     used for ``older_than_days``.
     """
-    root = cache.root
     removed: list[str] = []
     now = time.time()
-    for path in (root / "tmp").glob("*"):
+    for path in _own(cache, "tmp"):
         if now - path.lstat().st_mtime > _STALE_TMP_SECONDS:
             removed.append(_remove(path))
     referenced = set()
-    for path in (root / "index").glob("*.json"):
+    for path in _own(cache, "index"):
+        if not path.name.endswith(".json") or path.name.startswith("."):
+            continue
         entry = cache.lookup_path(path)
         if entry is None:
             removed.append(_remove(path))
         else:
             referenced.add(entry.digest)
     cutoff = now - older_than_days * 86400
-    for path in (root / "blobs").glob("*/*"):
+    for path in _own(cache, "blobs"):
         digest = f"{path.parent.name}:{path.name}"
         st = path.stat()
         if digest not in referenced and st.st_atime < cutoff and st.st_mtime < cutoff:
             removed.append(_remove(path))
-    for path in (root / "lifecycles").glob("*"):
+    for path in _own(cache, "lifecycles"):
         used = [p.stat().st_mtime for p in path.glob("*.json")]
         if not used or max(used) < cutoff:
             removed.append(_remove(path))
@@ -77,8 +109,20 @@ def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:
 
 
 def clear(cache: Cache) -> list[str]:
-    """Remove everything the cache holds, and nothing else; return the paths removed."""
-    return [_remove(cache.root / name) for name in LAYOUT if (cache.root / name).exists()]
+    """Remove everything the cache holds, and nothing else; return the paths removed.
+
+    A layout folder goes too once it is empty; one that holds anything foreign stays.
+    """
+    removed = [_remove(path) for name in LAYOUT for path in _own(cache, name)]
+    for name in LAYOUT:
+        directory = cache.root / name
+        for sub in ("sha256", "sha512") if name == "blobs" else ():
+            with contextlib.suppress(OSError):
+                (directory / sub).rmdir()  # only when empty
+        with contextlib.suppress(OSError):
+            if not directory.is_symlink():
+                directory.rmdir()
+    return removed
 
 
 def _remove(path: Path) -> str:

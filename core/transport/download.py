@@ -19,7 +19,14 @@ from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
-from .http import ATTEMPTS, HttpTarget, is_loopback, is_timeout, open_response, split_url
+from .http import (
+    ATTEMPTS,
+    Interruptible,
+    full_length,
+    is_timeout,
+    open_response,
+)
+from .urls import HttpTarget, check_scheme, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -29,19 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["DownloadBlob", "Downloader"]
 
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
-
-
-def _check_scheme(target: HttpTarget, client: Downloader) -> None:
-    scheme = target.url.partition(":")[0].lower()
-    if scheme == "https":
-        return
-    if scheme != "http":
-        raise DownloadError(f"{target.display}: only https:// and http:// can be downloaded")
-    if not (client.allow_http or is_loopback(target.host)):
-        raise DownloadError(
-            f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
-            "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"
-        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ def download_blob(client: Downloader, url: str, *, sha256: str | None = None) ->
         CacheMissError: ``--offline`` and the cache lacks the URL.
     """
     target = split_url(url)
-    _check_scheme(target, client)
+    check_scheme(target, client.allow_http)
     if sha256 is not None and not _HEX64.match(sha256):
         raise DownloadError(f"{target.display}: #sha256= needs 64 lower-case hex digits")
     pin = f"sha256:{sha256}" if sha256 else None
@@ -177,7 +171,7 @@ def _open(client: Downloader, target: HttpTarget, headers: dict[str, str]) -> re
     )
 
 
-class _BodyFetch:
+class _BodyFetch(Interruptible):
     """Reads one response body into the cache, resuming with ``Range`` when it breaks."""
 
     def __init__(
@@ -248,7 +242,7 @@ class _BodyFetch:
             return f"ETag {self.etag} became {etag}"
         if self.last_modified and modified and modified != self.last_modified:
             return f"Last-Modified {self.last_modified} became {modified}"
-        total = _full_length(response)
+        total = full_length(response)
         if self.total is not None and total is not None and total != self.total:
             return f"{self.total} bytes became {total}"
         if response.status_code == 200 and not (self.etag or self.last_modified) and total is None:
@@ -283,6 +277,7 @@ class _BodyFetch:
                         DownloadError,
                     ) as exc:
                         response.close()
+                        self.check_interrupted(display)
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{display}: the server stopped sending for "
@@ -296,7 +291,9 @@ class _BodyFetch:
                                 f"{received}{expected} bytes, {failures} times"
                             ) from None
                         response, skip = self._resume(received)
+                        self.response = response  # the one interrupt() shuts down now
                 response.close()
+                self.check_interrupted(display)
                 try:
                     path = writer.commit()
                 except DigestMismatchError as exc:
@@ -315,15 +312,6 @@ class _BodyFetch:
             response.close()
             progress.close()
             self.lock.release()
-
-
-def _full_length(response: Any) -> int | None:
-    """The length of the whole file a 200 or 206 response is (part of), when it says."""
-    if response.status_code == 206:
-        size = response.headers.get("Content-Range", "").rpartition("/")[2]
-    else:
-        size = response.headers.get("Content-Length", "")
-    return int(size) if size.isdigit() else None
 
 
 class DownloadBlob(Blob):
@@ -347,4 +335,5 @@ class DownloadBlob(Blob):
             assert fetch.committed is not None and fetch.committed.digest is not None
             return fetch.committed.digest, fetch.committed.size or 0
 
-        return VerifiedStream(ThreadedReader(fetch.run, name="cnbkit-download"), verified)
+        reader = ThreadedReader(fetch.run, name="cnbkit-download", interrupt=fetch.interrupt)
+        return VerifiedStream(reader, verified)

@@ -6,18 +6,20 @@ need it: the CLI and a warm resolve of a local file never pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
-import ipaddress
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import DownloadError
 from ..redact import redact
+from .urls import HttpTarget, is_loopback, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -26,15 +28,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTEMPTS",
-    "HttpTarget",
+    "Interruptible",
+    "abort_response",
+    "full_length",
+    "ca_hint",
     "Session",
     "connection_failure",
-    "is_loopback",
     "is_timeout",
     "new_session",
     "open_response",
+    "redirect_location",
     "retry_after",
-    "split_url",
 ]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -57,58 +61,6 @@ def new_session() -> requests.Session:
     return session
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback name or address (``localhost``, 127.0.0.0/8, ``::1``)."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class HttpTarget:
-    """A URL split for safe use: no userinfo, no fragment, credentials apart.
-
-    Attributes:
-        url: the URL to request (no userinfo, no fragment).
-        auth: ``(user, password)`` from the URL's userinfo, or ``None``.
-        display: the URL as it may be printed (redacted).
-    """
-
-    url: str
-    auth: tuple[str, str] | None
-    display: str
-
-    @property
-    def host(self) -> str:
-        """The host name (no port)."""
-        return urlsplit(self.url).hostname or ""
-
-
-def split_url(raw: str) -> HttpTarget:
-    """Split ``raw`` into a :class:`HttpTarget`.
-
-    Raises:
-        DownloadError: the URL has no host.
-    """
-    from urllib.parse import unquote
-
-    parts = urlsplit(raw)
-    if not parts.hostname:
-        raise DownloadError(f"{redact(raw)}: not a URL with a host")
-    auth = None
-    if parts.username is not None:
-        auth = (unquote(parts.username), unquote(parts.password or ""))
-    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return HttpTarget(url=url, auth=auth, display=redact(url))
-
-
 def retry_after(response: requests.Response) -> float | None:
     """How long a 429 or 503 asks to wait (``Retry-After`` seconds or HTTP-date), or ``None``."""
     value = response.headers.get("Retry-After")
@@ -125,7 +77,38 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def connection_failure(exc: Exception, display: str, timeout: float) -> DownloadError:
+# Where a CA bundle comes from after --ca-cert, in cnbkit's order (options.py): first set wins.
+_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def ca_hint(verify: str | bool) -> str:
+    """What to tell a user whose certificate check failed: the bundle actually in effect.
+
+    Suggesting ``SSL_CERT_FILE`` to a user whose ``REQUESTS_CA_BUNDLE`` wins over it sends them
+    to change a variable that is not read; so the hint names the variable (or ``--ca-cert``)
+    that gave ``verify``, and suggests a variable only when the system store was used.
+    """
+    if isinstance(verify, str):
+        for name in _CA_VARIABLES:
+            value = os.environ.get(name)
+            if value:
+                if value == verify:
+                    return (
+                        f"the CA bundle in use is {name}={verify}: add the server's CA to it, or "
+                        "give another with --ca-cert FILE"
+                    )
+                break  # the first set variable lost to --ca-cert
+        import ssl
+
+        defaults = ssl.get_default_verify_paths()
+        if verify not in (defaults.cafile, defaults.openssl_cafile):
+            return f"the CA bundle in use is --ca-cert {verify}: add the server's CA to it"
+    return "give the server's CA bundle with --ca-cert FILE or SSL_CERT_FILE"
+
+
+def connection_failure(
+    exc: Exception, display: str, timeout: float, verify: str | bool = True
+) -> DownloadError:
     """The one-line :class:`DownloadError` for a request that failed without an answer
     (TLS, timeout, proxy, refused connection), naming ``display`` and the fix."""
     import requests
@@ -134,7 +117,7 @@ def connection_failure(exc: Exception, display: str, timeout: float) -> Download
         reason = (
             "certificate verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "TLS failed"
         )
-        return DownloadError(f"{display}: {reason}; give the CA bundle with --ca-cert FILE or SSL_CERT_FILE")
+        return DownloadError(f"{display}: {reason}; {ca_hint(verify)}")
     if isinstance(exc, (requests.exceptions.Timeout,)) or "timed out" in str(exc).lower():
         return DownloadError(
             f"{display}: no answer within {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT if the "
@@ -143,6 +126,56 @@ def connection_failure(exc: Exception, display: str, timeout: float) -> Download
     if isinstance(exc, requests.exceptions.ProxyError):
         return DownloadError(f"{display}: the proxy failed ({redact(str(exc))[:200]}); check HTTPS_PROXY")
     return DownloadError(f"{display}: connection failed ({type(exc).__name__}); check the host and network")
+
+
+def abort_response(response: requests.Response) -> None:
+    """Shut down the socket under a streaming ``response``, from any thread.
+
+    A thread blocked reading the body (a stalled server) gets the end of the stream at once
+    instead of waiting out the read timeout: this is how Ctrl-C and SIGTERM stop a download
+    within a second. Only the socket is shut down, not closed: the reading thread still owns
+    the descriptor and closes it on its way out.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop the TLS
+            # state under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def redirect_location(response: requests.Response) -> str:
+    """A redirect's ``Location`` as the text it is: UTF-8 (as requests reads it), not the
+    Latin-1 mojibake of the raw header."""
+    location: str = response.headers["location"]
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
+
+
+class Interruptible:
+    """A transfer that another thread can stop while it is blocked reading ``self.response``.
+
+    :meth:`interrupt` (Ctrl-C, or a reader that gave up, via ``ThreadedReader.close``) shuts
+    the socket down, so the read returns at once; the transfer calls :meth:`check_interrupted`
+    where it would otherwise resume or commit: a body cut short this way is never retried nor
+    cached.
+    """
+
+    response: requests.Response
+    _interrupted = False
+
+    def interrupt(self) -> None:
+        """Stop the transfer from another thread."""
+        self._interrupted = True
+        abort_response(self.response)
+
+    def check_interrupted(self, what: str) -> None:
+        """Raise :class:`DownloadError` once :meth:`interrupt` was called."""
+        if self._interrupted:
+            raise DownloadError(f"{what}: the download was cancelled")
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -196,11 +229,14 @@ def open_response(
                     break
                 response.close()
                 hops += 1
-                next_url = urljoin(url, response.headers["location"])
+                next_url = urljoin(url, redirect_location(response))
                 url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
+        except UnicodeDecodeError:
+            # requests decodes every redirect's Location as UTF-8, even with redirects off
+            raise DownloadError(f"{target.display}: redirected to a Location that is not UTF-8") from None
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
-                raise connection_failure(exc, target.display, timeout) from None
+                raise connection_failure(exc, target.display, timeout, verify) from None
             last = exc
             continue
         if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
@@ -219,7 +255,7 @@ def open_response(
     if isinstance(last, DownloadError):
         raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
     assert last is not None
-    raise connection_failure(last, target.display, timeout)
+    raise connection_failure(last, target.display, timeout, verify)
 
 
 def _redirect(
@@ -240,3 +276,12 @@ def _redirect(
         auth = None  # credentials were given for the first host only
     clean = split_url(next_url)  # userinfo in a Location header is never used
     return clean.url, auth
+
+
+def full_length(response: Any) -> int | None:
+    """The length of the whole file a 200 or 206 response is (part of), when it says."""
+    if response.status_code == 206:
+        size = response.headers.get("Content-Range", "").rpartition("/")[2]
+    else:
+        size = response.headers.get("Content-Length", "")
+    return int(size) if size.isdigit() else None

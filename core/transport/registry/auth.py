@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from ...redact import redact
-from ..http import is_loopback
+from ..urls import is_loopback
 from .credentials import Credentials, CredentialsProvider
 from .wire import RegistryError, send
 

@@ -17,7 +17,7 @@ from ...archive.streams import CHUNK
 from ...cache import Cache, Releasable
 from ...errors import DigestMismatchError, DownloadError
 from ...progress import Progress
-from ..http import ATTEMPTS, is_timeout
+from ..http import ATTEMPTS, Interruptible, is_timeout
 from .wire import RegistryError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["BlobDownload"]
 
 
-class BlobDownload:
+class BlobDownload(Interruptible):
     """One blob being fetched into ``cache``; :meth:`run` does it (on any thread).
 
     Args:
@@ -126,6 +126,7 @@ class BlobDownload:
                         DownloadError,
                     ) as exc:
                         response.close()
+                        self.check_interrupted(self.source)
                         if is_timeout(exc):
                             raise DownloadError(
                                 f"{self.source}: the registry stopped sending for {self.timeout:g} s; "
@@ -139,7 +140,9 @@ class BlobDownload:
                                 f"{self.received}{expected} bytes, {failures} times"
                             ) from None
                         response, skip = self._resume()
+                        self.response = response  # the one interrupt() shuts down now
                 response.close()
+                self.check_interrupted(self.source)
                 try:
                     self.path = writer.commit()
                 except DigestMismatchError as exc:

@@ -279,7 +279,8 @@ class RegistryClient:
         except BaseException:
             lock.release()
             raise
-        return VerifiedStream(ThreadedReader(download.run, name="cnbkit-blob"), download.result)
+        reader = ThreadedReader(download.run, name="cnbkit-blob", interrupt=download.interrupt)
+        return VerifiedStream(reader, download.result)
 
     def _blob_request(
         self, ref: Reference, digest: str, headers: dict[str, str], expect: int | None = 200

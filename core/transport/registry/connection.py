@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
-from ..http import is_loopback
+from ..urls import is_loopback
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
 from .reference import Reference

@@ -18,7 +18,15 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
-from ..http import ATTEMPTS, connection_failure, is_loopback, is_timeout, retry_after, split_url
+from ..http import (
+    ATTEMPTS,
+    connection_failure,
+    is_loopback,
+    is_timeout,
+    redirect_location,
+    retry_after,
+    split_url,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -137,11 +145,14 @@ def send(
                 response.close()
                 hops += 1
                 current, auth = _redirect(
-                    display, current, response.headers["location"], auth, hops, allow_http
+                    display, current, redirect_location(response), auth, hops, allow_http
                 )
+        except UnicodeDecodeError:
+            # requests decodes every redirect's Location as UTF-8, even with redirects off
+            raise DownloadError(f"{display}: redirected to a Location that is not UTF-8") from None
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError) or not replayable:
-                raise connection_failure(exc, display, timeout) from None
+                raise connection_failure(exc, display, timeout, verify) from None
             last = exc
             continue
         if response.status_code in _RETRY_STATUS and attempt + 1 < attempts:
@@ -161,7 +172,7 @@ def send(
     if isinstance(last, DownloadError):
         raise DownloadError(f"{last} (after {attempts} attempts)")
     assert last is not None
-    raise connection_failure(last, display, timeout)
+    raise connection_failure(last, display, timeout, verify)
 
 
 def _redirect(

@@ -1,0 +1,140 @@
+"""The ``cnbkit`` command line's grammar: commands, options and their help (``cli`` runs them)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from .errors import UsageError
+
+__all__ = ["Parser", "build_parser"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are :class:`UsageError` s (exit 2, one line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _network_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("network")
+    group.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        help="CA bundle for TLS (else REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE, the system store)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="connect and per-read timeout (env CNBKIT_TIMEOUT, default 30)",
+    )
+    group.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=None,
+        help="permit http:// to non-loopback hosts (env CNBKIT_ALLOW_HTTP=1)",
+    )
+    group.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a plain-HTTP registry (repeatable; env CNBKIT_INSECURE_REGISTRIES)",
+    )
+    group.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="most bytes a download or a layer may hold: 512M, 4G (env CNBKIT_MAX_SIZE, default 4G)",
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="resolve from the cache only (env CNBKIT_OFFLINE=1)",
+    )
+
+
+def build_parser(version: str) -> Parser:
+    """The whole command line: commands, their options and help texts."""
+    parser = Parser(
+        prog="cnbkit", description="Get a Cloud Native Buildpacks lifecycle from wherever it lives."
+    )
+    parser.add_argument("--version", action="version", version=f"cnbkit {version}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    resolve = commands.add_parser(
+        "resolve",
+        help="resolve and validate a lifecycle",
+        description="Resolve a lifecycle URI (or release version) through the plugins and validate it.",
+    )
+    resolve.add_argument(
+        "uri", nargs="?", help="a path, or a URI of a scheme some plugin claims (see 'cnbkit plugins')"
+    )
+    resolve.add_argument("--lifecycle-version", metavar="X.Y.Z", help="resolve this release instead of a URI")
+    resolve.add_argument(
+        "--lifecycle-mirror",
+        metavar="URL",
+        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
+    )
+    resolve.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="what relative paths resolve against (default: the working directory)",
+    )
+    resolve.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)"
+    )
+    resolve.add_argument(
+        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+    )
+    resolve.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write the normalised lifecycle layer (uncompressed tar) to PATH: a file (replaced "
+        "atomically), or a FIFO or device such as /dev/stdout (streamed into, never replaced)",
+    )
+    resolve.add_argument("--json", action="store_true", help="print one JSON object")
+    resolve.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
+    _network_options(resolve)
+
+    cache = commands.add_parser("cache", help="inspect or empty the cache")
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=Parser)
+    cache_commands.required = True
+    ls = cache_commands.add_parser("ls", help="list what the cache holds")
+    ls.add_argument("--json", action="store_true")
+    prune = cache_commands.add_parser("prune", help="remove leftovers and entries unused for a while")
+    prune.add_argument("--days", type=float, default=30.0, help="unused for this many days (default 30)")
+    cache_commands.add_parser("clear", help="remove everything the cache holds")
+
+    builder = commands.add_parser("builder", help="make builder images")
+    builder_commands = builder.add_subparsers(dest="builder_command", metavar="ACTION", parser_class=Parser)
+    builder_commands.required = True
+    create = builder_commands.add_parser(
+        "create",
+        help="create a builder image from builder.toml",
+        description="Create a builder image from a pack-style builder.toml and write it to TARGET.",
+    )
+    create.add_argument("target", help="where the builder goes: oci:DIR[:TAG], or a plugin's target")
+    create.add_argument("--config", "-c", required=True, metavar="builder.toml", help="the builder config")
+    create.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
+    )
+    create.add_argument(
+        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+    )
+    create.add_argument(
+        "--lifecycle-mirror",
+        metavar="URL",
+        help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
+    )
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
+    _network_options(create)
+
+    plugins = commands.add_parser("plugins", help="list the plugins and what they claim")
+    plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
+    return parser

@@ -1,0 +1,80 @@
+"""URLs made safe to use and to print: credentials apart, loopback recognised, schemes checked.
+
+No ``requests`` here: the registry's quick path and every message use these without it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from ..errors import DownloadError
+from ..redact import redact
+
+__all__ = ["HttpTarget", "check_scheme", "is_loopback", "split_url"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback name or address (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A URL split for safe use: no userinfo, no fragment, credentials apart.
+
+    Attributes:
+        url: the URL to request (no userinfo, no fragment).
+        auth: ``(user, password)`` from the URL's userinfo, or ``None``.
+        display: the URL as it may be printed (redacted).
+    """
+
+    url: str
+    auth: tuple[str, str] | None
+    display: str
+
+    @property
+    def host(self) -> str:
+        """The host name (no port)."""
+        return urlsplit(self.url).hostname or ""
+
+
+def split_url(raw: str) -> HttpTarget:
+    """Split ``raw`` into a :class:`HttpTarget`.
+
+    Raises:
+        DownloadError: the URL has no host.
+    """
+    parts = urlsplit(raw)
+    if not parts.hostname:
+        raise DownloadError(f"{redact(raw)}: not a URL with a host")
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return HttpTarget(url=url, auth=auth, display=redact(url))
+
+
+def check_scheme(target: HttpTarget, allow_http: bool) -> None:
+    """Refuse what may not be downloaded: anything but https, and plain http to a host that is
+    not loopback unless ``--allow-http`` says the network is trusted."""
+    scheme = target.url.partition(":")[0].lower()
+    if scheme == "https":
+        return
+    if scheme != "http":
+        raise DownloadError(f"{target.display}: only https:// and http:// can be downloaded")
+    if not (allow_http or is_loopback(target.host)):
+        raise DownloadError(
+            f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
+            "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"
+        )
