@@ -21,12 +21,11 @@ from ...redact import redact
 from ..http import (
     ATTEMPTS,
     connection_failure,
-    is_loopback,
     is_timeout,
     redirect_location,
     retry_after,
-    split_url,
 )
+from ..urls import is_loopback, split_url
 
 if TYPE_CHECKING:
     import requests
