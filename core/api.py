@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .archive.streams import CHUNK, close_stream
+from .archive.streams import close_stream, drain_into
 from .blob import Blob, FileBlob
 from .cache.stamps import remember_digest, remembered_digest
 from .errors import LifecycleError, UsageError, WriteError
@@ -93,8 +93,7 @@ def _stream_layer(lifecycle: Lifecycle, target: Path) -> None:
         # No O_CREAT, no O_TRUNC: it exists and is not a file. A FIFO's open waits for its
         # reader, as with any writer.
         with open(os.open(target, os.O_WRONLY | os.O_NOCTTY), "wb") as out:
-            while chunk := reader.read(CHUNK):
-                out.write(chunk)
+            drain_into(reader, out)
     except OSError as exc:
         raise WriteError.from_os(target, exc) from None
     finally:

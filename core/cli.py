@@ -40,6 +40,24 @@ def _print(text: str, file: TextIO | None = None) -> None:
     emit("\n".join(printable(line) for line in text.split("\n")), file)
 
 
+def _shared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :meth:`Options.build` keywords that ``resolve`` and ``builder create`` share."""
+    return {
+        "platform": args.platform,
+        "pull_policy": args.pull_policy,
+        "offline": args.offline,
+        "ca_cert": args.ca_cert,
+        "timeout": args.timeout,
+        "allow_http": args.allow_http,
+        "insecure_registries": args.insecure_registry,
+        "lifecycle_mirror": args.lifecycle_mirror,
+        "max_size": args.max_size,
+        "progress": not (args.json or args.quiet),
+        # notices (an unverified download) still reach stderr with --json
+        "quiet": args.quiet,
+    }
+
+
 def _cmd_resolve(args: argparse.Namespace) -> int:
     from .api import new_context, resolve_with
     from .options import Options
@@ -52,20 +70,7 @@ def _cmd_resolve(args: argparse.Namespace) -> int:
         from .lifecycle.versions import parse_version
 
         parse_version(args.lifecycle_version)  # a bad version is a usage error, before any I/O
-    options = Options.build(
-        platform=args.platform,
-        base_dir=args.base_dir,
-        pull_policy=args.pull_policy,
-        offline=args.offline,
-        ca_cert=args.ca_cert,
-        timeout=args.timeout,
-        allow_http=args.allow_http,
-        insecure_registries=args.insecure_registry,
-        lifecycle_mirror=args.lifecycle_mirror,
-        progress=not (args.json or args.quiet),
-        quiet=args.quiet,  # notices (an unverified download) still reach stderr with --json
-        max_size=args.max_size,
-    )
+    options = Options.build(base_dir=args.base_dir, **_shared_options(args))
     shown, lifecycle = resolve_with(new_context(options), args.uri, args.lifecycle_version, args.save)
     saved = os.path.abspath(args.save) if args.save else None
     out = sys.stderr if args.save and is_stdout(args.save) else sys.stdout
@@ -171,17 +176,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
     result = create_builder(
         args.config,
         args.target,
-        platform=args.platform,
-        pull_policy=args.pull_policy,
-        offline=args.offline,
-        ca_cert=args.ca_cert,
-        timeout=args.timeout,
-        allow_http=args.allow_http,
-        insecure_registries=args.insecure_registry,
-        lifecycle_mirror=args.lifecycle_mirror,
-        max_size=args.max_size,
-        progress=not (args.json or args.quiet),
-        quiet=args.quiet,
+        **_shared_options(args),
     )
     if args.json:
         _print_json(result.to_json())

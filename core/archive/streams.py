@@ -7,9 +7,9 @@ see docs/architecture.md), so memory stays flat however large the artifact is.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import IO, Protocol
 
-__all__ = ["CHUNK", "ChunkReader", "Prefixed", "Readable", "Wrapper", "close_stream"]
+__all__ = ["CHUNK", "ChunkReader", "Prefixed", "Readable", "Wrapper", "close_stream", "drain_into"]
 
 CHUNK = 128 * 1024 - 64  # below glibc's mmap threshold once the bytes object header is added
 
@@ -31,6 +31,18 @@ def close_stream(stream: object) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
+
+
+def drain_into(stream: Readable, out: IO[bytes]) -> int:
+    """Copy ``stream`` to its end into ``out``; the byte count. The caller closes both.
+
+    Reading to the end matters: a verifying stream checks its digest only there.
+    """
+    copied = 0
+    while chunk := stream.read(CHUNK):
+        out.write(chunk)
+        copied += len(chunk)
+    return copied
 
 
 class Wrapper:

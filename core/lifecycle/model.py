@@ -10,7 +10,7 @@ from typing import Any
 
 from ..archive.atomic import atomic_path
 from ..archive.hashing import HashingReader
-from ..archive.streams import CHUNK, Readable, close_stream
+from ..archive.streams import Readable, close_stream, drain_into
 from ..blob import Blob
 from ..errors import LifecycleError, WriteError
 from ..oci.platform import Platform
@@ -104,8 +104,7 @@ class Lifecycle:
             reader = self.layer()
             try:
                 with open(tmp, "xb") as out:
-                    while chunk := reader.read(CHUNK):
-                        out.write(chunk)
+                    drain_into(reader, out)
             except OSError as exc:
                 raise WriteError.from_os(target, exc) from None
             finally:
