@@ -84,6 +84,17 @@ class BuilderImage(Image):
             raise WriteError(f"{self.reference}: no blob {descriptor.digest}")
         return layer.open()
 
+    def layers(self) -> list[Layer]:
+        """The layers, bottom first; a referenced layer keeps its own image as its ``origin``
+        (an exporter may then skip or mount it), a new one has the builder as its origin."""
+        layers = super().layers()
+        for layer in layers:
+            referenced = self._passthrough.get(layer.digest)
+            if referenced is not None:
+                layer.origin = referenced.origin
+                layer.source = referenced.source
+        return layers
+
 
 def _compact(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -58,6 +58,10 @@ class Layer:
         diff_id: the digest of the uncompressed tar, from the config; ``None`` if unknown.
         index: the position in the image, 0 being the bottom layer.
         source: how messages name the layer (``layer sha256:... of IMAGE``).
+        origin: the image whose store holds the blob as it is (``None`` if unknown). An image
+            made of other images' layers (a builder) keeps each layer's own origin, so an
+            exporter can skip, mount or stream a blob from where it already is instead of
+            reading it through the new image.
     """
 
     def __init__(
@@ -68,11 +72,13 @@ class Layer:
         index: int,
         opener: Callable[[Descriptor], Readable],
         source: str,
+        origin: Image | None = None,
     ) -> None:
         self.descriptor = descriptor
         self.diff_id = diff_id
         self.index = index
         self.source = source
+        self.origin = origin
         self._opener = opener
 
     @property
@@ -171,6 +177,7 @@ class Image(ABC):
                 index=position,
                 opener=self.open_blob,
                 source=f"layer {descriptor.digest} of {self.reference}",
+                origin=self,
             )
             for position, (descriptor, diff_id) in enumerate(zip(self.manifest.layers, ids, strict=True))
         ]

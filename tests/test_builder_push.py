@@ -1,0 +1,191 @@
+"""Builders pushed to a registry (``docker://REF``) and loaded into dockerd (``docker-daemon:REF``),
+with lifecycles from the registry and the daemon: counted in the registry's own access log and
+read back by skopeo and ``docker inspect``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cnbkit
+import pytest
+from cnbkit.cli import main
+from cnbkit.transport.registry import RegistryClient, parse_reference
+from cnbkit.transport.registry.push_image import push_image
+
+from tests.builder_support import build_image, builder_toml, buildpack
+from tests.docker_images import lifecycle_spec, push_spec
+from tests.services.registry import AccessLogEntry, Registry
+from tests.services.skopeo import copy, skopeo
+
+USER = "1000:1001"
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def create(target: str, config: Path, *extra: str) -> dict[str, Any]:
+    code, out, err = cli("builder", "create", target, "--config", str(config), "--json", *extra)
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+@dataclass
+class Pushed:
+    """A build image and a lifecycle image in the loopback registry, and a project using them."""
+
+    registry: Registry
+    build_repo: str
+    lifecycle_repo: str
+    build_layers: list[str]
+    lifecycle_layers: list[str]
+    project: Path
+
+
+def _layer_digests(registry: Registry, ref: str, work: Path) -> list[str]:
+    info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{ref}", workdir=work).stdout)
+    return list(info["Layers"])
+
+
+@pytest.fixture(scope="module")
+def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    """Shared by the module: images pushed once (skopeo), a builder.toml naming them."""
+    work = tmp_path_factory.mktemp("push")
+    build_repo, lifecycle_repo = registry.unique_repo("build"), registry.unique_repo("lifecycle")
+    build_image(work / "build", user=USER, tag="v1")
+    build_ref = copy(f"oci:{work / 'build'}:v1", registry, build_repo, "v1", workdir=work)
+    lifecycle_ref = push_spec(lifecycle_spec(), registry, lifecycle_repo, "v1", work)
+    project = work / "project"
+    project.mkdir()
+    buildpack(project / "bp")
+    # A pack user's bare image name for the build image; the lifecycle as a docker:// image.
+    builder_toml(project / "builder.toml", lifecycle=f'uri = "docker://{lifecycle_ref}"', image=build_ref)
+    return Pushed(
+        registry,
+        build_repo,
+        lifecycle_repo,
+        _layer_digests(registry, build_ref, work),
+        _layer_digests(registry, lifecycle_ref, work),
+        project,
+    )
+
+
+def _uploads(entries: list[AccessLogEntry]) -> list[str]:
+    """The digests of the blob uploads completed (the closing ``PUT ...?digest=``)."""
+    found = []
+    for entry in entries:
+        if entry.method == "PUT" and "/blobs/uploads/" in entry.path:
+            match = re.search(r"digest=(sha256(?::|%3A)[a-f0-9]{64})", entry.query)
+            assert match, entry
+            found.append(match.group(1).replace("%3A", ":"))
+    return found
+
+
+def _mounts(entries: list[AccessLogEntry]) -> list[str]:
+    return [
+        re.sub("%3A", ":", re.search(r"mount=([^&]+)", e.query).group(1))  # type: ignore[union-attr]
+        for e in entries
+        if e.method == "POST" and "mount=" in e.query and e.status == 201
+    ]
+
+
+def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
+    pushed: Pushed, tmp_path: Path
+) -> None:
+    registry = pushed.registry
+    target_repo = registry.unique_repo("builder")
+    target = f"docker://{registry.host}/{target_repo}:v1"
+    config = pushed.project / "builder.toml"
+    mark = registry.mark()
+    first = create(target, config, "--pull-policy", "always")
+    log = registry.log_requests(since=mark)
+
+    lifecycle_layer = pushed.lifecycle_layers[-1]
+    # The lifecycle image's lone lifecycle layer is the builder's, as stored (item 3: registry):
+    # base layers, the directories layer, then the lifecycle.
+    assert first["layers"][len(pushed.build_layers) + 1]["digest"] == lifecycle_layer
+    new = {layer["digest"] for layer in first["layers"]} - {lifecycle_layer, *pushed.build_layers}
+    uploaded = _uploads(log)
+    # No base layer and no lifecycle layer was sent: they were mounted from their repositories.
+    assert set(uploaded) - new == {layer_config_digest(registry, target_repo, first["digest"], tmp_path)}
+    assert not set(uploaded) & {lifecycle_layer, *pushed.build_layers}
+    assert set(_mounts(log)) == {lifecycle_layer, *pushed.build_layers}
+    # The base layers were never downloaded to be uploaded again (only the lifecycle's were
+    # read, to find and check the lifecycle in them).
+    fetched = {e.path.rpartition("/")[2] for e in log if e.method == "GET" and "/blobs/sha256:" in e.path}
+    assert not fetched & set(pushed.build_layers)
+    # The manifest came last.
+    assert [e.method for e in log if "/manifests/" in e.path and target_repo in e.path][-1] == "PUT"
+    assert log.index(next(e for e in log if e.method == "PUT" and "/manifests/" in e.path)) > max(
+        i for i, e in enumerate(log) if "/blobs/uploads/" in e.path
+    )
+
+    # Read back by skopeo: the digest and the labels.
+    info = json.loads(skopeo("inspect", "--tls-verify=false", target, workdir=tmp_path).stdout)
+    assert info["Digest"] == first["digest"]
+    metadata = json.loads(info["Labels"]["io.buildpacks.builder.metadata"])
+    assert metadata["lifecycle"]["version"] == "0.21.0"
+    assert info["Labels"]["a.label"] == "kept"
+
+    # Twice: the same digest in the registry and in a layout; nothing uploaded, nothing mounted.
+    mark = registry.mark()
+    again = create(target, config, "--pull-policy", "always")
+    log = registry.log_requests(since=mark)
+    assert again["digest"] == first["digest"]
+    assert _uploads(log) == [] and _mounts(log) == []
+    assert not [e for e in log if e.method == "PATCH"]
+    layout = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
+    assert layout["digest"] == first["digest"]
+
+
+def layer_config_digest(registry: Registry, repo: str, digest: str, work: Path) -> str:
+    """The config digest of the manifest ``digest`` in ``repo``."""
+    raw = skopeo(
+        "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/{repo}@{digest}", workdir=work
+    )
+    return str(json.loads(raw.stdout)["config"]["digest"])
+
+
+def test_large_blobs_go_in_chunks_and_a_failed_push_leaves_no_tag(pushed: Pushed, tmp_path: Path) -> None:
+    registry = pushed.registry
+    result = cnbkit.create_builder(
+        pushed.project / "builder.toml", f"oci:{tmp_path / 'out'}:v1", pull_policy="always", quiet=True
+    )
+    client = RegistryClient()
+    repo = registry.unique_repo("chunked")
+    mark = registry.mark()
+    pushed_result = push_image(
+        client,
+        result.image,
+        parse_reference(f"{registry.host}/{repo}:v1"),
+        monolithic_max=300,
+        chunk_size=256,
+    )
+    log = registry.log_requests(since=mark)
+    assert pushed_result.digest == result.digest
+    big = [r.digest for r in result.image.records if r.size > 300 and r.digest in pushed_result.uploaded]
+    assert big, "some blob must be over the threshold"
+    patches = [e for e in log if e.method == "PATCH"]
+    assert len(patches) >= sum(-(-r.size // 256) for r in result.image.records if r.digest in big)
+    assert client.head_manifest(parse_reference(f"{registry.host}/{repo}:v1"))[0] == result.digest
+
+    # A blob that fails half way: no manifest PUT, the tag does not exist.
+    broken = registry.unique_repo("broken")
+    new_layers = result.image._new  # the test damages one cached layer on purpose
+    victim = next(r for r in result.image.records if r.digest in new_layers and r.size > 100)
+    Path(new_layers[victim.digest].path).write_bytes(b"not the layer")
+    mark = registry.mark()
+    with pytest.raises(cnbkit.CnbkitError):
+        push_image(client, result.image, parse_reference(f"{registry.host}/{broken}:v1"))
+    assert registry.count("PUT", rf"/v2/{broken}/manifests/.*", since=mark) == 0
