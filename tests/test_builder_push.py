@@ -19,7 +19,8 @@ from cnbkit.transport.registry import RegistryClient, parse_reference
 from cnbkit.transport.registry.push_image import push_image
 
 from tests.builder_support import build_image, builder_toml, buildpack
-from tests.docker_images import lifecycle_spec, push_spec
+from tests.docker_images import lifecycle_spec, push_spec, to_daemon
+from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
 from tests.services.skopeo import copy, skopeo
 
@@ -189,3 +190,45 @@ def test_large_blobs_go_in_chunks_and_a_failed_push_leaves_no_tag(pushed: Pushed
     with pytest.raises(cnbkit.CnbkitError):
         push_image(client, result.image, parse_reference(f"{registry.host}/{broken}:v1"))
     assert registry.count("PUT", rf"/v2/{broken}/manifests/.*", since=mark) == 0
+
+
+def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
+    docker_host: Dockerd, tmp_path: Path
+) -> None:
+    """Lifecycle from the daemon (its layer passed through), builder loaded as a streamed save."""
+    lifecycle_name = "cnbkit-test/push-lifecycle:v1"
+    to_daemon(lifecycle_spec(), docker_host, lifecycle_name, tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    buildpack(project / "bp")
+    build_image(project / "build", user=USER)
+    config = builder_toml(project / "builder.toml", lifecycle=f'uri = "docker://{lifecycle_name}"')
+    target = "docker-daemon:cnbkit-test/pushed-builder:v1"
+    result = create(target, config, "--pull-policy", "never")
+    lifecycle_info = json.loads(docker_host.cli("inspect", lifecycle_name).stdout)[0]
+    # The daemon's layers are uncompressed: the lifecycle layer's digest is its diff ID.
+    assert result["layers"][2]["digest"] == lifecycle_info["RootFS"]["Layers"][-1]
+
+    info = json.loads(docker_host.cli("inspect", "cnbkit-test/pushed-builder:v1").stdout)[0]
+    assert result["written"] == f"{target} {info['Id']}"
+    assert info["Config"]["User"] == USER
+    assert "CNB_USER_ID=1000" in info["Config"]["Env"] and "CNB_GROUP_ID=1001" in info["Config"]["Env"]
+    assert info["Config"]["WorkingDir"] == "/layers"
+    labels = info["Config"]["Labels"]
+    assert json.loads(labels["io.buildpacks.builder.metadata"])["lifecycle"]["version"] == "0.21.0"
+    assert labels["a.label"] == "kept"
+    assert info["RootFS"]["Layers"] == [layer["diff_id"] for layer in result["layers"]]
+
+    # The image works: a container's filesystem has the lifecycle and the order.
+    created = docker_host.cli(
+        "create", "cnbkit-test/pushed-builder:v1", "/cnb/lifecycle/detector"
+    ).stdout.strip()
+    try:
+        copied = docker_host.cli("cp", f"{created}:/cnb/order.toml", "-").stdout  # a tar of the file
+        assert 'id = "test/one"' in copied
+    finally:
+        docker_host.cli("rm", created)
+
+    # Loading again: the same image ID, the tag still there.
+    again = create(target, config, "--pull-policy", "never")
+    assert again["written"] == result["written"]
