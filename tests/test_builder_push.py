@@ -232,3 +232,37 @@ def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
     # Loading again: the same image ID, the tag still there.
     again = create(target, config, "--pull-policy", "never")
     assert again["written"] == result["written"]
+
+
+def test_across_registries_base_layers_stream_with_the_pull_credentials(
+    pushed: Pushed, registry_token: Registry, docker_config: Any, tmp_path: Path
+) -> None:
+    """To another registry (token auth, credentials from DOCKER_CONFIG as for pulling): the base
+    layers stream from their registry straight into the upload, once each."""
+    source = pushed.registry
+    repo = registry_token.unique_repo("builder")
+    target = f"docker://{registry_token.host}/{repo}:v1"
+    config = pushed.project / "builder.toml"
+
+    code, _, err = cli("builder", "create", target, "--config", str(config), "--pull-policy", "always")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and registry_token.password not in err
+    assert registry_token.host in err and "401" in err and "DOCKER_CONFIG" in err, err
+    assert registry_token.count("PUT", rf"/v2/{repo}/manifests/.*") == 0
+
+    docker_config.write_auths({registry_token.host: (registry_token.username, registry_token.password)})
+    source_mark, mark = source.mark(), registry_token.mark()
+    result = create(target, config, "--pull-policy", "always")
+    uploaded = _uploads(registry_token.log_requests(since=mark))
+    assert set(pushed.build_layers) <= set(uploaded)  # another registry: no mount, streamed
+    fetched = [
+        e.path.rpartition("/")[2]
+        for e in source.log_requests("GET", r"/v2/.*/blobs/sha256:.*", since=source_mark)
+        if e.status == 200
+    ]
+    assert sorted(d for d in fetched if d in pushed.build_layers) == sorted(pushed.build_layers)
+    info = json.loads(
+        skopeo(
+            "inspect", "--tls-verify=false", f"--creds={registry_token.creds}", target, workdir=tmp_path
+        ).stdout
+    )
+    assert info["Digest"] == result["digest"]
