@@ -19,6 +19,7 @@ from cnbkit.transport.registry import RegistryClient, parse_reference
 from cnbkit.transport.registry.push_image import push_image
 
 from tests.builder_support import build_image, builder_toml, buildpack
+from tests.conftest import run_cli
 from tests.docker_images import lifecycle_spec, push_spec, to_daemon
 from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
@@ -244,7 +245,9 @@ def test_across_registries_base_layers_stream_with_the_pull_credentials(
     target = f"docker://{registry_token.host}/{repo}:v1"
     config = pushed.project / "builder.toml"
 
-    code, _, err = cli("builder", "create", target, "--config", str(config), "--pull-policy", "always")
+    # In a subprocess: the in-process token server's own tracebacks would mix into stderr here.
+    failed = run_cli("builder", "create", target, "--config", str(config), "--pull-policy", "always")
+    code, err = failed.returncode, failed.stderr
     assert code == 1 and len(err.strip().splitlines()) == 1 and registry_token.password not in err
     assert registry_token.host in err and "401" in err and "DOCKER_CONFIG" in err, err
     assert registry_token.count("PUT", rf"/v2/{repo}/manifests/.*") == 0

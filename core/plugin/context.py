@@ -230,59 +230,35 @@ class Context:
         )
 
     def push_image(self, image: Image, reference: str) -> str:
-        """Push ``image`` to the registry as ``reference`` (``[registry/]repo[:tag]``).
-
-        Each blob is checked with ``HEAD`` first and skipped when the repository has it; a layer
-        that came from another repository of the same registry (the build image's, a lifecycle
-        image's) is mounted from there; anything else streams from the cache or from its own
-        registry (small blobs in one ``PUT``, large ones in chunks). The manifest goes last:
-        a failed push leaves the tag as it was. Credentials are the Docker configuration's
-        (``DOCKER_CONFIG``), as for pulling; plain http only for loopback and
-        ``--insecure-registry`` hosts.
+        """Push ``image`` to the registry as ``reference`` (``[registry/]repo[:tag]``): a ``HEAD``
+        per blob first, a layer from another repository of the same registry mounted, the rest
+        streamed (one ``PUT`` when small, chunks when large), the manifest last. Credentials and
+        plain-http rules as for pulling; ``--offline`` refuses (a ``UsageError``).
 
         Returns:
-            ``docker://REGISTRY/REPO:TAG sha256:...``: where the image went and its digest.
-
-        Raises:
-            UsageError: a malformed reference, a digest instead of a tag, or ``--offline``.
-            CnbkitError: the registry refused, could not be reached, or a blob failed to read.
+            ``docker://REGISTRY/REPO:TAG sha256:...``.
         """
-        from ..transport.registry import parse_reference
-        from ..transport.registry.push_image import push_image
+        from .exports import push
 
-        ref = parse_reference(reference)
-        if self.offline:
-            raise UsageError(f"docker://{ref}: --offline forbids pushing to a registry")
-        result = push_image(self.registry_client(), image, ref, progress=self.progress)
-        self.notice(f"pushed docker://{result.reference}: {result.summary()}")
-        return f"docker://{result.reference} {result.digest}"
+        return push(
+            self.registry_client,
+            image,
+            reference,
+            offline=self.offline,
+            progress=self.progress,
+            notice=self.notice,
+        )
 
     def load_image(self, image: Image, reference: str) -> str:
-        """Load ``image`` into the Docker daemon (``DOCKER_HOST``) tagged ``reference``.
-
-        The ``docker save`` archive is generated as it is sent (never whole in memory); layers
-        go in as stored and the daemon checks them against the config.
+        """Load ``image`` into the Docker daemon (``DOCKER_HOST``) tagged ``reference``, from a
+        ``docker save`` archive made as it is sent (never whole in memory).
 
         Returns:
-            ``docker-daemon:REPO:TAG sha256:...``: the tag and the daemon's image ID (the
-            config's digest; the daemon keeps no manifest, so not the image's digest).
-
-        Raises:
-            UsageError: a malformed reference or one with a digest.
-            CnbkitError: no daemon, or it refused the image (the tag is then unchanged).
+            ``docker-daemon:REPO:TAG sha256:<image ID>`` (the daemon keeps no manifest).
         """
-        from ..transport.daemon import DaemonUnavailableError, daemon_address
-        from ..transport.daemon_load import daemon_tag, load_image
+        from .exports import load
 
-        tag = daemon_tag(reference)  # a bad reference is a usage error, daemon or not
-        where = daemon_address()
-        if where is None:
-            raise DaemonUnavailableError(
-                f"docker-daemon:{tag}: no Docker daemon (DOCKER_HOST is unset or its socket is missing); "
-                "start Docker or set DOCKER_HOST"
-            )
-        image_id = load_image(self.docker_client(), image, reference, where=f"the Docker daemon at {where}")
-        return f"docker-daemon:{tag} {image_id}"
+        return load(self.docker_client, image, reference)
 
     def resolve(self, uri: str) -> Blob:
         """Send another URI through the resolver plugins (for plugins that rewrite URIs).
