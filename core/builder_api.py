@@ -155,6 +155,12 @@ def create_builder(
     buildpacks = [(entry, _module(entry, "buildpack", config, context)) for entry in config.buildpacks]
     extensions = [(entry, _module(entry, "extension", config, context)) for entry in config.extensions]
     inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions)
-    builder = assemble(inputs, LayerStore(context.cache), created_by=_CREATED_BY, reference=target, warn=note)
+    builder = assemble(
+        inputs,
+        LayerStore(context.cache, context.progress),
+        created_by=_CREATED_BY,
+        reference=target,
+        warn=note,
+    )
     written = context.export(target, builder)
     return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)

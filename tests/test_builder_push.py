@@ -24,6 +24,7 @@ from tests.docker_images import lifecycle_spec, push_spec, to_daemon
 from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
 from tests.services.skopeo import copy, skopeo
+from tests.test_https import _run_with_pty_stderr
 
 USER = "1000:1001"
 
@@ -269,3 +270,19 @@ def test_across_registries_base_layers_stream_with_the_pull_credentials(
         ).stdout
     )
     assert info["Digest"] == result["digest"]
+
+
+def test_compression_and_upload_show_progress_on_a_terminal_only(pushed: Pushed, tmp_path: Path) -> None:
+    registry = pushed.registry
+    config = str(pushed.project / "builder.toml")
+    env = {"CNBKIT_CACHE_DIR": str(tmp_path / "cache")}
+    target = f"docker://{registry.host}/{registry.unique_repo('bars')}:v1"
+    code, _, terminal = _run_with_pty_stderr(["builder", "create", target, "--config", config], env)
+    text = terminal.decode(errors="replace")
+    assert code == 0, text
+    assert "gzip cnb/order.toml" in text and "push " in text and "B/s" in text
+    assert "pushed " in text and "blobs uploaded" in text  # the notice
+    piped = run_cli(
+        "builder", "create", target, "--config", config, env={**env, "CNBKIT_CACHE_DIR": str(tmp_path / "c2")}
+    )
+    assert piped.returncode == 0 and "B/s" not in piped.stderr
