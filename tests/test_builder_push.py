@@ -21,6 +21,7 @@ from cnbkit.transport.registry.push_image import push_image
 from tests.builder_support import build_image, builder_toml, buildpack
 from tests.conftest import run_cli
 from tests.docker_images import lifecycle_spec, push_spec, to_daemon
+from tests.images import Entry, ImageSpec, gzip_layer, write_image
 from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
 from tests.services.skopeo import copy, skopeo
@@ -286,3 +287,86 @@ def test_compression_and_upload_show_progress_on_a_terminal_only(pushed: Pushed,
         "builder", "create", target, "--config", config, env={**env, "CNBKIT_CACHE_DIR": str(tmp_path / "c2")}
     )
     assert piped.returncode == 0 and "B/s" not in piped.stderr
+
+
+# -- buildpackage images ---------------------------------------------------------------------
+
+
+def _bp_entries(ident: str, version: str) -> list[Entry]:
+    root = f"cnb/buildpacks/{ident.replace('/', '_')}/{version}"
+    toml = f'api = "0.10"\n[buildpack]\nid = "{ident}"\nversion = "{version}"\n'.encode()
+    return [
+        Entry(f"cnb/buildpacks/{ident.replace('/', '_')}/", kind="dir"),
+        Entry(f"{root}/", kind="dir"),
+        Entry(f"{root}/buildpack.toml", toml, mode=0o644),
+        Entry(f"{root}/bin/", kind="dir"),
+        Entry(f"{root}/bin/detect", b"#!/bin/sh\nexit 0\n"),
+        Entry(f"{root}/bin/build", b"#!/bin/sh\nexit 0\n"),
+    ]
+
+
+def package_spec() -> ImageSpec:
+    """A buildpackage image: main buildpack test/pkg@2.0.0 and test/dep@1.0.0, a layer each."""
+    layers = [_bp_entries("test/dep", "1.0.0"), _bp_entries("test/pkg", "2.0.0")]
+    diff = [gzip_layer(entries)[1] for entries in layers]
+    modules = {
+        "test/dep": {"1.0.0": {"api": "0.10", "layerDiffID": diff[0]}},
+        "test/pkg": {
+            "2.0.0": {"api": "0.10", "layerDiffID": diff[1], "name": "Package", "homepage": "https://x"}
+        },
+    }
+    labels = {
+        "io.buildpacks.buildpackage.metadata": json.dumps({"id": "test/pkg", "version": "2.0.0"}),
+        "io.buildpacks.buildpack.layers": json.dumps(modules),
+    }
+    return ImageSpec(layers, labels=labels)
+
+
+def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, tmp_path: Path) -> None:
+    registry = pushed.registry
+    package_ref = push_spec(package_spec(), registry, registry.unique_repo("package"), "v1", tmp_path)
+    package_layers = _layer_digests(registry, package_ref, tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    buildpack(project / "bp")
+    build_ref = f"{registry.host}/{pushed.build_repo}:v1"
+    config = builder_toml(
+        project / "builder.toml",
+        lifecycle=f'uri = "docker://{registry.host}/{pushed.lifecycle_repo}:v1"',
+        image=build_ref,
+        buildpacks=("bp", f"docker://{package_ref}"),
+        order=("test/one", "test/pkg", "test/dep"),
+    )
+    target_repo = registry.unique_repo("builder-pkg")
+    mark = registry.mark()
+    result = create(f"docker://{registry.host}/{target_repo}:v1", config, "--pull-policy", "always")
+    digests = [layer["digest"] for layer in result["layers"]]
+    assert set(package_layers) <= set(digests)
+    log = registry.log_requests(since=mark)
+    assert set(package_layers) <= set(_mounts(log)) and not set(package_layers) & set(_uploads(log))
+
+    info = json.loads(
+        skopeo(
+            "inspect", "--tls-verify=false", f"docker://{registry.host}/{target_repo}:v1", workdir=tmp_path
+        ).stdout
+    )
+    layers_label = json.loads(info["Labels"]["io.buildpacks.buildpack.layers"])
+    assert set(layers_label) == {"test/one", "test/pkg", "test/dep"}
+    by_digest = {layer["digest"]: layer["diff_id"] for layer in result["layers"]}
+    assert layers_label["test/pkg"]["2.0.0"]["layerDiffID"] == by_digest[package_layers[1]]
+    metadata = json.loads(info["Labels"]["io.buildpacks.builder.metadata"])
+    assert {"id": "test/pkg", "name": "Package", "version": "2.0.0", "homepage": "https://x"} in metadata[
+        "buildpacks"
+    ]
+
+    # Also from an OCI layout (oci:), the same builder; an image that is no package: one line.
+    layout = tmp_path / "pkg-layout"
+    write_image(layout, package_spec(), "v1")
+    config.write_text(config.read_text().replace(f"docker://{package_ref}", f"oci:{layout}:v1"))
+    again = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
+    assert again["digest"] == result["digest"]
+    config.write_text(config.read_text().replace(f"oci:{layout}:v1", f"docker://{build_ref}"))
+    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", str(config))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "is not a buildpackage: it has no io.buildpacks.buildpackage.metadata label" in err
+    assert not (tmp_path / "out2").exists()

@@ -128,7 +128,12 @@ def assemble(
     )
     diff_ids: dict[str, str] = {}
     for module in [*buildpacks, *extensions]:
-        source = f"{module.kind} {module.ref} from {module.blob.source}"
+        if module.layer is not None and module.layer.diff_id is not None:
+            # A buildpackage image's layer, referenced as stored (same digest as in the package).
+            diff_ids[module.ref] = module.layer.diff_id
+            added.append((module.layer, f"{module.kind} {module.ref}"))
+            continue
+        source = f"{module.kind} {module.ref} from {module.source}"
         layer = store.get(NewLayer(source, module.layer_chunks))
         diff_ids[module.ref] = layer.diff_id
         added.append((layer, f"{module.kind} {module.ref}"))
