@@ -22,6 +22,7 @@ from tests.builder_support import build_image, builder_toml, buildpack
 from tests.conftest import run_cli
 from tests.docker_images import lifecycle_spec, push_spec, to_daemon
 from tests.images import Entry, ImageSpec, gzip_layer, write_image
+from tests.lifecycles import make_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
 from tests.services.skopeo import copy, skopeo
@@ -370,3 +371,30 @@ def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, t
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "is not a buildpackage: it has no io.buildpacks.buildpackage.metadata label" in err
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_load_that_fails_leaves_no_image_and_no_daemon_is_one_line(
+    docker_host: Dockerd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    buildpack(project / "bp")
+    build_image(project / "build", user=USER)
+    make_lifecycle(project / "lifecycle.tgz")
+    config = builder_toml(project / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
+    made = cnbkit.create_builder(config, f"oci:{tmp_path / 'out'}:v1", quiet=True)
+    # Damage one compressed layer in the cache: the stream fails at its end, mid-archive.
+    victim = next(r for r in made.image.records if r.source.startswith("buildpack"))
+    damaged = made.image._new[victim.digest].path  # the test damages one cached layer on purpose
+    data = bytearray(damaged.read_bytes())
+    data[-10] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    code, _, err = cli("builder", "create", "docker-daemon:cnbkit-test/broken:v1", "--config", str(config))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert victim.digest in err, err  # names the blob that did not match
+    assert docker_host.cli("image", "inspect", "cnbkit-test/broken:v1", check=False).returncode != 0
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    code, _, err = cli("builder", "create", "docker-daemon:cnbkit-test/none:v1", "--config", str(config))
+    assert code == 1 and err.startswith("error: docker-daemon:cnbkit-test/none:v1: no Docker daemon"), err
+    assert len(err.strip().splitlines()) == 1
