@@ -18,7 +18,7 @@ from cnbkit.cli import main
 from cnbkit.transport.registry import RegistryClient, parse_reference
 from cnbkit.transport.registry.push_image import push_image
 
-from tests.builder_support import build_image, builder_toml, buildpack
+from tests.builder_support import EXAMPLES, build_image, builder_toml, buildpack
 from tests.conftest import run_cli
 from tests.docker_images import lifecycle_spec, push_spec, to_daemon
 from tests.images import Entry, ImageSpec, gzip_layer, write_image
@@ -398,3 +398,20 @@ def test_a_load_that_fails_leaves_no_image_and_no_daemon_is_one_line(
     code, _, err = cli("builder", "create", "docker-daemon:cnbkit-test/none:v1", "--config", str(config))
     assert code == 1 and err.startswith("error: docker-daemon:cnbkit-test/none:v1: no Docker daemon"), err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "extra", "message"),
+    [
+        ("docker://127.0.0.1:9/x:v1", ("--offline",), "--offline forbids pushing to a registry"),
+        ("docker://127.0.0.1:9/x@sha256:" + "a" * 64, (), "a push target takes a tag, not a digest"),
+        ("docker-daemon:x@sha256:" + "a" * 64, (), "a load target takes a tag, not a digest"),
+        ("docker://", (), "no image reference"),
+    ],
+)
+def test_targets_that_cannot_be_written_are_refused_in_one_line(
+    target: str, extra: tuple[str, ...], message: str
+) -> None:
+    config = str(EXAMPLES / "builder.toml")
+    code, out, err = cli("builder", "create", target, "--config", config, *extra)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
