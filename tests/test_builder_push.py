@@ -8,6 +8,8 @@ import contextlib
 import io
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,23 @@ def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Push
     )
 
 
+def _check_unpacked(layout: Path, bundle: Path) -> None:
+    """``umoci unpack`` of ``layout:v1`` shows the lifecycle's phases, its descriptor, the
+    buildpack and the order, with the owners and modes of DESIGN.md section 6."""
+    umoci = shutil.which("umoci")
+    assert umoci, "umoci is needed (CI installs it)"
+    subprocess.run([umoci, "unpack", "--image", f"{layout}:v1", str(bundle)], check=True, capture_output=True)
+    rootfs = bundle / "rootfs"
+    for phase in ("analyzer", "builder", "detector", "exporter", "launcher", "restorer"):
+        assert (rootfs / "cnb" / "lifecycle" / phase).exists(), phase
+    assert (rootfs / "cnb" / "lifecycle.toml").is_file()
+    detect = rootfs / "cnb" / "buildpacks" / "test_one" / "1.0.0" / "bin" / "detect"
+    assert detect.stat().st_mode & 0o777 == 0o755 and detect.stat().st_uid == 0
+    assert 'id = "test/one"' in (rootfs / "cnb" / "order.toml").read_text()
+    assert (rootfs / "layers").stat().st_uid == 1000 and (rootfs / "layers").stat().st_gid == 1001
+    assert int((rootfs / "cnb" / "order.toml").stat().st_mtime) == 315532801
+
+
 def _uploads(entries: list[AccessLogEntry]) -> list[str]:
     """The digests of the blob uploads completed (the closing ``PUT ...?digest=``)."""
     found = []
@@ -152,6 +171,7 @@ def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
     assert not [e for e in log if e.method == "PATCH"]
     layout = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
     assert layout["digest"] == first["digest"]
+    _check_unpacked(tmp_path / "out", tmp_path / "bundle")
 
 
 def layer_config_digest(registry: Registry, repo: str, digest: str, work: Path) -> str:
@@ -209,6 +229,9 @@ def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
     config = builder_toml(project / "builder.toml", lifecycle=f'uri = "docker://{lifecycle_name}"')
     target = "docker-daemon:cnbkit-test/pushed-builder:v1"
     result = create(target, config, "--pull-policy", "never")
+    in_layout = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "never")
+    _check_unpacked(tmp_path / "out", tmp_path / "bundle")
+    assert in_layout["digest"] == result["digest"]
     lifecycle_info = json.loads(docker_host.cli("inspect", lifecycle_name).stdout)[0]
     # The daemon's layers are uncompressed: the lifecycle layer's digest is its diff ID.
     assert result["layers"][2]["digest"] == lifecycle_info["RootFS"]["Layers"][-1]
