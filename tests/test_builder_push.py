@@ -438,3 +438,21 @@ def test_targets_that_cannot_be_written_are_refused_in_one_line(
     config = str(EXAMPLES / "builder.toml")
     code, out, err = cli("builder", "create", target, "--config", config, *extra)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_layout_links_cached_blobs_and_refuses_a_damaged_one(pushed: Pushed, tmp_path: Path) -> None:
+    """Warm: the layout's blobs are the cache's files (linked after their digest was checked,
+    nothing copied); a cache file that no longer matches is not linked, and the export fails."""
+    config = pushed.project / "builder.toml"
+    create(f"oci:{tmp_path / 'cold'}:v1", config, "--pull-policy", "always")
+    result = cnbkit.create_builder(config, f"oci:{tmp_path / 'warm'}:v1", pull_policy="always", quiet=True)
+    blobs = tmp_path / "warm" / "blobs" / "sha256"
+    for record in result.image.records:
+        assert (blobs / record.digest[7:]).stat().st_nlink >= 2, record.source  # shared with the cache
+    victim = next(r for r in result.image.records if r.digest in result.image._new and r.size > 100)
+    cached = result.image._new[victim.digest].path  # damaged on purpose: replace, never edit in place
+    cached.unlink()
+    cached.write_bytes(b"x" * victim.size)
+    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'third'}:v1", "--config", str(config))
+    assert code == 1 and victim.digest in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "third").exists()

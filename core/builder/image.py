@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..archive.streams import Readable
@@ -83,6 +84,16 @@ class BuilderImage(Image):
         if layer is None:
             raise WriteError(f"{self.reference}: no blob {descriptor.digest}")
         return layer.open()
+
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """A new layer's cache file, or the cache file its own image has for a referenced one."""
+        new = self._new.get(descriptor.digest)
+        if new is not None:
+            return new.path if new.path.is_file() else None
+        layer = self._passthrough.get(descriptor.digest)
+        if layer is None or layer.origin is None:
+            return None
+        return layer.origin.cached_blob(layer.descriptor)
 
     def layers(self) -> list[Layer]:
         """The layers, bottom first; a referenced layer keeps its own image as its ``origin``

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 from ..archive.hashing import HashingReader, VerifiedStream
 from ..archive.streams import Readable, close_stream
@@ -166,6 +167,16 @@ class Image(ABC):
         Raises:
             CnbkitError: the blob cannot be found or read.
         """
+
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """The file of cnbkit's cache holding the blob as stored, if there is one (else ``None``).
+
+        An exporter may link it into a target on the same filesystem instead of copying it
+        (after checking its digest: the file is not verified here). Only cache files are
+        offered, never a user's own (an OCI layout's blobs), so linking shares nothing a user
+        edits.
+        """
+        return None
 
     def layers(self) -> list[Layer]:
         """The layers, bottom first, each paired with its diff ID from the config."""
