@@ -142,7 +142,8 @@ def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
     new = {layer["digest"] for layer in first["layers"]} - {lifecycle_layer, *pushed.build_layers}
     uploaded = _uploads(log)
     # No base layer and no lifecycle layer was sent: they were mounted from their repositories.
-    assert set(uploaded) - new == {layer_config_digest(registry, target_repo, first["digest"], tmp_path)}
+    config_digest = layer_config_digest(registry, target_repo, first["digest"], tmp_path)
+    assert set(uploaded) - new == {config_digest}
     assert not set(uploaded) & {lifecycle_layer, *pushed.build_layers}
     assert set(_mounts(log)) == {lifecycle_layer, *pushed.build_layers}
     # The base layers were never downloaded to be uploaded again (only the lifecycle's were
@@ -169,6 +170,14 @@ def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
     assert again["digest"] == first["digest"]
     assert _uploads(log) == [] and _mounts(log) == []
     assert not [e for e in log if e.method == "PATCH"]
+    # To a new repository: what this machine pushed before is mounted from where it went.
+    mark = registry.mark()
+    other = create(
+        f"docker://{registry.host}/{registry.unique_repo('builder')}:v1", config, "--pull-policy", "always"
+    )
+    log = registry.log_requests(since=mark)
+    assert other["digest"] == first["digest"] and _uploads(log) == []
+    assert set(_mounts(log)) == {layer["digest"] for layer in first["layers"]} | {config_digest}
     layout = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
     assert layout["digest"] == first["digest"]
     _check_unpacked(tmp_path / "out", tmp_path / "bundle")

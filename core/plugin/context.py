@@ -247,6 +247,7 @@ class Context:
             offline=self.offline,
             progress=self.progress,
             notice=self.notice,
+            cache=self.cache,
         )
 
     def load_image(self, image: Image, reference: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..cache import Cache
 from ..errors import UsageError
 from ..progress import Progress
 
@@ -24,6 +25,7 @@ def push(
     offline: bool,
     progress: Callable[[str, int | None], Progress],
     notice: Callable[[str], None],
+    cache: Cache | None = None,
 ) -> str:
     """Push ``image`` to ``reference`` with the client ``client()`` makes; see
     :meth:`~cnbkit.plugin.context.Context.push_image`.
@@ -39,7 +41,7 @@ def push(
     ref = parse_reference(reference)
     if offline:
         raise UsageError(f"docker://{ref}: --offline forbids pushing to a registry")
-    result = push_image(client(), image, ref, progress=progress)
+    result = push_image(client(), image, ref, progress=progress, cache=cache)
     notice(f"pushed docker://{result.reference}: {result.summary()}")
     return f"docker://{result.reference} {result.digest}"
 

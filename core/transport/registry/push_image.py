@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...archive.streams import Readable, close_stream
+from ...cache import Cache, CacheEntry
 from ...errors import UsageError
-from ...oci.image import Image
+from ...oci.image import Image, Layer
 from ...progress import Progress
 from .client import RegistryClient
 from .image import RegistryImage
@@ -77,6 +78,66 @@ def _origin_ref(image: Image | None) -> Reference | None:
     return image.ref if isinstance(image, RegistryImage) else None
 
 
+def _pushed_key(ref: Reference, digest: str) -> str:
+    return f"pushed:{ref.api_host}:{digest}"
+
+
+def _remembered(cache: Cache | None, ref: Reference, digest: str) -> Reference | None:
+    """The repository of ``ref``'s registry this machine last pushed ``digest`` to, if any."""
+    entry = cache.lookup_stamp(_pushed_key(ref, digest)) if cache is not None else None
+    if entry is None or not entry.etag or entry.digest != digest:
+        return None
+    return Reference(ref.registry, entry.etag)
+
+
+def _remember(cache: Cache | None, ref: Reference, digest: str, size: int) -> None:
+    # A stamp (no blob kept): the repository in ``etag``. The next push of the same blob to
+    # another repository of this registry mounts it from there instead of uploading it again.
+    if cache is not None:
+        cache.remember_stamp(
+            CacheEntry(url=_pushed_key(ref, digest), digest=digest, size=size, etag=ref.repository)
+        )
+
+
+def _mount(client: RegistryClient, ref: Reference, digest: str, sources: list[Reference | None]) -> bool:
+    """Mount ``digest`` from the first repository of ``ref``'s registry that lends it."""
+    for source in sources:
+        if (
+            source is not None
+            and source.api_host == ref.api_host
+            and source.repository != ref.repository
+            and client.mount_blob(ref, digest, source)
+        ):
+            return True
+    return False
+
+
+def _upload(
+    client: RegistryClient,
+    ref: Reference,
+    layer: Layer,
+    progress: Callable[[str, int | None], Progress] | None,
+    monolithic_max: int,
+    chunk_size: int,
+) -> None:
+    """Stream a layer into ``ref``'s repository: from the cache, or from the layer's own
+    registry as it downloads (verified there as it passes; the upload hashes it again and the
+    registry checks it too)."""
+    stream = layer.open()
+    reporter = progress(f"push {layer.digest[7:19]}", layer.size) if progress else None
+    try:
+        body: Readable = _Counted(stream, reporter) if reporter else stream
+        chunk = chunk_size if layer.size > monolithic_max else None
+        client.upload_blob(ref, body, layer.digest, layer.size, chunk_size=chunk)
+        # Read to the end: a stream verifies (and a download caches) only at its end.
+        if stream.read(1):
+            raise RegistryError(f"{layer.source} is longer than its {layer.size} bytes")
+    finally:
+        if reporter is not None:
+            reporter.close()
+        close_stream(stream)
+
+
 def push_image(
     client: RegistryClient,
     image: Image,
@@ -85,6 +146,7 @@ def push_image(
     progress: Callable[[str, int | None], Progress] | None = None,
     monolithic_max: int = MONOLITHIC_MAX,
     chunk_size: int = CHUNK_SIZE,
+    cache: Cache | None = None,
 ) -> PushResult:
     """Push ``image`` to ``ref`` (a tag; ``latest`` when none): blobs, then the manifest.
 
@@ -96,6 +158,8 @@ def push_image(
         progress: ``progress(description, total)`` makes a reporter per uploaded blob.
         monolithic_max: blobs up to this size go in one ``PUT``; larger ones in chunks.
         chunk_size: the ``PATCH`` size of a chunked upload.
+        cache: where to remember which repository each blob went to (a later push of the same
+            blob to another repository of the registry mounts it from there), or ``None``.
 
     Returns:
         A :class:`PushResult` (digest, and which blobs were there, mounted or uploaded).
@@ -115,38 +179,23 @@ def push_image(
         seen.add(layer.digest)
         if client.blob_exists(ref, layer.digest) is not None:
             result.existing.append(layer.digest)
-            continue
-        source = _origin_ref(layer.origin)
-        if (
-            source is not None
-            and source.api_host == ref.api_host
-            and source.repository != ref.repository
-            and client.mount_blob(ref, layer.digest, source)
+        elif _mount(
+            client, ref, layer.digest, [_origin_ref(layer.origin), _remembered(cache, ref, layer.digest)]
         ):
             result.mounted.append(layer.digest)
-            continue
-        # Streamed: from the cache, or from the layer's own registry as it downloads (verified
-        # there as it passes; the upload hashes it again and the registry checks it too).
-        stream = layer.open()
-        reporter = progress(f"push {layer.digest[7:19]}", layer.size) if progress else None
-        try:
-            body: Readable = _Counted(stream, reporter) if reporter else stream
-            chunk = chunk_size if layer.size > monolithic_max else None
-            client.upload_blob(ref, body, layer.digest, layer.size, chunk_size=chunk)
-            # Read to the end: a stream verifies (and a download caches) only at its end.
-            if stream.read(1):
-                raise RegistryError(f"{layer.source} is longer than its {layer.size} bytes")
-        finally:
-            if reporter is not None:
-                reporter.close()
-            close_stream(stream)
-        result.uploaded.append(layer.digest)
+        else:
+            _upload(client, ref, layer, progress, monolithic_max, chunk_size)
+            result.uploaded.append(layer.digest)
+        _remember(cache, ref, layer.digest, layer.size)
     config = image.manifest.config
-    if client.blob_exists(ref, config.digest) is None:
+    if client.blob_exists(ref, config.digest) is not None:
+        result.existing.append(config.digest)
+    elif _mount(client, ref, config.digest, [_remembered(cache, ref, config.digest)]):
+        result.mounted.append(config.digest)
+    else:
         client.upload_blob(ref, io.BytesIO(image.config.raw), config.digest, config.size)
         result.uploaded.append(config.digest)
-    else:
-        result.existing.append(config.digest)
+    _remember(cache, ref, config.digest, config.size)
     tagged = Reference(ref.registry, ref.repository, ref.tag or "latest")
     client.put_manifest(tagged, image.manifest.raw, image.manifest.media_type)
     return result
