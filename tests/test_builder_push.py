@@ -161,6 +161,9 @@ def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
     assert info["Digest"] == first["digest"]
     metadata = json.loads(info["Labels"]["io.buildpacks.builder.metadata"])
     assert metadata["lifecycle"]["version"] == "0.21.0"
+    assert (
+        metadata["lifecycle"]["apis"]["buildpack"]["supported"] and metadata["lifecycle"]["apis"]["platform"]
+    )
     assert info["Labels"]["a.label"] == "kept"
 
     # Twice: the same digest in the registry and in a layout; nothing uploaded, nothing mounted.
@@ -240,6 +243,9 @@ def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
     result = create(target, config, "--pull-policy", "never")
     in_layout = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "never")
     _check_unpacked(tmp_path / "out", tmp_path / "bundle")
+    inspected = json.loads(skopeo("inspect", f"oci:{tmp_path / 'out'}:v1", workdir=tmp_path).stdout)
+    label = json.loads(inspected["Labels"]["io.buildpacks.builder.metadata"])
+    assert label["lifecycle"]["version"] == "0.21.0" and label["lifecycle"]["apis"]["buildpack"]["supported"]
     assert in_layout["digest"] == result["digest"]
     lifecycle_info = json.loads(docker_host.cli("inspect", lifecycle_name).stdout)[0]
     # The daemon's layers are uncompressed: the lifecycle layer's digest is its diff ID.
@@ -465,3 +471,17 @@ def test_a_layout_links_cached_blobs_and_refuses_a_damaged_one(pushed: Pushed, t
     code, _, err = cli("builder", "create", f"oci:{tmp_path / 'third'}:v1", "--config", str(config))
     assert code == 1 and victim.digest in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "third").exists()
+
+
+def test_a_pushed_builder_pulls_into_dockerd(pushed: Pushed, docker_host: Dockerd, tmp_path: Path) -> None:
+    """``docker pull`` of the pushed builder from the loopback registry: labels, User, env."""
+    registry = pushed.registry
+    target = f"{registry.host}/{registry.unique_repo('pulled')}:v1"
+    result = create(f"docker://{target}", pushed.project / "builder.toml", "--pull-policy", "always")
+    docker_host.cli("pull", target)
+    info = json.loads(docker_host.cli("inspect", target).stdout)[0]
+    assert f"{target.rpartition(':')[0]}@{result['digest']}" in info["RepoDigests"]
+    assert info["Config"]["User"] == USER and "CNB_USER_ID=1000" in info["Config"]["Env"]
+    labels = info["Config"]["Labels"]
+    assert json.loads(labels["io.buildpacks.builder.metadata"])["lifecycle"]["version"] == "0.21.0"
+    assert "io.buildpacks.buildpack.layers" in labels and labels["a.label"] == "kept"
