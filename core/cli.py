@@ -236,11 +236,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             return 0
         lines = [f"cache {listing['root']}: {listing['size']} bytes"]
         for blob in listing["blobs"]:
-            names = [*blob["urls"]]
-            names += [
-                f"gzip ({c['compressor']}) of layer {c['diff_id']}" for c in blob.get("compressed_layers", ())
-            ]
-            urls = ", ".join(names) or "-"
+            urls = ", ".join(upkeep.blob_names(blob)) or "-"
             lines.append(f"  blob {blob['digest']}  {blob['size']:>12}  {urls}")
         for item in listing["lifecycles"]:
             lines.append(

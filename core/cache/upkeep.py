@@ -17,7 +17,7 @@ from typing import Any
 from ..redact import redact
 from .store import LAYOUT, Cache
 
-__all__ = ["clear", "listing", "prune"]
+__all__ = ["blob_names", "clear", "listing", "prune"]
 
 _STALE_TMP_SECONDS = 3600
 
@@ -57,6 +57,12 @@ def listing(cache: Cache) -> dict[str, Any]:
         blobs.append(blob)
     total = sum(_size(cache.root / name) for name in LAYOUT)
     return {"root": str(cache.root), "blobs": blobs, "size": total}
+
+
+def blob_names(blob: dict[str, Any]) -> list[str]:
+    """How ``cache ls`` names a blob of :func:`listing`: its URLs, or the layer it compresses."""
+    layers = blob.get("compressed_layers", ())
+    return [*blob["urls"], *(f"gzip ({c['compressor']}) of layer {c['diff_id']}" for c in layers)]
 
 
 def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:
