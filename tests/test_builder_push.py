@@ -404,7 +404,22 @@ def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, t
     config.write_text(config.read_text().replace(f"docker://{package_ref}", f"oci:{layout}:v1"))
     again = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
     assert again["digest"] == result["digest"]
-    config.write_text(config.read_text().replace(f"oci:{layout}:v1", f"docker://{build_ref}"))
+    # A flattened package: both modules in one layer, which the builder then holds once.
+    flat_layer = [*_bp_entries("test/dep", "1.0.0"), *_bp_entries("test/pkg", "2.0.0")[1:]]
+    flat = package_spec()
+    flat_diff = gzip_layer(flat_layer)[1]
+    modules = json.loads(flat.labels["io.buildpacks.buildpack.layers"])
+    for versions in modules.values():
+        for entry in versions.values():
+            entry["layerDiffID"] = flat_diff
+    flat.labels["io.buildpacks.buildpack.layers"] = json.dumps(modules)
+    flat.layers = [flat_layer]
+    write_image(tmp_path / "flat", flat, "v1")
+    config.write_text(config.read_text().replace(f"oci:{layout}:v1", f"oci:{tmp_path / 'flat'}:v1"))
+    flattened = create(f"oci:{tmp_path / 'out-flat'}:v1", config, "--pull-policy", "always")
+    assert [layer["diff_id"] for layer in flattened["layers"]].count(flat_diff) == 1
+    assert len(flattened["layers"]) == len(again["layers"]) - 1
+    config.write_text(config.read_text().replace(f"oci:{tmp_path / 'flat'}:v1", f"docker://{build_ref}"))
     code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", str(config))
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "is not a buildpackage: it has no io.buildpacks.buildpackage.metadata label" in err

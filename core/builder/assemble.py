@@ -129,9 +129,11 @@ def assemble(
     diff_ids: dict[str, str] = {}
     for module in [*buildpacks, *extensions]:
         if module.layer is not None and module.layer.diff_id is not None:
-            # A buildpackage image's layer, referenced as stored (same digest as in the package).
+            # A buildpackage image's layer, referenced as stored (same digest as in the package);
+            # a flattened package holds several modules in one layer: it is added once.
+            if module.layer.diff_id not in diff_ids.values():
+                added.append((module.layer, f"{module.kind} {module.ref}"))
             diff_ids[module.ref] = module.layer.diff_id
-            added.append((module.layer, f"{module.kind} {module.ref}"))
             continue
         source = f"{module.kind} {module.ref} from {module.source}"
         layer = store.get(NewLayer(source, module.layer_chunks))
