@@ -102,13 +102,13 @@ def _remember(cache: Cache | None, ref: Reference, digest: str, size: int) -> No
 def _mount(client: RegistryClient, ref: Reference, digest: str, sources: list[Reference | None]) -> bool:
     """Mount ``digest`` from the first repository of ``ref``'s registry that lends it."""
     for source in sources:
-        if (
-            source is not None
-            and source.api_host == ref.api_host
-            and source.repository != ref.repository
-            and client.mount_blob(ref, digest, source)
-        ):
-            return True
+        if source is None or source.api_host != ref.api_host or source.repository == ref.repository:
+            continue
+        try:
+            if client.mount_blob(ref, digest, source):
+                return True
+        except RegistryError:  # no read access to the source (401/403/404): upload it instead
+            continue
     return False
 
 
