@@ -17,6 +17,7 @@ from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, image_uri, read_config
 from .builder.image import BuilderImage
+from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
 from .locator import parse_locator
@@ -99,16 +100,22 @@ def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]
         return resolve_with(context, uri, version)
 
 
-def _module(entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context) -> Module:
+_IMAGE_SCHEMES = ("docker", "oci")  # a buildpackage image, not an archive
+
+
+def _modules(
+    entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context
+) -> list[tuple[ModuleEntry, Module]]:
+    """The module a ``[[buildpacks]]`` entry names, or every module of a buildpackage image
+    (the main one paired with the entry, the others with its URI only)."""
     where = f"{config.path}: [[{kind}s]] uri {entry.uri!r}" + (f" (line {entry.line})" if entry.line else "")
     with _about(where):
         if not entry.uri:
-            raise BuilderError(f"no uri: give the {kind}'s directory, .tgz or URL")
-        if parse_locator(entry.uri).scheme == "docker":
-            raise BuilderError(
-                f"{kind} images (buildpackages) are not supported yet; give a directory or .tgz"
-            )
-        return read_module(context.resolve(entry.uri), kind)
+            raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
+        if parse_locator(entry.uri).scheme in _IMAGE_SCHEMES:
+            main, *others = read_package(context.resolve_image(image_uri(entry.uri)), kind)
+            return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
+        return [(entry, read_module(context.resolve(entry.uri), kind))]
 
 
 def create_builder(
@@ -152,9 +159,19 @@ def create_builder(
     # pack: the lifecycle follows the build image's platform, not the host's.
     context.platform = image.platform
     shown, lifecycle = _lifecycle(config, context)
-    buildpacks = [(entry, _module(entry, "buildpack", config, context)) for entry in config.buildpacks]
-    extensions = [(entry, _module(entry, "extension", config, context)) for entry in config.extensions]
+    buildpacks = [
+        pair for entry in config.buildpacks for pair in _modules(entry, "buildpack", config, context)
+    ]
+    extensions = [
+        pair for entry in config.extensions for pair in _modules(entry, "extension", config, context)
+    ]
     inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions)
-    builder = assemble(inputs, LayerStore(context.cache), created_by=_CREATED_BY, reference=target, warn=note)
+    builder = assemble(
+        inputs,
+        LayerStore(context.cache, context.progress),
+        created_by=_CREATED_BY,
+        reference=target,
+        warn=note,
+    )
     written = context.export(target, builder)
     return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)

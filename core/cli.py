@@ -129,7 +129,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             return 0
         lines = [f"cache {listing['root']}: {listing['size']} bytes"]
         for blob in listing["blobs"]:
-            urls = ", ".join(blob["urls"]) or "-"
+            urls = ", ".join(upkeep.blob_names(blob)) or "-"
             lines.append(f"  blob {blob['digest']}  {blob['size']:>12}  {urls}")
         for item in listing["lifecycles"]:
             lines.append(

@@ -44,10 +44,13 @@ def build_image(
     env: tuple[str, ...] = CNB_ENV,
     platform: str = "linux/amd64",
     labels: dict[str, str] | None = None,
+    user: str | None = None,
+    tag: str = "latest",
 ) -> Path:
-    """A small build image in an OCI layout at ``path``, tagged ``latest``."""
+    """A small build image in an OCI layout at ``path``, tagged ``tag``."""
     layer = [Entry("etc", kind="dir"), Entry("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", mode=0o644)]
-    write_image(path, ImageSpec([layer], platform=platform, labels=labels or {"a.label": "kept"}, env=env))
+    spec = ImageSpec([layer], platform=platform, labels=labels or {"a.label": "kept"}, env=env, user=user)
+    write_image(path, spec, tag)
     return path
 
 

@@ -80,6 +80,7 @@ class ImageSpec:
     docker: bool = False  # Docker schema 2 media types instead of OCI
     env: Sequence[str] = ("PATH=/usr/local/bin:/usr/bin:/bin",)
     entrypoint: Sequence[str] | None = None
+    user: str | None = None
 
 
 def _image(writer: LayoutWriter, spec: ImageSpec) -> tuple[Descriptor, Platform]:
@@ -97,6 +98,8 @@ def _image(writer: LayoutWriter, spec: ImageSpec) -> tuple[Descriptor, Platform]
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created_by": f"layer {i}"} for i in range(len(diff_ids))],
     }
+    if spec.user is not None:
+        config["config"]["User"] = spec.user  # type: ignore[index]
     if spec.entrypoint is not None:
         config["config"]["Entrypoint"] = list(spec.entrypoint)  # type: ignore[index]
     config_desc = writer.write_json(config, mt.DOCKER_CONFIG if spec.docker else mt.OCI_CONFIG)

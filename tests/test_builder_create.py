@@ -326,3 +326,26 @@ def test_a_lifecycle_image_layer_is_passed_through_as_stored(project: Path, tmp_
     for phase in PHASES:
         assert (rootfs / "cnb" / "lifecycle" / phase).exists(), phase
     assert (rootfs / "cnb" / "lifecycle.toml").is_file()
+
+
+def test_a_buildpack_the_build_image_already_has_is_skipped_or_whited_out(
+    project: Path, tmp_path: Path
+) -> None:
+    """pack §4.4: the same id@version with the same layer on the build image is not added again;
+    with another layer, a one-entry whiteout layer of its directory goes first."""
+    first = create_json(f"oci:{tmp_path / 'first'}:v1", project / "builder.toml")
+    layer = next(x for x in first["layers"] if x["source"].startswith("buildpack test/one@1.0.0"))
+    for name, diff_id in (("same", layer["diff_id"]), ("other", "sha256:" + "1" * 64)):
+        label = json.dumps({"test/one": {"1.0.0": {"api": "0.10", "layerDiffID": diff_id}}})
+        build_image(project / "build", labels={"io.buildpacks.buildpack.layers": label})
+        result = create_json(f"oci:{tmp_path / name}:v1", project / "builder.toml")
+        sources = [x["source"].split(" ")[0] for x in result["layers"]]
+        if name == "same":
+            assert "buildpack" not in sources and len(result["layers"]) == len(first["layers"]) - 1
+        else:
+            assert sources[sources.index("buildpack") - 1] == "whiteout"
+            rootfs = _unpack(tmp_path / name, "v1", tmp_path / f"bundle-{name}")
+            assert (rootfs / "cnb" / "buildpacks" / "test_one" / "1.0.0" / "bin" / "detect").is_file()
+        info = _inspect(tmp_path / name, "v1", tmp_path)
+        layers_label = json.loads(info["Labels"]["io.buildpacks.buildpack.layers"])
+        assert layers_label["test/one"]["1.0.0"]["layerDiffID"] == layer["diff_id"]

@@ -169,3 +169,26 @@ def test_blob_path_refuses_a_malformed_digest(tmp_path: Path) -> None:
     for bad in ("sha256:../../etc/passwd", "sha256:" + "A" * 64, "md5:" + "a" * 32):
         with pytest.raises(CnbkitError):
             cache.blob_path(bad)
+
+
+def test_cache_ls_shows_a_builders_compressed_layers_by_diff_id(tmp_path: Path, cache_dir: Path) -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    made = cli_json(
+        "builder",
+        "create",
+        f"oci:{tmp_path / 'out'}:v1",
+        "--config",
+        str(examples / "builder.toml"),
+        "--json",
+    )
+    new = {
+        layer["digest"]: layer["diff_id"]
+        for layer in made["layers"]
+        if not layer["source"].startswith("layer ")
+    }
+    blobs = {blob["digest"]: blob for blob in listing()["blobs"]}
+    for digest, diff_id in new.items():
+        assert blobs[digest]["urls"] == []  # not a URL: the layer it compresses
+        assert [entry["diff_id"] for entry in blobs[digest]["compressed_layers"]] == [diff_id]
+    human = run_cli("cache", "ls").stdout
+    assert "layer-gzip:" not in human and f"of layer {next(iter(new.values()))}" in human

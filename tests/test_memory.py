@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tests.conftest import CLI
 from tests.lifecycles import big_lifecycle
+from tests.services.dockerd import Dockerd
+from tests.services.registry import Registry
 from tests.test_tarreader import gzip_long_name, make_many_entries
 
 # Linux reports a child's peak RSS from before its exec too, i.e. the size of the process it
@@ -64,3 +66,29 @@ def test_gnu_long_name_of_128_mib_is_never_buffered(tmp_path: Path) -> None:
     archive = gzip_long_name(tmp_path / "long.tgz", 128 * 1024 * 1024)
     peak = peak_rss_kib(["resolve", str(archive), "-q"], dict(os.environ), exit_code=1)
     assert peak < 50 * 1024, peak  # tarfile read it whole: about 280 MB
+
+
+def test_a_builder_push_and_load_stream_their_layers(
+    tmp_path: Path, registry: Registry, dockerd: Dockerd
+) -> None:
+    """A 48 MB bigger lifecycle costs a builder pushed to a registry or loaded into dockerd no
+    more than buffers: compression, upload and the generated save archive all stream."""
+    from tests.builder_support import build_image, builder_toml, buildpack
+
+    buildpack(tmp_path / "bp")
+    build_image(tmp_path / "build")
+    env = {**os.environ, "DOCKER_HOST": dockerd.host}
+    peaks = {}
+    for size in (4, 28):
+        big_lifecycle(tmp_path / f"l{size}.tgz", size * 1024 * 1024)
+        config = builder_toml(tmp_path / f"b{size}.toml", lifecycle=f'uri = "l{size}.tgz"')
+        for kind, target in (
+            ("push", f"docker://{registry.host}/{registry.unique_repo('memory')}:v1"),
+            ("load", f"docker-daemon:cnbkit-test/memory-{size}:v1"),
+        ):
+            env["CNBKIT_CACHE_DIR"] = str(tmp_path / f"cache-{size}-{kind}")  # cold: compression too
+            peaks[(kind, size)] = peak_rss_kib(
+                ["builder", "create", target, "--config", str(config), "-q"], env
+            )
+    for kind in ("push", "load"):
+        assert peaks[(kind, 28)] - peaks[(kind, 4)] < 12 * 1024, peaks

@@ -8,6 +8,7 @@ runs before the first byte is compressed, so a bad input fails fast and writes n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,16 @@ def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
     return uid, gid
 
 
+def _base_diff_id(image: Image, module: Module) -> str | None:
+    """The layer diff ID the build image's own module label gives ``module``, if it has it."""
+    try:
+        label = json.loads(image.config.labels.get(f"io.buildpacks.{module.kind}.layers") or "{}")
+        found = label[module.id][module.version]["layerDiffID"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _lifecycle_layer(lifecycle: Lifecycle, source: str) -> Layer | NewLayer:
     # A lifecycle that came out of an image whose one layer held it alone: the image service
     # names that layer (``Blob.image.layer``), and the builder references it as stored (same
@@ -128,10 +139,28 @@ def assemble(
     )
     diff_ids: dict[str, str] = {}
     for module in [*buildpacks, *extensions]:
-        source = f"{module.kind} {module.ref} from {module.blob.source}"
-        layer = store.get(NewLayer(source, module.layer_chunks))
-        diff_ids[module.ref] = layer.diff_id
-        added.append((layer, f"{module.kind} {module.ref}"))
+        part: Added
+        if module.layer is not None and module.layer.diff_id is not None:
+            # A buildpackage image's layer, referenced as stored (same digest as in the package).
+            part, diff_id = (module.layer, f"{module.kind} {module.ref}"), module.layer.diff_id
+        else:
+            layer = store.get(
+                NewLayer(f"{module.kind} {module.ref} from {module.source}", module.layer_chunks)
+            )
+            part, diff_id = (layer, f"{module.kind} {module.ref}"), layer.diff_id
+        on_base = _base_diff_id(inputs.build_image, module)
+        # pack (§4.4): the same module with the same layer already on the build image is skipped;
+        # with another layer, a whiteout of its directory goes first. A flattened package holds
+        # several modules in one layer: it is added once.
+        if on_base != diff_id and diff_id not in diff_ids.values():
+            if on_base is not None:
+                folder, _, version = module.root.rpartition("/")
+                whiteout = files_layer(
+                    f"whiteout of {module.ref} on the build image", [(f"{folder}/.wh.{version}", b"")]
+                )
+                added.append((store.get(whiteout), f"whiteout {module.ref}"))
+            added.append(part)
+        diff_ids[module.ref] = diff_id
     files = [("order.toml", order_toml(order, order_ext))]
     if system_pre or system_post:
         files.append(("system.toml", system_toml(system_pre, system_post)))

@@ -17,16 +17,22 @@ from ..archive.tarreader import TarEntry, iter_tar
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..blob import Blob
 from ..errors import BuilderError, TomlError
+from ..oci.image import Layer
 from ..tomlfile import MAX_TOML_SIZE, loads
 
-__all__ = ["Module", "read_module"]
+__all__ = ["Module", "parse_api", "read_module"]
 
 _API = re.compile(r"^v?(\d+)\.?(\d*)$")
 _EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
 _INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
 
 
-def _api(value: Any, where: str) -> str:
+def parse_api(value: Any, where: str) -> str:
+    """A Buildpack API as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``).
+
+    Raises:
+        BuilderError: not such a string.
+    """
     match = _API.match(value) if isinstance(value, str) else None
     if not match:
         raise BuilderError(f'{where}: invalid api {value!r}: expected a string like "0.10"')
@@ -42,18 +48,28 @@ class Module:
         id / version / api: from the descriptor (``api`` as ``X.Y``; ``0.1`` when absent, as pack).
         info: the ``[buildpack]`` table (name, homepage, ...) for the metadata labels.
         stacks / targets / order: the descriptor's ``[[stacks]]``, ``[[targets]]``, ``[[order]]``.
-        blob: the archive.
+        blob: the archive (``None`` for a module of a buildpackage image).
+        layer: the buildpackage image's layer holding the module, referenced as stored, or
+            ``None`` for a module read from an archive (its layer is made).
+        origin: how messages name where a module of an image came from.
     """
 
     kind: str
     id: str
     version: str
     api: str
-    blob: Blob
+    blob: Blob | None
     info: dict[str, Any] = field(default_factory=dict, hash=False)
     stacks: tuple[dict[str, Any], ...] = ()
     targets: tuple[dict[str, Any], ...] = ()
     order: tuple[dict[str, Any], ...] = ()
+    layer: Layer | None = field(default=None, hash=False, compare=False)
+    origin: str = ""
+
+    @property
+    def source(self) -> str:
+        """Where the module came from, for messages."""
+        return self.blob.source if self.blob is not None else self.origin
 
     @property
     def ref(self) -> str:
@@ -69,6 +85,10 @@ class Module:
     def layer_chunks(self) -> Iterator[bytes]:
         """The module's layer as an uncompressed tar: pack's normalisation (root owner, fixed
         mtime, 0755 for directories and anything executable, 0644 for the rest)."""
+        if self.blob is None:
+            raise BuilderError(
+                f"{self.ref} from {self.origin}: a buildpackage's layer is referenced, not made"
+            )
         escaped = self.root.rsplit("/", 1)[0]
         yield tar_header(escaped, "dir", 0o755)
         yield tar_header(self.root, "dir", 0o755)
@@ -121,7 +141,7 @@ def _parse(data: bytes, name: str, kind: str, blob: Blob) -> Module:
         kind=kind,
         id=ident,
         version=version,
-        api=_api(doc.get("api", "0.1"), f"{where}: api"),
+        api=parse_api(doc.get("api", "0.1"), f"{where}: api"),
         blob=blob,
         info=info,
         stacks=_table(doc, "stacks", where),

@@ -22,6 +22,7 @@ from ..archive.streams import CHUNK
 from ..archive.threads import ThreadedReader
 from ..cache import Cache, CacheEntry
 from ..errors import ArchiveError
+from ..progress import Progress
 from .layers import NewLayer
 
 __all__ = ["GZIP_LEVEL", "CompressedLayer", "LayerStore"]
@@ -68,10 +69,12 @@ class LayerStore:
 
     Args:
         cache: the shared cache.
-        progress: called with each layer's source and its uncompressed bytes once done.
+        progress: ``progress(description, total)`` makes a reporter (``update(n)``, ``close()``)
+            for each layer compressed, told the uncompressed bytes as they pass
+            (``context.progress``: a bar on a terminal, else nothing).
     """
 
-    def __init__(self, cache: Cache, progress: Callable[[str, int], None] | None = None) -> None:
+    def __init__(self, cache: Cache, progress: Callable[[str, int | None], Progress] | None = None) -> None:
         self._cache = cache
         self._progress = progress
 
@@ -103,15 +106,15 @@ class LayerStore:
         found = self._cached(diff_id, layer)
         if found is not None:
             return found
-        size = 0
         tar_hash = hashlib.sha256()
+        bar = self._progress(f"gzip {layer.source[:40]}", None) if self._progress is not None else None
 
         def produce(put: Callable[[bytes], None]) -> None:
-            nonlocal size
             deflater = _gzip_lib.compressobj(GZIP_LEVEL, _gzip_lib.DEFLATED, 31)
             for chunk in layer.chunks():
                 tar_hash.update(chunk)
-                size += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
                 if out := deflater.compress(chunk):
                     put(out)
             put(deflater.flush())
@@ -128,9 +131,9 @@ class LayerStore:
                 path = writer.commit()
         finally:
             reader.close()
+            if bar is not None:
+                bar.close()
         digest = f"sha256:{path.name}"
         blob_size = path.stat().st_size
         self._cache.remember(CacheEntry(url=_key(diff_id), digest=digest, size=blob_size))
-        if self._progress is not None:
-            self._progress(layer.source, size)
         return CompressedLayer(diff_id, digest, blob_size, path, layer.source, False)

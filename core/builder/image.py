@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..archive.streams import Readable
@@ -84,14 +85,35 @@ class BuilderImage(Image):
             raise WriteError(f"{self.reference}: no blob {descriptor.digest}")
         return layer.open()
 
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """A new layer's cache file, or the cache file its own image has for a referenced one."""
+        new = self._new.get(descriptor.digest)
+        if new is not None:
+            return new.path if new.path.is_file() else None
+        layer = self._passthrough.get(descriptor.digest)
+        if layer is None or layer.origin is None:
+            return None
+        return layer.origin.cached_blob(layer.descriptor)
+
+    def layers(self) -> list[Layer]:
+        """The layers, bottom first; a referenced layer keeps its own image as its ``origin``
+        (an exporter may then skip or mount it), a new one has the builder as its origin."""
+        layers = super().layers()
+        for layer in layers:
+            referenced = self._passthrough.get(layer.digest)
+            if referenced is not None:
+                layer.origin = referenced.origin
+                layer.source = referenced.source
+        return layers
+
 
 def _compact(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-Added = Layer | tuple[CompressedLayer, str]
-"""A layer on top of the build image's: referenced from another image as it is, or new (with
-the name its history entry gets)."""
+Added = Layer | tuple[CompressedLayer | Layer, str]
+"""A layer on top of the build image's: referenced from another image as it is (a lifecycle
+image's, or with a name: a buildpackage's), or new (with the name its history entry gets)."""
 
 
 def make_image(
@@ -120,7 +142,8 @@ def make_image(
     passthrough: dict[str, Layer] = {}
     new: dict[str, CompressedLayer] = {}
     base_layers = base.layers()
-    for position, part in enumerate([*base_layers, *added]):
+    for position, item in enumerate([*base_layers, *added]):
+        part, name = (item, "lifecycle") if isinstance(item, Layer) else item
         if isinstance(part, Layer):
             if part.diff_id is None:
                 raise WriteError(f"{part.source} has no diff ID in its config; the image is corrupt")
@@ -128,10 +151,10 @@ def make_image(
             descriptors.append(Descriptor(_OCI_TYPES.get(kind, kind), part.digest, part.size))
             records.append(LayerRecord(part.digest, part.diff_id, part.size, part.source, True))
             passthrough[part.digest] = part
-            if position >= len(base_layers):  # a lifecycle image's layer, referenced as it is
-                history.append({"created": CREATED, "created_by": "cnbkit: lifecycle"})
+            if position >= len(base_layers):  # another image's layer, referenced as it is
+                history.append({"created": CREATED, "created_by": f"cnbkit: {name}"})
         else:
-            layer, name = part
+            layer = part
             descriptors.append(Descriptor(mt.OCI_LAYER_GZIP, layer.digest, layer.size))
             records.append(LayerRecord(layer.digest, layer.diff_id, layer.size, layer.source, layer.reused))
             new[layer.digest] = layer

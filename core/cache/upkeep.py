@@ -19,7 +19,7 @@ from typing import Any
 from ..redact import redact
 from .store import LAYOUT, Cache
 
-__all__ = ["clear", "listing", "prune"]
+__all__ = ["blob_names", "clear", "listing", "prune"]
 
 _STALE_TMP_SECONDS = 3600
 
@@ -59,19 +59,41 @@ def _size(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+_LAYER_GZIP = "layer-gzip:"  # the builder's compressed-layer entries (cnbkit.builder.compress)
+
+
 def listing(cache: Cache) -> dict[str, Any]:
-    """What the cache holds: its root, total size and blobs with the URLs that name them."""
+    """What the cache holds: its root, total size and blobs with the URLs that name them.
+
+    A builder's compressed layer is indexed by its diff ID, not a URL: such a blob lists
+    ``{"diff_id", "compressor"}`` under ``compressed_layers`` instead.
+    """
     urls: dict[str, list[str]] = {}
+    layers: dict[str, list[dict[str, str]]] = {}
     for path in sorted((cache.root / "index").glob("*.json")):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             data = json.loads(path.read_text())
-            urls.setdefault(data["digest"], []).append(redact(data["url"]))
+            key = str(data["url"])
+            if key.startswith(_LAYER_GZIP):  # layer-gzip:<lib>-<level>:<diff ID>
+                compressor, _, diff_id = key[len(_LAYER_GZIP) :].partition(":")
+                layers.setdefault(data["digest"], []).append({"diff_id": diff_id, "compressor": compressor})
+            else:
+                urls.setdefault(data["digest"], []).append(redact(key))
     blobs = []
     for path in sorted((cache.root / "blobs").glob("*/*")):
         digest = f"{path.parent.name}:{path.name}"
-        blobs.append({"digest": digest, "size": path.stat().st_size, "urls": urls.get(digest, [])})
+        blob: dict[str, Any] = {"digest": digest, "size": path.stat().st_size, "urls": urls.get(digest, [])}
+        if digest in layers:
+            blob["compressed_layers"] = layers[digest]
+        blobs.append(blob)
     total = sum(_size(cache.root / name) for name in LAYOUT)
     return {"root": str(cache.root), "blobs": blobs, "size": total}
+
+
+def blob_names(blob: dict[str, Any]) -> list[str]:
+    """How ``cache ls`` names a blob of :func:`listing`: its URLs, or the layer it compresses."""
+    layers = blob.get("compressed_layers", ())
+    return [*blob["urls"], *(f"gzip ({c['compressor']}) of layer {c['diff_id']}" for c in layers)]
 
 
 def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:

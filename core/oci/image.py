@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 from ..archive.hashing import HashingReader, VerifiedStream
 from ..archive.streams import Readable, close_stream
@@ -58,6 +59,10 @@ class Layer:
         diff_id: the digest of the uncompressed tar, from the config; ``None`` if unknown.
         index: the position in the image, 0 being the bottom layer.
         source: how messages name the layer (``layer sha256:... of IMAGE``).
+        origin: the image whose store holds the blob as it is (``None`` if unknown). An image
+            made of other images' layers (a builder) keeps each layer's own origin, so an
+            exporter can skip, mount or stream a blob from where it already is instead of
+            reading it through the new image.
     """
 
     def __init__(
@@ -68,11 +73,13 @@ class Layer:
         index: int,
         opener: Callable[[Descriptor], Readable],
         source: str,
+        origin: Image | None = None,
     ) -> None:
         self.descriptor = descriptor
         self.diff_id = diff_id
         self.index = index
         self.source = source
+        self.origin = origin
         self._opener = opener
 
     @property
@@ -161,6 +168,16 @@ class Image(ABC):
             CnbkitError: the blob cannot be found or read.
         """
 
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """The file of cnbkit's cache holding the blob as stored, if there is one (else ``None``).
+
+        An exporter may link it into a target on the same filesystem instead of copying it
+        (after checking its digest: the file is not verified here). Only cache files are
+        offered, never a user's own (an OCI layout's blobs), so linking shares nothing a user
+        edits.
+        """
+        return None
+
     def layers(self) -> list[Layer]:
         """The layers, bottom first, each paired with its diff ID from the config."""
         ids: tuple[str | None, ...] = self.config.diff_ids or (None,) * len(self.manifest.layers)
@@ -171,6 +188,7 @@ class Image(ABC):
                 index=position,
                 opener=self.open_blob,
                 source=f"layer {descriptor.digest} of {self.reference}",
+                origin=self,
             )
             for position, (descriptor, diff_id) in enumerate(zip(self.manifest.layers, ids, strict=True))
         ]

@@ -230,6 +230,38 @@ class Context:
             client, reference, cache=self.cache, platform=self.platform, where=where, required=required
         )
 
+    def push_image(self, image: Image, reference: str) -> str:
+        """Push ``image`` to the registry as ``reference`` (``[registry/]repo[:tag]``): a ``HEAD``
+        per blob first, a layer from another repository of the same registry mounted, the rest
+        streamed (one ``PUT`` when small, chunks when large), the manifest last. Credentials and
+        plain-http rules as for pulling; ``--offline`` refuses (a ``UsageError``).
+
+        Returns:
+            ``docker://REGISTRY/REPO:TAG sha256:...``.
+        """
+        from .exports import push
+
+        return push(
+            self.registry_client,
+            image,
+            reference,
+            offline=self.offline,
+            progress=self.progress,
+            notice=self.notice,
+            cache=self.cache,
+        )
+
+    def load_image(self, image: Image, reference: str) -> str:
+        """Load ``image`` into the Docker daemon (``DOCKER_HOST``) tagged ``reference``, from a
+        ``docker save`` archive made as it is sent (never whole in memory).
+
+        Returns:
+            ``docker-daemon:REPO:TAG sha256:<image ID>`` (the daemon keeps no manifest).
+        """
+        from .exports import load
+
+        return load(self.docker_client, image, reference)
+
     def resolve(self, uri: str) -> Blob:
         """Send another URI through the resolver plugins (for plugins that rewrite URIs).
 
@@ -294,7 +326,8 @@ class Context:
         found = self._host.export(target, image, self)
         if found is None:
             raise NoResolverError(
-                f"no plugin exports to {redact(target)!r}; write oci:DIR[:TAG] for an OCI image layout"
+                f"no plugin exports to {redact(target)!r}; write oci:DIR[:TAG] (an OCI image layout), "
+                "docker://REF (a registry) or docker-daemon:REF (the Docker daemon)"
             )
         return found[0]
 

@@ -124,7 +124,9 @@ def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     reference (``oci:DIR:tag``, or a plugin's own scheme), after every check passed and every
     layer was made. A ``firstresult`` hook: the first plugin that returns a string handles the
     export; when none does, the command fails naming the target. The built-in ``oci-export``
-    plugin handles ``oci:DIR[:TAG]`` with :func:`cnbkit.export_layout`.
+    plugin handles ``oci:DIR[:TAG]`` with :func:`cnbkit.export_layout`; ``docker-export``
+    handles ``docker://REF`` (``context.push_image``) and ``docker-daemon:REF``
+    (``context.load_image``). Each layer's ``origin`` is the image whose store holds its blob.
 
     Args:
         target: the output reference as the user wrote it (relative paths are the user's

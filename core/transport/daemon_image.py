@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from ..archive.streams import CHUNK, ChunkReader, Readable
@@ -46,6 +47,11 @@ class DaemonImage(Image):
     def __init__(self, reference: str, manifest: Manifest, config: ImageConfig, *, cache: Cache) -> None:
         super().__init__(reference, manifest, config)
         self._cache = cache
+
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """The cache file of the (uncompressed) layer."""
+        path = self._cache.blob_path(descriptor.digest)
+        return path if path.is_file() else None
 
     def open_blob(self, descriptor: Descriptor) -> Readable:
         """The cached blob (the :class:`~cnbkit.oci.image.Layer` verifies it again as it reads)."""

@@ -1,9 +1,10 @@
 """Exporting an image of the ``oci`` model into an OCI image layout (``oci:DIR[:TAG]``).
 
-Blobs are written once: one already in the layout is not read again. A new layout is written
-in a hidden directory beside the target and renamed into place only when complete, so a
-failure leaves nothing at the target; into an existing layout, ``index.json`` changes last
-(readers never see a tag pointing at a half-written image).
+Blobs are written once: one already in the layout is not read again, and one in cnbkit's cache
+is hard-linked (after its digest is checked) when the layout is on the same file system. A
+new layout is written in a hidden directory beside the target and renamed into place only when
+complete, so a failure leaves nothing at the target; into an existing layout, ``index.json``
+changes last (readers never see a tag pointing at a half-written image).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def _write(writer: LayoutWriter, image: Image, tag: str | None) -> None:
     for layer in image.layers():
         if writer.has_blob(layer.digest):
             continue
+        cached = layer.origin.cached_blob(layer.descriptor) if layer.origin is not None else None
+        if cached is not None and writer.link_blob(cached, layer.digest, layer.size):
+            continue  # a cache file, checked and linked: nothing copied
         stream = layer.open()  # verified against the digest and size as it streams
         try:
             writer.write_blob_stream(stream, expected=layer.digest)

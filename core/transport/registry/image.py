@@ -67,6 +67,11 @@ class RegistryImage(Image):
         self._client = client
         self._offline = offline
 
+    def cached_blob(self, descriptor: Descriptor) -> Path | None:
+        """The cache file of the blob, once it was fetched."""
+        path = self._cache.blob_path(descriptor.digest)
+        return path if path.is_file() else None
+
     def open_blob(self, descriptor: Descriptor) -> Readable:
         """The blob from the cache, or streamed from the registry as it is written into it.
 

@@ -1,0 +1,101 @@
+"""Buildpackage images: the buildpacks (or extensions) a package image holds, each with the
+image's layer that holds it, referenced as stored.
+
+A buildpackage (``pack buildpack package``) names its main module in the
+``io.buildpacks.buildpackage.metadata`` label and every module it holds in
+``io.buildpacks.buildpack.layers`` (``io.buildpacks.extension.layers`` for extensions):
+``{id: {version: {api, stacks, targets, order, layerDiffID, name, homepage}}}``. Each module's
+layer is found by its ``layerDiffID`` among the image's layers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import BuilderError
+from ..oci.image import Image, Layer
+from ..redact import printable
+from .buildpack import Module, parse_api
+
+__all__ = ["METADATA_LABEL", "read_package"]
+
+METADATA_LABEL = "io.buildpacks.buildpackage.metadata"
+_LAYERS_LABEL = {"buildpack": "io.buildpacks.buildpack.layers", "extension": "io.buildpacks.extension.layers"}
+
+
+def _json_label(image: Image, name: str) -> Any:
+    raw = image.config.labels.get(name)
+    if raw is None:
+        raise BuilderError(f"{image.reference} is not a buildpackage: it has no {name} label")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BuilderError(f"{image.reference}: the {name} label is not JSON") from None
+
+
+def _tables(value: Any, where: str) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BuilderError(f"{where} must be a list of objects")
+    return tuple(value)
+
+
+def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
+    """The modules of buildpackage ``image``: the main one first, then the others by ``id@version``.
+
+    Raises:
+        BuilderError: a label missing or malformed, or a module whose layer is not in the image.
+    """
+    meta = _json_label(image, METADATA_LABEL)
+    modules = _json_label(image, _LAYERS_LABEL[kind])
+    if not isinstance(meta, dict) or not isinstance(modules, dict):
+        raise BuilderError(f"{image.reference}: the buildpackage labels must be JSON objects")
+    main = (meta.get("id"), meta.get("version"))
+    by_diff_id: dict[Any, Layer] = {layer.diff_id: layer for layer in image.layers() if layer.diff_id}
+    found: list[Module] = []
+    for ident, versions in modules.items():
+        if not isinstance(versions, dict):
+            raise BuilderError(
+                f"{image.reference}: {_LAYERS_LABEL[kind]} {printable(ident)[:80]!r} is malformed"
+            )
+        for version, entry in versions.items():
+            where = f"{image.reference}: {kind} {printable(f'{ident}@{version}')[:120]}"
+            if not isinstance(entry, dict) or not isinstance(ident, str) or not ident:
+                raise BuilderError(f"{where}: malformed entry in {_LAYERS_LABEL[kind]}")
+            if (
+                "/" in version
+                or version in ("", ".", "..")
+                or ident.startswith("/")
+                or ".." in ident.split("/")
+            ):
+                raise BuilderError(f"{where}: the id or version cannot be a path")
+            layer = by_diff_id.get(entry.get("layerDiffID"))
+            if layer is None:
+                raise BuilderError(
+                    f"{where}: no layer with diff ID {printable(str(entry.get('layerDiffID')))[:80]}"
+                )
+            info = {k: entry[k] for k in ("name", "homepage") if isinstance(entry.get(k), str)}
+            found.append(
+                Module(
+                    kind=kind,
+                    id=ident,
+                    version=version,
+                    api=parse_api(entry.get("api", "0.1"), f"{where}: api"),
+                    blob=None,
+                    info=info,
+                    stacks=_tables(entry.get("stacks"), f"{where}: stacks"),
+                    targets=_tables(entry.get("targets"), f"{where}: targets"),
+                    order=_tables(entry.get("order"), f"{where}: order"),
+                    layer=layer,
+                    origin=image.reference,
+                )
+            )
+    found.sort(key=lambda m: (m.id, m.version) != main)  # stable: the main module first
+    if not found or (found[0].id, found[0].version) != main:
+        shown = printable(f"{main[0]}@{main[1]}")[:120]
+        raise BuilderError(
+            f"{image.reference}: the main {kind} {shown} of the package is not in its layers label"
+        )
+    return found

@@ -1,0 +1,106 @@
+"""Loading an image of the ``oci`` model into the Docker daemon (``docker load``), streamed.
+
+The ``docker save`` archive is generated on the fly: a generator yields tar headers and each
+blob's bytes as they are read (from the cache, or from the layer's registry as it downloads),
+and the Docker SDK sends it to ``/images/load`` with chunked transfer encoding. Nothing is held
+whole in memory. Layers go in as stored (gzip): ``docker load`` inflates them itself and checks
+each against the config's diff IDs. ``manifest.json`` comes last; the daemon reads the whole
+archive before it creates anything, so a failed stream leaves no image and no tag.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+from ..archive.streams import CHUNK, close_stream
+from ..errors import CnbkitError, UsageError
+from ..oci.image import Image
+from ..redact import printable
+from .registry.reference import parse_reference
+
+__all__ = ["daemon_tag", "load_image", "save_stream"]
+
+
+def daemon_tag(reference: str) -> str:
+    """``REPO:TAG`` as the daemon names it (``latest`` added when no tag is given).
+
+    Raises:
+        UsageError: a malformed reference, or one with a digest.
+    """
+    ref = parse_reference(reference)
+    if ref.digest is not None:
+        raise UsageError(f"docker-daemon:{printable(reference)}: a load target takes a tag, not a digest")
+    name = ref.name
+    if ref.registry == "docker.io":  # the daemon's own short spelling
+        name = ref.repository.removeprefix("library/")
+    return f"{name}:{ref.tag or 'latest'}"
+
+
+def _header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = 0
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % 512)
+
+
+def save_stream(image: Image, tag: str) -> Iterator[bytes]:
+    """The ``docker save`` archive of ``image`` tagged ``tag``, as chunks of at most ``CHUNK`` bytes.
+
+    Layout: ``<config hex>.json``, ``<layer hex>/layer.tar`` per distinct layer (as stored,
+    compressed), ``manifest.json``; each blob verified against its digest as it streams.
+    """
+    config_name = f"{image.manifest.config.digest.partition(':')[2]}.json"
+    yield _header(config_name, len(image.config.raw)) + image.config.raw + _padding(len(image.config.raw))
+    names: list[str] = []
+    written: set[str] = set()
+    for layer in image.layers():
+        name = f"{layer.digest.partition(':')[2]}/layer.tar"
+        names.append(name)
+        if name in written:  # the same blob twice (two empty layers): one file, named twice
+            continue
+        written.add(name)
+        yield _header(name, layer.size)
+        stream = layer.open()  # raises at its end if the bytes are not the digest's
+        try:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+        finally:
+            close_stream(stream)
+        yield _padding(layer.size)
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": names}]).encode()
+    yield _header("manifest.json", len(manifest)) + manifest + _padding(len(manifest))
+    yield b"\0" * 1024  # the end-of-archive marker
+
+
+def load_image(client: Any, image: Image, reference: str, *, where: str = "the Docker daemon") -> str:
+    """Load ``image`` into the daemon of ``client`` (a Docker SDK client) as ``reference``.
+
+    Returns:
+        The image ID the daemon gives it (``sha256:`` of the config).
+
+    Raises:
+        UsageError: a malformed reference or one with a digest.
+        CnbkitError: the daemon refused the archive (its message, one line), or a blob failed
+            to read; the daemon then has no new image and the tag is unchanged.
+    """
+    import docker.errors
+
+    tag = daemon_tag(reference)
+    try:
+        response = client.api.load_image(save_stream(image, tag))
+        for message in response:  # the daemon reports errors inside the stream, not as a status
+            if isinstance(message, dict) and message.get("error"):
+                detail = printable(str(message["error"]))[:300]
+                raise CnbkitError(f"docker-daemon:{tag}: {where} refused the image: {detail}")
+    except docker.errors.DockerException as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise CnbkitError(f"docker-daemon:{tag}: {where} refused the image ({printable(detail)})") from None
+    return image.manifest.config.digest
