@@ -23,6 +23,7 @@ import hashlib
 import json
 import secrets
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +39,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 __all__ = ["TokenRequest", "TokenServer", "decode_jwt", "libtrust_key_id"]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client (the registry, cnbkit) closing its connection early is not a test failure:
+    without this, socketserver prints a traceback into the test output."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class TokenServer:
         class Handler(_Handler):
             owner = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd = _QuietServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         if self._ssl_context is not None:
             httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
