@@ -155,7 +155,14 @@ class ImageBlob(Blob):
         from ..archive.threads import read_ahead
 
         feed = overlay.begin_layer(layer.index)
-        stream = decompressed(read_ahead(layer.open()), layer.source)
+        opened = layer.open()
+        if not getattr(opened, "producer_hashed", False):
+            opened = read_ahead(opened)  # hash on a thread while this one inflates
+        try:
+            stream = decompressed(opened, layer.source)
+        except BaseException:
+            close_stream(opened)
+            raise
         try:
             for entry in iter_tar(stream, layer.source):
                 supplied = feed.add(entry.name, entry.kind)
