@@ -258,7 +258,6 @@ def test_example_lifecycle_resolves() -> None:
     assert "Lifecycle 0.21.0" in result.stdout
 
 
-
 def test_a_cold_save_keeps_the_layer_in_the_cache_too(tmp_path: Path) -> None:
     archive = make_lifecycle(tmp_path / "l.tgz")
     cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "one.tar")
