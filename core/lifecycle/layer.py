@@ -5,10 +5,12 @@ so the layer is written exactly once in the common case: entries go straight to 
 renamed to ``cnb/lifecycle/...``, while the archive is read. That is only right when the
 archive lists the lifecycle directory in sorted order with nothing surprising; the layer checks
 this as it goes and, when the guess fails (unsorted entries, a second candidate directory, the
-image shape after all), :meth:`SpeculativeLayer.rewrite` writes it again in sorted order from
+image shape after all), :meth:`SpeculativeLayer.finish` writes it again in sorted order from
 the bytes already written plus a side spool. Both paths give the same bytes.
 
 A background thread hashes and writes, so that the page-cache copy overlaps with inflating.
+The rewrite, after the stream, runs in the foreground through one reusable buffer, and never
+renames over an existing file (ext4 then forces the new file to disk first).
 """
 
 from __future__ import annotations
