@@ -1,11 +1,12 @@
 """cnbkit's docker resolver versus ``skopeo copy docker://... oci:DIR`` from a loopback registry.
 
 Run from the repository root: ``python benchmarks/bench_docker.py [--sizes 30,300] [--rounds 5]``.
-Writes ``benchmarks/results/docker.{md,json}``.
+Writes ``benchmarks/results/docker.{md,json}`` (``docker-unsorted.{md,json}`` with ``--unsorted``).
 
 The image has the official lifecycle image's shape: two small distroless-like base layers, then
 one layer with ``/cnb/lifecycle.toml`` and ``/cnb/lifecycle/*`` whose binaries hold SIZE MB that
-compress like compiled code (gzip level 1). It is pushed once to a private ``docker-registry``
+compress like compiled code (gzip level 1), in the order of lifecycle's packager (``--unsorted``:
+the phase links after the binaries). It is pushed once to a private ``docker-registry``
 on 127.0.0.1 by skopeo.
 
 Contenders, paired and alternating (benchmarks/harness.py), every one a whole process, cold cache:
@@ -119,14 +120,21 @@ def _dir(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(info)
 
 
-def _lifecycle(tar: tarfile.TarFile, size: int) -> None:
+def _lifecycle(tar: tarfile.TarFile, size: int, sorted_entries: bool = True) -> None:
+    """The lifecycle layer. Sorted, its entries come in the order of lifecycle's own packager
+    (as ``tests.lifecycles.big_lifecycle`` and the file benchmark make them); unsorted, the
+    phase links come after the binaries, as a hand-made tar may list them, which costs cnbkit
+    a second write of the layer in sorted order."""
     _dir(tar, "/cnb")
     _file(tar, "/cnb/lifecycle.toml", descriptor())
     _dir(tar, "/cnb/lifecycle")
-    _file(tar, "/cnb/lifecycle/launcher", size=size - size * 2 // 3, mode=0o755)
-    _file(tar, "/cnb/lifecycle/lifecycle", size=size * 2 // 3, mode=0o755)
-    for phase in LINKED:
-        info = tarfile.TarInfo(f"/cnb/lifecycle/{phase}")
+    binaries = {"launcher": size - size * 2 // 3, "lifecycle": size * 2 // 3}
+    names = sorted([*binaries, *LINKED]) if sorted_entries else [*binaries, *LINKED]
+    for name in names:
+        if name in binaries:
+            _file(tar, f"/cnb/lifecycle/{name}", size=binaries[name], mode=0o755)
+            continue
+        info = tarfile.TarInfo(f"/cnb/lifecycle/{name}")
         info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, "lifecycle", 0o777, 1_700_000_000
         tar.addfile(info)
 
@@ -136,7 +144,7 @@ def _base(tar: tarfile.TarFile, files: dict[str, int]) -> None:
         _file(tar, name, size=size)
 
 
-def make_layout(path: Path, size_mb: int) -> Path:
+def make_layout(path: Path, size_mb: int, sorted_entries: bool = True) -> Path:
     """The official-shaped lifecycle image as an OCI layout (reused when already made)."""
     if (path / "index.json").is_file():
         return path
@@ -148,7 +156,7 @@ def make_layout(path: Path, size_mb: int) -> Path:
         _layer(
             blobs, lambda t: _base(t, {"usr/share/zoneinfo/tzdata": 1_500_000, "usr/lib/os-release": 300})
         ),
-        _layer(blobs, lambda t: _lifecycle(t, size_mb * MB)),
+        _layer(blobs, lambda t: _lifecycle(t, size_mb * MB, sorted_entries)),
     ]
     config = json.dumps(
         {
@@ -194,10 +202,11 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def _case(registry: Any, size_mb: int, rounds: int, work: Path) -> dict[str, Any]:
+def _case(registry: Any, size_mb: int, rounds: int, work: Path, sorted_entries: bool) -> dict[str, Any]:
     from tests.services.skopeo import copy
 
-    layout = make_layout(WORK_DIR / f"docker-image-{size_mb}mb", size_mb)
+    name = f"docker-image-{size_mb}mb-{'sorted' if sorted_entries else 'unsorted'}"
+    layout = make_layout(WORK_DIR / name, size_mb, sorted_entries)
     repo = f"lifecycle-{size_mb}"
     ref = copy(f"oci:{layout}:v1", registry, repo, "v1", workdir=work)
     blob_bytes = sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir())
@@ -240,8 +249,8 @@ def _case(registry: Any, size_mb: int, rounds: int, work: Path) -> dict[str, Any
             str(saved),
             "-q",
         ]
-        # Warm without --save: a cold --save writes the layer to its target only, not into the
-        # cache, so a warm --save reads the image again (the api's behaviour, not the resolver's).
+        # Warm without --save: what a warm resolve costs (one HEAD). A warm --save also copies
+        # the layer the cold --save linked into the cache (300 MB: a few tenths of a second).
         warm_argv = [*cnbkit_command(), "resolve", uri, "--platform", "linux/amd64", "-q"]
         warm["cnbkit resolve warm (tag)"] = []
         contenders.append(
@@ -288,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="30,300", help="lifecycle sizes in MB (default 30,300)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per size (default 5)")
+    parser.add_argument(
+        "--unsorted",
+        action="store_true",
+        help="phase links after the binaries in the lifecycle layer (default: the packager's order)",
+    )
     args = parser.parse_args(argv)
     from tests.services.registry import Registry
 
@@ -295,15 +309,22 @@ def main(argv: list[str] | None = None) -> int:
     cases = []
     with Registry(work / "registry", name="bench-registry") as registry:
         for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
-            cases.append(_case(registry, size, args.rounds, fresh_dir(work / f"case-{size}")))
+            cases.append(
+                _case(registry, size, args.rounds, fresh_dir(work / f"case-{size}"), not args.unsorted)
+            )
     table = _table(cases)
     command = f"python benchmarks/bench_docker.py --sizes {args.sizes} --rounds {args.rounds}"
+    command += " --unsorted" if args.unsorted else ""
     facts = machine_facts(
         {"skopeo": ["skopeo", "--version"], "docker-registry": ["docker-registry", "--version"]}
     )
     markdown = f"# cnbkit benchmark: docker resolver vs skopeo copy\n\nRun with `{command}`.\n\n{table}\n\n"
     markdown += report.machine_table(facts) + "\n"
-    report.write_results("docker", markdown, {"command": command, "cases": cases, "machine": facts})
+    report.write_results(
+        "docker-unsorted" if args.unsorted else "docker",
+        markdown,
+        {"command": command, "cases": cases, "machine": facts},
+    )
     print(table)
     return 0
 

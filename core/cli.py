@@ -9,6 +9,7 @@ command) or ``CNBKIT_DEBUG=1`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -238,5 +239,29 @@ def _run(args_list: list[str], debug: bool) -> int:
 
 
 def run() -> NoReturn:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    The process ends without the interpreter's teardown (a last full garbage collection and
+    the freeing of every object: about 0.1 s of CPU, a tenth of a cold resolve of a small
+    image): whatever cnbkit writes is closed and renamed into place before :func:`main`
+    returns, and its locks are released by the kernel. Standard streams are flushed and
+    ``atexit`` handlers run first; with a non-daemon thread still running, or a stream that
+    cannot be flushed, the normal exit runs instead.
+    """
+    code = main()
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # the normal exit reports it as it always did
+    import atexit
+
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

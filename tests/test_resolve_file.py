@@ -256,3 +256,32 @@ def test_example_lifecycle_resolves() -> None:
     result = run_cli("resolve", str(example))
     assert result.returncode == 0, result.stderr
     assert "Lifecycle 0.21.0" in result.stdout
+
+
+def test_a_cold_save_keeps_the_layer_in_the_cache_too(tmp_path: Path) -> None:
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "one.tar")
+    [cached] = (tmp_path / "cache").glob("lifecycles/*/layer.tar")
+    assert cached.stat().st_ino == (tmp_path / "one.tar").stat().st_ino  # a link: nothing copied
+    cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "two.tar")  # copied from the cache
+    assert (tmp_path / "two.tar").read_bytes() == (tmp_path / "one.tar").read_bytes()
+    assert (tmp_path / "two.tar").stat().st_ino != cached.stat().st_ino
+
+
+def test_a_saved_layer_edited_in_place_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    archive = make_lifecycle(tmp_path / "l.tgz")
+    cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "one.tar")
+    good = (tmp_path / "one.tar").read_bytes()
+    with open(tmp_path / "one.tar", "r+b") as saved:  # the same inode as the cached layer
+        saved.seek(600)
+        saved.write(b"X")
+    cnbkit.resolve_lifecycle(str(archive), save=tmp_path / "two.tar")
+    assert (tmp_path / "two.tar").read_bytes() == good  # rebuilt from the archive
+    warm = cnbkit.resolve_lifecycle(str(archive))
+    [cached] = (tmp_path / "cache").glob("lifecycles/*/layer.tar")
+    with open(cached, "r+b") as layer:  # now two.tar's inode (the rebuild linked it), edited
+        layer.seek(600)
+        layer.write(b"Y")
+    reader = warm.layer()
+    data = b"".join(iter(lambda: reader.read(1 << 16), b""))
+    assert data == good  # verified first, found wrong, rebuilt

@@ -332,3 +332,45 @@ def test_a_layout_pulled_from_a_registry_by_skopeo_resolves(
     data = cli_json("resolve", f"oci:{pulled}:lc", "--json")
     assert data["version"] == "0.21.0" and data["binaries"] == original["binaries"]
     assert data["digest"] == original["digest"]  # the lifecycle layer passed through both ways
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["official", "passwd-after", "passwd-before", "setuid-late", "split", "opaque-split"],
+)
+def test_the_blob_digest_is_the_layer_or_the_sha256_of_the_stream(
+    tmp_path: Path, cache_dir: Path, shape: str
+) -> None:
+    """Whatever is found out late (a file after the lifecycle, a setuid bit, a second layer
+    supplying entries), a Blob that is not one layer has the digest of its stream's bytes."""
+    from cnbkit.cache import Cache
+    from cnbkit.lifecycle.from_image import image_blob
+
+    top = lifecycle_layer()
+    split_high = [e for e in top if "launcher" in e.name or "lifecycle.toml" in e.name]
+    split_low = [e for e in top if e not in split_high]
+    layers = {
+        "official": [BASE, top],
+        "passwd-after": [BASE, [*top, Entry("/etc/passwd", b"evil::0:0::/:/bin/sh\n", mode=0o644)]],
+        "passwd-before": [BASE, [Entry("/aaa", b"first\n", mode=0o644), *top]],
+        "setuid-late": [BASE, [*top, Entry("/cnb/lifecycle/zz", b"#!x\n", mode=0o4755)]],
+        "split": [BASE, split_low, split_high],
+        "opaque-split": [BASE, [Entry("cnb/lifecycle/.wh..wh..opq", mode=0o644), *split_low], split_high],
+    }[shape]
+    write_image(tmp_path / "img", ImageSpec(layers), "v1")  # type: ignore[arg-type]
+    image = cnbkit.open_layout(tmp_path / "img", tag="v1", platform=cnbkit.parse_platform("linux/amd64"))
+    blob = image_blob(image, Cache(cache_dir))
+    stream = blob.open()
+    try:
+        data = b"".join(iter(lambda: stream.read(1 << 16), b""))
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    passthrough = blob.image is not None and blob.image.layer is not None
+    assert passthrough == (shape == "official")
+    if passthrough:
+        assert blob.image is not None and blob.image.layer is not None
+        assert blob.digest == blob.image.layer.digest
+    else:
+        assert blob.digest == f"sha256:{hashlib.sha256(data).hexdigest()}" and blob.size == len(data)
+    again = image_blob(image, Cache(cache_dir))  # the record: same digest, no layer read
+    assert again.digest == blob.digest

@@ -50,6 +50,12 @@ class HashingReader(Wrapper):
         """Take the digest and size from ``result()`` at the end instead of hashing."""
         self._trusted = result
 
+    @property
+    def producer_hashed(self) -> bool:
+        """Whether the producer hashes (and verifies) the bytes, on its own thread: then a
+        read-ahead thread over this stream would only add a hand-over per chunk."""
+        return self._trusted is not None
+
     def read(self, size: int = -1, /) -> bytes:
         """Read up to ``size`` bytes; at the end, verify and record the digest."""
         data = self._raw.read(size)
@@ -150,7 +156,7 @@ class HashingFile:
             self._thread = threading.Thread(target=self._run, name="cnbkit-writer", daemon=True)
             self._thread.start()
 
-    def _put(self, data: bytes) -> None:
+    def _put(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
         self._file.write(data)
 
@@ -167,8 +173,11 @@ class HashingFile:
                 if not self._aborted:
                     raise
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` (hashed and written in order).
+
+        A ``memoryview`` (of a reused buffer) only for a foreground file: a background one
+        queues what it is given.
 
         Raises:
             WriteError: the disk is full, the file too large, the filesystem read-only ...
@@ -176,6 +185,7 @@ class HashingFile:
         if self._error is not None:
             raise WriteError.from_os(self.path, self._error)
         if self._queue is not None:
+            assert isinstance(data, bytes), "a background file queues bytes, never a view"
             self._queue.put(data)
         else:
             try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +19,7 @@ __all__ = ["END_MARKER", "NORMALIZED_MTIME", "directory_tar", "padding", "tar_he
 NORMALIZED_MTIME = 315532801  # 1980-01-01T00:00:01Z, as pack and the lifecycle image use
 _BLOCK = 512
 END_MARKER = b"\0" * (2 * _BLOCK)  # two zero blocks end a tar archive
-_TYPES = {
-    "file": tarfile.REGTYPE,
-    "dir": tarfile.DIRTYPE,
-    "symlink": tarfile.SYMTYPE,
-    "hardlink": tarfile.LNKTYPE,
-}
+_TYPES = {"file": b"0", "dir": b"5", "symlink": b"2", "hardlink": b"1"}  # tarfile's REGTYPE ...
 
 
 def tar_header(name: str, kind: str, mode: int, size: int = 0, linkname: str = "") -> bytes:
@@ -34,6 +28,8 @@ def tar_header(name: str, kind: str, mode: int, size: int = 0, linkname: str = "
     Directories get a trailing ``/`` as Go's archive/tar and Docker write them; owner is
     root (0:0, no names) and the mtime is :data:`NORMALIZED_MTIME`.
     """
+    import tarfile  # only when a header is written: a warm resolve writes none
+
     info = tarfile.TarInfo(name + "/" if kind == "dir" and not name.endswith("/") else name)
     info.type = _TYPES[kind]
     info.mode = mode

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
@@ -12,7 +14,7 @@ from ..archive.atomic import atomic_path
 from ..archive.hashing import HashingReader
 from ..archive.streams import Readable, close_stream, drain_into
 from ..blob import Blob
-from ..errors import LifecycleError, WriteError
+from ..errors import DigestMismatchError, LifecycleError, WriteError
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
 
@@ -70,8 +72,13 @@ class Lifecycle:
         return Platform(self.os, self.arch, self.variant)
 
     def _layer_file(self) -> Path:
-        if self._layer_path is not None and self._layer_path.is_file():
-            return self._layer_path
+        path = self._layer_path
+        if path is not None and path.is_file():
+            if not _shared(path) or _matches(path, self.layer_digest):
+                return path
+            if self._rebuild is not None:  # a --save file linked into the cache was edited
+                with contextlib.suppress(OSError):
+                    path.unlink()
         if self._rebuild is None:
             raise LifecycleError(f"the layer of lifecycle {self.version} is no longer available")
         return self._rebuild(None)  # re-read the artifact; the layer lands in the cache
@@ -98,18 +105,32 @@ class Lifecycle:
             WriteError: the file cannot be written.
         """
         target = Path(path).absolute()
-        if (self._layer_path is None or not self._layer_path.is_file()) and self._rebuild is not None:
+        source = self._layer_path
+        if (source is None or not source.is_file()) and self._rebuild is not None:
             return self._rebuild(target)  # write it straight there: one write, not two
-        with atomic_path(target) as tmp:
-            reader = self.layer()
-            try:
-                with open(tmp, "xb") as out:
-                    drain_into(reader, out)
-            except OSError as exc:
-                raise WriteError.from_os(target, exc) from None
-            finally:
-                close_stream(reader)
+        try:
+            with atomic_path(target) as tmp:
+                reader = (
+                    self.layer() if source is None or not _shared(source) else self._verified_on_copy(source)
+                )
+                try:
+                    with open(tmp, "xb") as out:
+                        drain_into(reader, out)
+                except OSError as exc:
+                    raise WriteError.from_os(target, exc) from None
+                finally:
+                    close_stream(reader)
+        except DigestMismatchError:
+            if source is None or self._rebuild is None:
+                raise
+            with contextlib.suppress(OSError):  # a --save file linked into the cache was edited
+                source.unlink()
+            return self._rebuild(target)
         return target
+
+    def _verified_on_copy(self, source: Path) -> Readable:
+        # Verified while it is copied (a mismatch rebuilds), not read twice.
+        return HashingReader(open(source, "rb"), expected=self.layer_digest, source=f"{source}")
 
     def to_json(self, uri: str) -> dict[str, Any]:
         """The ``cnbkit resolve --json`` object (``uri`` redacted; the README lists its keys).
@@ -132,3 +153,25 @@ class Lifecycle:
         if image is not None:
             data["image"] = {"digest": image.digest, "platform": str(image.platform)}
         return data
+
+
+def _shared(path: Path) -> bool:
+    """Whether the layer file has another name (a ``--save`` file linked into the cache)."""
+    try:
+        return path.stat().st_nlink > 1
+    except OSError:
+        return False
+
+
+def _matches(path: Path, digest: str) -> bool:
+    """Whether the file's sha256 is ``digest`` (read in big pieces: one pass, no copy kept)."""
+    sha = hashlib.sha256()
+    buffer = bytearray(1024 * 1024)
+    view = memoryview(buffer)
+    try:
+        with open(path, "rb", buffering=0) as file:
+            while got := file.readinto(buffer):
+                sha.update(view[:got])
+    except OSError:
+        return False
+    return f"sha256:{sha.hexdigest()}" == digest

@@ -14,6 +14,7 @@ cache, not at the ``save`` path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -153,9 +154,36 @@ def _build(
             raise WriteError.from_os(final, exc) from None
         lifecycle = lifecycle_at(final)
         metadata.store(cache, lifecycle, data)
+        if save is not None:
+            _link_into_cache(
+                final, metadata.lifecycle_dir(cache, blob.digest, target) / metadata.LAYER_NAME, cache
+            )
         return lifecycle
     except BaseException:
         layer.abort()
         raise
     finally:
         layer.close()
+
+
+def _link_into_cache(saved: Path, cached: Path, cache: Cache) -> None:
+    """Keep the layer written to ``save`` in the cache too, as a hard link (nothing copied), so
+    that a warm ``--save`` copies it instead of reading the whole artifact again.
+
+    The two names share one inode: a saved file edited in place changes the cached layer too,
+    which is why the cached layer is verified before it is served when it has another name
+    (:meth:`Lifecycle.layer`) and replaced by a rebuild when it no longer matches. Another
+    filesystem, or a read-only cache: nothing is kept, as before.
+    """
+    if cached.exists():
+        return
+    try:
+        tmp = cache.new_temp_path(".layer")
+    except WriteError:
+        return
+    try:
+        os.link(saved, tmp)
+        os.rename(tmp, cached)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()

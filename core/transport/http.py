@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import email.utils
 import os
 import random
 import socket
@@ -68,6 +67,8 @@ def retry_after(response: requests.Response) -> float | None:
         return None
     if value.strip().isdigit():
         return float(value)
+    import email.utils  # rare: only a Retry-After date needs it
+
     try:  # an HTTP-date; anything else is ignored (the normal backoff applies)
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

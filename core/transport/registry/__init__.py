@@ -1,24 +1,59 @@
 """The OCI distribution (registry) client: references, authentication, manifests and blobs.
 
-Importing this package imports neither ``requests`` nor ``docker``: both load when a request
-is made, and ``docker`` only when a registry asks for credentials.
+Importing this package imports neither ``requests`` nor ``docker`` (nor, until a name is
+used, any of its modules): both load when a request is made, and ``docker`` only when a
+registry asks for credentials.
 """
 
 from __future__ import annotations
 
-from .auth import clear_token_cache
-from .client import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    MANIFEST_MAX,
-    MANIFEST_TYPES,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    RegistryClient,
-)
-from .credentials import Credentials, CredentialsProvider, DockerConfigCredentials
-from .reference import Reference, parse_reference
-from .wire import RegistryError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .auth import clear_token_cache
+    from .client import (
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        MANIFEST_MAX,
+        MANIFEST_TYPES,
+        OCI_INDEX,
+        OCI_MANIFEST,
+        RegistryClient,
+    )
+    from .credentials import Credentials, CredentialsProvider, DockerConfigCredentials
+    from .reference import Reference, parse_reference
+    from .wire import RegistryError
+
+# Lazily: importing a submodule (the warm path needs only ``image``, ``quick`` and
+# ``reference``) must not import the client, its authentication and their helpers.
+_LAZY = {
+    "clear_token_cache": ".auth",
+    "DOCKER_MANIFEST": ".client",
+    "DOCKER_MANIFEST_LIST": ".client",
+    "MANIFEST_MAX": ".client",
+    "MANIFEST_TYPES": ".client",
+    "OCI_INDEX": ".client",
+    "OCI_MANIFEST": ".client",
+    "RegistryClient": ".client",
+    "Credentials": ".credentials",
+    "CredentialsProvider": ".credentials",
+    "DockerConfigCredentials": ".credentials",
+    "Reference": ".reference",
+    "parse_reference": ".reference",
+    "RegistryError": ".wire",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DOCKER_MANIFEST",

@@ -19,7 +19,6 @@ from ...archive.streams import CHUNK, Readable
 from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...progress import Progress
-from . import push
 from .blobs import BlobDownload
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
@@ -187,6 +186,8 @@ class RegistryClient:
         Raises:
             RegistryError: refused, or the registry stored other bytes than were sent.
         """
+        from . import push  # pushing only: a pull never imports it
+
         return push.put_manifest(self.connection, ref, data, media_type)
 
     def _manifest_request(self, ref: Reference, method: str, accept: Sequence[str]) -> requests.Response:
@@ -213,6 +214,8 @@ class RegistryClient:
 
     def blob_exists(self, ref: Reference, digest: str) -> int | None:
         """The size of blob ``digest`` in ``ref``'s repository, or ``None`` if it lacks it."""
+        from . import push  # pushing only: a pull never imports it
+
         return push.blob_exists(self.connection, ref, digest)
 
     def fetch_blob(self, ref: Reference, digest: str, size: int | None, cache: Cache) -> Path:
@@ -302,6 +305,8 @@ class RegistryClient:
         Returns:
             ``True`` if mounted; ``False`` if the registry declined (upload it then).
         """
+        from . import push  # pushing only: a pull never imports it
+
         return push.mount_blob(self.connection, ref, digest, source)
 
     def upload_blob(
@@ -312,6 +317,8 @@ class RegistryClient:
         Raises:
             RegistryError: refused, or the bytes did not match ``digest``.
         """
+        from . import push  # pushing only: a pull never imports it
+
         push.upload_blob(self.connection, ref, stream, digest, size, chunk_size=chunk_size)
 
 

@@ -17,9 +17,9 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
-from ..urls import is_loopback
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
+from .quick import http_allowed
 from .reference import Reference
 from .wire import RegistryError, error_code, send
 
@@ -27,16 +27,6 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = ["Connection", "http_allowed", "pull_scope", "push_scope"]
-
-
-def http_allowed(host: str, insecure: bool | Collection[str]) -> bool:
-    """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``):
-    loopback always; others when ``insecure`` is ``True`` or lists the host or ``host:port``."""
-    name = urlsplit(f"//{host}").hostname or host
-    if is_loopback(name) or insecure is True:
-        return True
-    listed = () if isinstance(insecure, bool) else insecure
-    return host in listed or name in listed
 
 
 def pull_scope(ref: Reference) -> tuple[str, ...]:

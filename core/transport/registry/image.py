@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...archive.streams import Readable
 from ...cache import Cache, CacheEntry
@@ -20,16 +21,18 @@ from ...oci.descriptor import Descriptor
 from ...oci.errors import ManifestError, PlatformNotFoundError
 from ...oci.image import Image
 from ...oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
+from ...oci.mediatypes import MANIFEST_ACCEPT
 from ...oci.platform import Platform
 from ...oci.select import select_manifest
-from .client import MANIFEST_TYPES, RegistryClient
-from .connection import http_allowed
-from .quick import quick_head, remember_endpoint
+from .quick import http_allowed, quick_head, remember_endpoint
 from .reference import Reference
+
+if TYPE_CHECKING:  # the client (auth, requests' helpers) is imported only when a request is due
+    from .client import RegistryClient
 
 __all__ = ["RegistryImage", "open_registry_image", "tag_key"]
 
-ClientFactory = Callable[[], RegistryClient]
+ClientFactory = Callable[[], "RegistryClient"]
 
 
 def tag_key(ref: Reference) -> str:
@@ -217,7 +220,7 @@ def open_registry_image(
         return quick_head(
             cache,
             target,
-            MANIFEST_TYPES,
+            MANIFEST_ACCEPT,  # the client's MANIFEST_TYPES, without importing the client
             verify=verify,
             timeout=timeout,
             allow_http=lambda host: http_allowed(host, insecure),

@@ -4,7 +4,7 @@ Revalidating a cached tag is one small request, but reaching it through the full
 the import of ``requests`` (about 0.2 s here, most of a warm resolve) and a ``/v2/`` ping. So
 the client remembers, per registry, the scheme of a registry that answered its ping without
 asking for credentials (a stamp in the cache: a scheme, never a credential), and the next
-process sends its ``HEAD`` straight there with :mod:`http.client`. Anything but a clean ``200``
+process sends its ``HEAD`` straight there with a bare socket. Anything but a clean ``200``
 with a valid ``Docker-Content-Digest`` (a 401 because the registry now wants credentials, a
 redirect, an error, a proxy that must be used) returns ``None``, and the caller takes the full
 client's path, which pings, authenticates and reports errors properly. Plain http is used only
@@ -14,15 +14,16 @@ if it is still allowed now.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from ...archive.digest import validate_digest
 from ...cache import Cache, CacheEntry
 from ...errors import CnbkitError
+from ..urls import is_loopback
 from .reference import Reference
 
-__all__ = ["quick_head", "remember_endpoint"]
+__all__ = ["http_allowed", "quick_head", "remember_endpoint"]
 
 _PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 
@@ -60,38 +61,86 @@ def quick_head(
     scheme = entry.etag
     if (scheme == "http" and not allow_http(ref.api_host)) or _proxied(ref.hostname):
         return None
-    import http.client
-
     parts = urlsplit(f"//{ref.api_host}")
+    if scheme == "https" and verify is False:
+        return None  # never without verification on this path
+    request = (
+        f"HEAD /v2/{ref.repository}/manifests/{ref.tag or 'latest'} HTTP/1.1\r\n"
+        f"Host: {ref.api_host}\r\nAccept: {', '.join(accept)}\r\nUser-Agent: cnbkit\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("ascii")
     try:
-        if scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-            if verify is False:
-                return None  # never without verification on this path
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                ref.hostname, parts.port, timeout=timeout, context=context
-            )
-        else:
-            connection = http.client.HTTPConnection(ref.hostname, parts.port, timeout=timeout)
-        try:
-            connection.request(
-                "HEAD",
-                f"/v2/{ref.repository}/manifests/{ref.tag or 'latest'}",
-                headers={"Accept": ", ".join(accept), "User-Agent": "cnbkit"},
-            )
-            response = connection.getresponse()
-            header = response.getheader("Docker-Content-Digest", "") or ""
-            length = response.getheader("Content-Length", "") or ""
-            status = response.status
-        finally:
-            connection.close()
-    except (OSError, http.client.HTTPException, ValueError):
+        head = _exchange(
+            ref.hostname, parts.port or (443 if scheme == "https" else 80), request, scheme, verify, timeout
+        )
+    except (OSError, ValueError, UnicodeError):
         return None
+    if head is None:
+        return None
+    status, headers = head
+    header = headers.get("docker-content-digest", "")
+    length = headers.get("content-length", "")
     if status != 200 or not length.isdigit():
         return None
     try:
         return validate_digest(header.strip()), int(length)
     except CnbkitError:
         return None
+
+
+def http_allowed(host: str, insecure: bool | Collection[str]) -> bool:
+    """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``):
+    loopback always; others when ``insecure`` is ``True`` or lists the host or ``host:port``."""
+    name = urlsplit(f"//{host}").hostname or host
+    if is_loopback(name) or insecure is True:
+        return True
+    listed = () if isinstance(insecure, bool) else insecure
+    return host in listed or name in listed
+
+
+_MAX_HEAD = 64 * 1024  # a HEAD answer's status line and headers; more is not a registry
+
+
+def _exchange(
+    host: str, port: int, request: bytes, scheme: str, verify: str | bool, timeout: float
+) -> tuple[int, dict[str, str]] | None:
+    """Send ``request`` and read the answer's status and headers (a HEAD has no body).
+
+    A bare socket, not :mod:`http.client`: its import (with the ``email`` parser) costs more
+    than the whole exchange. Anything but a plain HTTP/1.x head answers ``None``.
+    """
+    import socket
+
+    raw = socket.create_connection((host, port), timeout=timeout)
+    sock = raw
+    try:
+        if scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            sock = context.wrap_socket(raw, server_hostname=host)
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            if len(data) > _MAX_HEAD:
+                return None
+            chunk = sock.recv(16384)
+            if not chunk:
+                return None
+            data += chunk
+    finally:
+        sock.close()  # a TLS socket took over the connection from ``raw``
+        raw.close()
+    lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        key = name.lower()
+        if not colon or not name or name != name.strip() or key in headers:
+            return None  # folded, malformed or repeated: let the full client judge
+        headers[key] = value.strip()
+    return int(code), headers
