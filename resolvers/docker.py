@@ -14,7 +14,12 @@ Everything else (auth, verification, caching, platform choice) is the core's, th
 
 from __future__ import annotations
 
-from cnbkit import Context, Image, Locator, UsageError, hookimpl
+from typing import TYPE_CHECKING
+
+from cnbkit import Context, Locator, UsageError, hookimpl
+
+if TYPE_CHECKING:  # the image model is imported only when an image is made
+    from cnbkit import Image
 
 
 @hookimpl

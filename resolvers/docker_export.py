@@ -8,7 +8,12 @@ module imports only the face, as a third party's exporter would.
 
 from __future__ import annotations
 
-from cnbkit import Context, Image, UsageError, hookimpl, parse_locator
+from typing import TYPE_CHECKING
+
+from cnbkit import Context, UsageError, hookimpl, parse_locator
+
+if TYPE_CHECKING:  # the image model is imported only when a builder is exported
+    from cnbkit import Image
 
 
 @hookimpl

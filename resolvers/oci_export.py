@@ -6,7 +6,12 @@ All the work (blobs once, atomic index, nothing left behind on failure) is the c
 
 from __future__ import annotations
 
-from cnbkit import Context, Image, export_layout, hookimpl, parse_locator
+from typing import TYPE_CHECKING
+
+from cnbkit import Context, hookimpl, parse_locator
+
+if TYPE_CHECKING:  # the image model is imported only when a builder is exported
+    from cnbkit import Image
 
 
 @hookimpl
@@ -16,4 +21,6 @@ def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     locator = parse_locator(target)
     if locator.scheme != "oci":
         return None
+    from cnbkit import export_layout  # the layout writer: only when a layout is written
+
     return export_layout(image, locator.rest)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cnbkit import Context, Image, Locator, hookimpl, open_layout, parse_layout_locator
+from cnbkit import Context, Locator, hookimpl
+
+if TYPE_CHECKING:  # the image model is imported only when a layout is opened
+    from cnbkit import Image
 
 _MARKER = "oci-layout"  # the file that makes a directory an OCI image layout (image-spec)
 
@@ -32,6 +36,9 @@ def _local(text: str, base_dir: Path) -> Path:
 @hookimpl
 def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
     """Open the image an ``oci:`` reference (or a layout directory) names, for the target platform."""
+    # Imported here: every resolve loads this plugin, few open a layout.
+    from cnbkit import open_layout, parse_layout_locator
+
     if locator.scheme == "oci":
         parsed = parse_layout_locator(locator.rest)
         path = _local(parsed.path, locator.base_dir)
