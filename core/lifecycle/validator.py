@@ -25,12 +25,8 @@ from ..cache import Cache
 from ..errors import WriteError
 from ..oci.platform import Platform
 from . import metadata
-from .checks import check_binaries, check_links
 from .descriptor import parse_descriptor
-from .layer import SpeculativeLayer
 from .model import PHASES, Lifecycle, LifecycleAPIs
-from .placement import place
-from .shape import check_containers, find_shape, scan
 
 __all__ = ["Accept", "validate_lifecycle"]
 
@@ -110,6 +106,13 @@ def _build(
     accept: Accept | None,
     max_size: int | None,
 ) -> Lifecycle:
+    # The reading machinery (the tar reader, shapes, link checks, the layer writer) is imported
+    # here: a warm resolve is served from the cache and never needs it.
+    from .checks import check_binaries, check_links
+    from .layer import SpeculativeLayer
+    from .placement import place
+    from .shape import check_containers, find_shape, scan
+
     target = blob.platform or platform
     out = beside(save) if save is not None else cache.new_temp_path(".layer")
     layer = SpeculativeLayer(out, cache.new_temp_path(".spool"))
