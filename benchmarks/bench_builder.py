@@ -29,9 +29,7 @@ cache (``CNBKIT_CACHE_DIR`` emptied before each run):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import report
-from benchmarks.bench_docker import _base, _layer, make_layout
+from benchmarks.bench_docker import _base, _layer, make_layout, write_image
 from benchmarks.harness import (
     MB,
     WORK_DIR,
@@ -74,48 +72,15 @@ def make_build_layout(path: Path) -> Path:
     layers = [
         _layer(blobs, lambda t: _base(t, {"etc/passwd": 2000, "usr/lib/libbig.so": BUILD_MB * MB})),
     ]
-    config = json.dumps(
+    return write_image(
+        path,
+        layers,
         {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {
-                "Env": ["PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000"],
-                "User": "1000:1000",
-                "Labels": {"io.buildpacks.stack.id": "bench"},
-            },
-            "rootfs": {"type": "layers", "diff_ids": [layer["diff_id"] for layer in layers]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": x["digest"],
-                    "size": x["size"],
-                }
-                for x in layers
-            ],
-        }
-    ).encode()
-    for blob in (config, manifest):
-        (blobs / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
-    entry = {
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
-        "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "v1"},
-    }
-    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-    return path
+            "Env": ["PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000"],
+            "User": "1000:1000",
+            "Labels": {"io.buildpacks.stack.id": "bench"},
+        },
+    )
 
 
 def _log(message: str) -> None:

@@ -20,11 +20,10 @@ from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .http import (
-    ATTEMPTS,
     Interruptible,
     full_length,
-    is_timeout,
     open_response,
+    retry_or_raise,
 )
 from .urls import HttpTarget, check_scheme, split_url
 
@@ -278,18 +277,16 @@ class _BodyFetch(Interruptible):
                     ) as exc:
                         response.close()
                         self.check_interrupted(display)
-                        if is_timeout(exc):
-                            raise DownloadError(
-                                f"{display}: the server stopped sending for "
-                                f"{self.client.timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
-                            ) from None
                         failures += 1
-                        if failures >= ATTEMPTS:
-                            expected = f" of {self.total}" if self.total is not None else ""
-                            raise DownloadError(
-                                f"{display}: download incomplete: the connection broke after "
-                                f"{received}{expected} bytes, {failures} times"
-                            ) from None
+                        retry_or_raise(
+                            exc,
+                            display,
+                            peer="server",
+                            timeout=self.client.timeout,
+                            failures=failures,
+                            received=received,
+                            total=self.total,
+                        )
                         response, skip = self._resume(received)
                         self.response = response  # the one interrupt() shuts down now
                 response.close()

@@ -37,6 +37,7 @@ __all__ = [
     "new_session",
     "open_response",
     "redirect_location",
+    "retry_or_raise",
     "retry_after",
 ]
 
@@ -286,3 +287,33 @@ def full_length(response: Any) -> int | None:
     else:
         size = response.headers.get("Content-Length", "")
     return int(size) if size.isdigit() else None
+
+
+def retry_or_raise(
+    exc: BaseException,
+    source: str,
+    *,
+    peer: str,
+    timeout: float,
+    failures: int,
+    received: int,
+    total: int | None,
+) -> None:
+    """Decide after a body broke off: return to resume it, or raise when it is hopeless.
+
+    A stalled peer (a read timeout) is not retried: it would stall again. A connection that
+    broke ``failures`` times (:data:`ATTEMPTS` in all) is given up.
+
+    Raises:
+        DownloadError: naming ``source``, the stall or the bytes received before each break.
+    """
+    if is_timeout(exc):
+        raise DownloadError(
+            f"{source}: the {peer} stopped sending for {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
+        ) from None
+    if failures >= ATTEMPTS:
+        expected = f" of {total}" if total is not None else ""
+        raise DownloadError(
+            f"{source}: download incomplete: the connection broke after {received}{expected} bytes, "
+            f"{failures} times"
+        ) from None

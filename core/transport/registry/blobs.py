@@ -17,7 +17,7 @@ from ...archive.streams import CHUNK
 from ...cache import Cache, Releasable
 from ...errors import DigestMismatchError, DownloadError
 from ...progress import Progress
-from ..http import ATTEMPTS, Interruptible, is_timeout
+from ..http import Interruptible, retry_or_raise
 from .wire import RegistryError
 
 if TYPE_CHECKING:
@@ -127,18 +127,16 @@ class BlobDownload(Interruptible):
                     ) as exc:
                         response.close()
                         self.check_interrupted(self.source)
-                        if is_timeout(exc):
-                            raise DownloadError(
-                                f"{self.source}: the registry stopped sending for {self.timeout:g} s; "
-                                "raise --timeout or CNBKIT_TIMEOUT"
-                            ) from None
                         failures += 1
-                        if failures >= ATTEMPTS:
-                            expected = f" of {self.size}" if self.size is not None else ""
-                            raise DownloadError(
-                                f"{self.source}: download incomplete: the connection broke after "
-                                f"{self.received}{expected} bytes, {failures} times"
-                            ) from None
+                        retry_or_raise(
+                            exc,
+                            self.source,
+                            peer="registry",
+                            timeout=self.timeout,
+                            failures=failures,
+                            received=self.received,
+                            total=self.size,
+                        )
                         response, skip = self._resume()
                         self.response = response  # the one interrupt() shuts down now
                 response.close()
