@@ -17,7 +17,7 @@ from ..blob import Blob
 from ..cache import Cache
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
-from .model import Lifecycle, LifecycleAPIs
+from .model import Lifecycle
 
 __all__ = ["LAYER_NAME", "META_NAME", "cached_lifecycles", "lifecycle_dir", "load", "store"]
 
@@ -76,19 +76,15 @@ def from_meta(
         text=meta["descriptor"].encode(),
     )
     target = blob.platform or platform
-    return Lifecycle(
-        version=descriptor.version,
-        apis=LifecycleAPIs(descriptor.buildpack, descriptor.platform),
-        os=target.os,
-        arch=target.architecture,
-        variant=target.variant,
+    return Lifecycle.from_descriptor(
+        descriptor,
+        target,
         binaries=tuple(meta["binaries"]),
-        descriptor=descriptor,
         blob=blob,
         layer_digest=meta["layer_digest"],
         layer_size=meta["layer_size"],
-        _layer_path=layer,
-        _rebuild=rebuild,
+        layer_path=layer,
+        rebuild=rebuild,
     )
 
 

@@ -66,6 +66,36 @@ class Lifecycle:
     _layer_path: Path | None = field(default=None, repr=False)
     _rebuild: Callable[[Path | None], Path] | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_descriptor(
+        cls,
+        descriptor: Descriptor,
+        target: Platform,
+        *,
+        binaries: tuple[str, ...],
+        blob: Blob,
+        layer_digest: str,
+        layer_size: int,
+        layer_path: Path | None,
+        rebuild: Callable[[Path | None], Path],
+    ) -> Lifecycle:
+        """The lifecycle a descriptor describes for ``target``: version, APIs and platform are
+        derived, never restated (the validator and the cache record build it alike)."""
+        return cls(
+            version=descriptor.version,
+            apis=LifecycleAPIs(descriptor.buildpack, descriptor.platform),
+            os=target.os,
+            arch=target.architecture,
+            variant=target.variant,
+            binaries=binaries,
+            descriptor=descriptor,
+            blob=blob,
+            layer_digest=layer_digest,
+            layer_size=layer_size,
+            _layer_path=layer_path,
+            _rebuild=rebuild,
+        )
+
     @property
     def platform(self) -> Platform:
         """The target platform as a :class:`~cnbkit.Platform`."""

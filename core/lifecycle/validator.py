@@ -26,7 +26,7 @@ from ..errors import WriteError
 from ..oci.platform import Platform
 from . import metadata
 from .descriptor import parse_descriptor
-from .model import PHASES, Lifecycle, LifecycleAPIs
+from .model import PHASES, Lifecycle
 
 __all__ = ["Accept", "validate_lifecycle"]
 
@@ -128,19 +128,15 @@ def _build(
         layer_digest, layer_size = layer.finish(directory, placed, data, mode)
 
         def lifecycle_at(path: Path) -> Lifecycle:
-            return Lifecycle(
-                version=descriptor.version,
-                apis=LifecycleAPIs(descriptor.buildpack, descriptor.platform),
-                os=target.os,
-                arch=target.architecture,
-                variant=target.variant,
+            return Lifecycle.from_descriptor(
+                descriptor,
+                target,
                 binaries=binaries,
-                descriptor=descriptor,
                 blob=blob,
                 layer_digest=layer_digest,
                 layer_size=layer_size,
-                _layer_path=path,
-                _rebuild=lambda dest: _build(blob, platform, cache, dest, None, max_size)._layer_path or out,
+                layer_path=path,
+                rebuild=lambda dest: _build(blob, platform, cache, dest, None, max_size)._layer_path or out,
             )
 
         if accept is not None:
