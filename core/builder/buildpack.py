@@ -19,6 +19,7 @@ from ..blob import Blob
 from ..errors import BuilderError, TomlError
 from ..oci.image import Layer
 from ..tomlfile import MAX_TOML_SIZE, loads
+from .contents import ModuleTree
 
 __all__ = ["Module", "parse_api", "read_module"]
 
@@ -159,13 +160,16 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
 
     Raises:
         BuilderError: no descriptor at the root, or a malformed one.
-        ArchiveError: a corrupt archive or an entry the safety rules refuse.
+        ArchiveError: a corrupt archive, an entry the safety rules refuse, or a tree that would
+            write outside the module's directory (:mod:`.contents`).
     """
     wanted = f"{kind}.toml"
     found: tuple[bytes, str] | None = None
+    tree = ModuleTree(blob.source, kind)
     stream = blob.open()
     try:
         for entry in iter_tar(stream, blob.source):
+            tree.add(entry.name, entry, entry.linkname)
             if entry.name == wanted and entry.kind == "file" and found is None:
                 if entry.size > MAX_TOML_SIZE:
                     raise BuilderError(f"{blob.source}: {wanted} is {entry.size} bytes; too large")
@@ -174,4 +178,7 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
         close_stream(stream)
     if found is None:
         raise BuilderError(f"{blob.source}: no {wanted} at the root: not a {kind}")
-    return _parse(found[0], found[1], kind, blob)
+    module = _parse(found[0], found[1], kind, blob)
+    # The second pass (the layer) reads the same bytes: the Blob's digest is checked again.
+    tree.check(module.root)
+    return module
