@@ -160,9 +160,14 @@ def snapshot(root: Path) -> dict[str, tuple[str, bytes | str, str]]:
     return {rel: (kind, value, first.get(ino, "")) for rel, (kind, value, ino) in found.items()}
 
 
-def walk_link(tree: dict[str, tuple[str, bytes | str, str]], name: str, depth: int = 0) -> str:
-    """Where the symlink ``name`` of the extracted tree leads, checking every step."""
+def walk_link(
+    tree: dict[str, tuple[str, bytes | str, str]], name: str, depth: int = 0, top: str = LAYER_DIR
+) -> str:
+    """Where the symlink ``name`` of the extracted tree leads, checking that every step stays
+    inside ``top`` or one of its ancestors, and the end inside ``top``."""
     assert depth <= 40, f"symlink loop through {name}"
+    parts_of_top = top.split("/")
+    passes = {"/".join(parts_of_top[:i]) for i in range(len(parts_of_top))}
     target = tree[name][1]
     assert isinstance(target, str)
     parts = [] if target.startswith("/") else name.split("/")[:-1]
@@ -175,15 +180,13 @@ def walk_link(tree: dict[str, tuple[str, bytes | str, str]], name: str, depth: i
             parts.append(part)
             here = "/".join(parts)
             if here in tree and tree[here][0] == "symlink":
-                parts = [p for p in walk_link(tree, here, depth + 1).split("/") if p]
+                parts = [p for p in walk_link(tree, here, depth + 1, top).split("/") if p]
         where = "/".join(parts)
-        assert where in ("", "cnb") or where == LAYER_DIR or where.startswith(LAYER_DIR + "/"), (
+        assert where in passes or where == top or where.startswith(top + "/"), (
             f"symlink {name} -> {target} passes {where!r}"
         )
     where = "/".join(parts)
-    assert where == LAYER_DIR or where.startswith(LAYER_DIR + "/"), (
-        f"symlink {name} -> {target} ends at {where}"
-    )
+    assert where == top or where.startswith(top + "/"), f"symlink {name} -> {target} ends at {where}"
     return where
 
 
