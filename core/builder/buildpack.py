@@ -7,7 +7,6 @@ small, and two passes keep memory flat and the reader simple.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,27 +16,28 @@ from ..archive.tarreader import TarEntry, iter_tar
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..blob import Blob
 from ..errors import BuilderError, TomlError
+from ..lifecycle.descriptor import api_version
 from ..oci.image import Layer
 from ..tomlfile import MAX_TOML_SIZE, loads
 from .contents import ModuleTree
 
 __all__ = ["Module", "parse_api", "read_module"]
 
-_API = re.compile(r"^v?(\d+)\.?(\d*)$")
 _EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
 _INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
 
 
 def parse_api(value: Any, where: str) -> str:
-    """A Buildpack API as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``).
+    """A Buildpack API as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``), by the lifecycle
+    descriptor's rule (ASCII digits only).
 
     Raises:
         BuilderError: not such a string.
     """
-    match = _API.match(value) if isinstance(value, str) else None
-    if not match:
-        raise BuilderError(f'{where}: invalid api {value!r}: expected a string like "0.10"')
-    return f"{int(match[1])}.{int(match[2] or 0)}"
+    version = api_version(value)
+    if version is None:
+        raise BuilderError(f'{where}: invalid api {str(value)[:40]!r}: expected a string like "0.10"')
+    return version
 
 
 @dataclass(frozen=True)
