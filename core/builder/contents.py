@@ -104,16 +104,9 @@ def check_package_layer(layer: Layer, roots: Collection[str], what: str) -> None
         ArchiveError: an entry outside, or a tree that breaks a rule; a corrupt layer.
         DigestMismatchError: the layer is not what its descriptor says.
     """
-    from ..archive.compression import decompressed  # isal: only when a layer is read
-
     trees = {root: ModuleTree(layer.source, what) for root in roots}
     above = {"/".join(root.split("/")[:depth]) for root in roots for depth in range(1, _ROOT_DEPTH)}
-    opened = layer.open()
-    try:
-        stream = decompressed(opened, layer.source)
-    except BaseException:
-        close_stream(opened)
-        raise
+    stream = layer.open_tar()
     try:
         for entry in iter_tar(stream, layer.source):
             name = entry.name
