@@ -227,3 +227,25 @@ def test_an_accepted_builder_holds_the_validated_lifecycle_and_build_image_files
         _inside(rootfs, link, Path("cnb/buildpacks/test_one/1.0.0"))
     data = rootfs / "cnb" / "buildpacks" / "test_pkg" / "2.0.0" / "bin" / "data"
     assert data.read_bytes() == b"shared"
+
+
+def test_a_hostile_extension_archive_is_refused_in_one_line(project: Path, tmp_path: Path) -> None:
+    toml = b'api = "0.10"\n[extension]\n  id = "test/ext"\n  version = "1.0.0"\n'
+    write_tar(
+        project / "ext.tgz",
+        [
+            Entry("extension.toml", data=toml, mode=0o644),
+            Entry("bin", "dir"),
+            Entry("bin/generate", data=b"#!/bin/sh\nexit 0\n", mode=0o755),
+            _link("bin/detect", "../../../../buildpacks"),
+        ],
+    )
+    buildpack(project / "bp")
+    extensions = '[[extensions]]\nuri = "ext.tgz"\n\n'
+    extensions += '[[order-extensions]]\n[[order-extensions.group]]\nid = "test/ext"\n'
+    config = builder_toml(project / "builder.toml", lifecycle='uri = "lifecycle.tgz"', extra=extensions)
+    target = tmp_path / "out"
+    result = run_cli("builder", "create", f"oci:{target}:t", "--config", str(config))
+    line = one_line_error(result)
+    assert "symlink 'bin/detect' -> '../../../../buildpacks' leaves the extension directory" in line, line
+    assert "ext.tgz" in line and not target.exists()
