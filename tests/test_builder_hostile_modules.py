@@ -249,3 +249,12 @@ def test_a_hostile_extension_archive_is_refused_in_one_line(project: Path, tmp_p
     line = one_line_error(result)
     assert "symlink 'bin/detect' -> '../../../../buildpacks' leaves the extension directory" in line, line
     assert "ext.tgz" in line and not target.exists()
+
+
+def test_a_buildpack_id_that_is_a_path_is_refused(project: Path, tmp_path: Path) -> None:
+    toml = b'api = "0.10"\n[buildpack]\n  id = "."\n  version = "1.0.0"\n'
+    write_tar(project / "bp.tgz", [Entry("buildpack.toml", data=toml, mode=0o644), *bp_entries()[1:]])
+    target = tmp_path / "out"
+    line = one_line_error(_create(project, target, "bp.tgz", order=(".",)))
+    assert "[buildpack] id '.' or version '1.0.0' cannot be a path" in line, line
+    assert not target.exists()

@@ -21,7 +21,7 @@ from ..oci.image import Layer
 from ..tomlfile import MAX_TOML_SIZE, loads
 from .contents import ModuleTree
 
-__all__ = ["Module", "parse_api", "read_module"]
+__all__ = ["Module", "is_module_dir", "parse_api", "read_module"]
 
 _EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
 _INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
@@ -38,6 +38,15 @@ def parse_api(value: Any, where: str) -> str:
     if version is None:
         raise BuilderError(f'{where}: invalid api {str(value)[:40]!r}: expected a string like "0.10"')
     return version
+
+
+def is_module_dir(ident: str, version: str) -> bool:
+    """Whether ``id`` and ``version`` make one directory ``<id with / as _>/<version>``: a
+    version with a ``/``, ``.`` or ``..``, or an id that is ``.``, absolute or climbs, would
+    put the module somewhere else."""
+    if not ident or not version or "/" in version or version in (".", ".."):
+        return False
+    return ident != "." and not ident.startswith("/") and ".." not in ident.split("/")
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,7 @@ def _parse(data: bytes, name: str, kind: str, blob: Blob) -> Module:
     ident, version = table.get("id"), table.get("version")
     if not isinstance(ident, str) or not ident or not isinstance(version, str) or not version:
         raise BuilderError(f"{where}: [{kind}] needs a string id and version")
-    if "/" in version or version in (".", "..") or ident.startswith("/") or ".." in ident.split("/"):
+    if not is_module_dir(ident, version):
         raise BuilderError(f"{where}: [{kind}] id {ident!r} or version {version!r} cannot be a path")
     info = {
         k: v for k, v in table.items() if k in ("name", "homepage", "description", "keywords", "licenses")

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import BuilderError
 from ..oci.image import Image, Layer
 from ..redact import printable
-from .buildpack import Module, parse_api
+from .buildpack import Module, is_module_dir, parse_api
 from .contents import check_package_layer
 
 __all__ = ["METADATA_LABEL", "read_package"]
@@ -78,12 +78,7 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
             where = f"{image.reference}: {kind} {printable(f'{ident}@{version}')[:120]}"
             if not isinstance(entry, dict) or not isinstance(ident, str) or not ident:
                 raise BuilderError(f"{where}: malformed entry in {_LAYERS_LABEL[kind]}")
-            if (
-                "/" in version
-                or version in ("", ".", "..")
-                or ident.startswith("/")
-                or ".." in ident.split("/")
-            ):
+            if not is_module_dir(ident, version):
                 raise BuilderError(f"{where}: the id or version cannot be a path")
             layer = by_diff_id.get(entry.get("layerDiffID"))
             if layer is None:
