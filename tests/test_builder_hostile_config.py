@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.builder_support import build_image, builder_toml, buildpack
+from tests.builder_support import build_image, builder_toml, project_dir
 from tests.conftest import one_line_error, run_cli
-from tests.lifecycles import make_lifecycle
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    make_lifecycle(root / "lifecycle.tgz")
-    buildpack(root / "bp")
-    build_image(root / "build")
-    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
-    return root
+    return project_dir(tmp_path / "project")
 
 
 def _create(project: Path, target: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
