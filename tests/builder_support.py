@@ -10,6 +10,7 @@ import cnbkit
 from cnbkit.transport.layout import open_layout, parse_layout_locator
 
 from tests.images import Entry, ImageSpec, write_image
+from tests.lifecycles import make_lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -86,3 +87,14 @@ def builder_toml(
     parts.append(extra)
     path.write_text("\n\n".join(parts) + "\n")
     return path
+
+
+def project_dir(root: Path) -> Path:
+    """A builder project at ``root``: ``lifecycle.tgz``, the buildpack ``bp``, the build image
+    ``build`` and a builder.toml naming them."""
+    root.mkdir()
+    make_lifecycle(root / "lifecycle.tgz")
+    buildpack(root / "bp")
+    build_image(root / "build")
+    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
+    return root

@@ -19,14 +19,14 @@ import cnbkit
 import pytest
 from cnbkit.cli import main
 
-from tests.builder_support import EXAMPLES, LayoutImages, build_image, builder_toml, buildpack
+from tests.builder_support import EXAMPLES, LayoutImages, build_image, builder_toml, buildpack, project_dir
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
     https_server_fixture,
     test_ca_fixture,
 )
-from tests.lifecycles import lifecycle_entries, make_lifecycle, write_tar
+from tests.lifecycles import lifecycle_entries, write_tar
 from tests.services.skopeo import skopeo
 
 MTIME_1980 = 315532801
@@ -60,13 +60,7 @@ def create_json(target: str, config: Path, *extra: str) -> dict[str, Any]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A builder.toml with a file lifecycle, one buildpack and a build image in a layout."""
-    root = tmp_path / "project"
-    root.mkdir()
-    make_lifecycle(root / "lifecycle.tgz")
-    buildpack(root / "bp")
-    build_image(root / "build")
-    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
-    return root
+    return project_dir(tmp_path / "project")
 
 
 def _unpack(layout: Path, tag: str, dest: Path) -> Path:

@@ -7,7 +7,6 @@ small, and two passes keep memory flat and the reader simple.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,26 +16,37 @@ from ..archive.tarreader import TarEntry, iter_tar
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..blob import Blob
 from ..errors import BuilderError, TomlError
+from ..lifecycle.descriptor import api_version
 from ..oci.image import Layer
 from ..tomlfile import MAX_TOML_SIZE, loads
+from .contents import ModuleTree
 
-__all__ = ["Module", "parse_api", "read_module"]
+__all__ = ["Module", "is_module_dir", "parse_api", "read_module"]
 
-_API = re.compile(r"^v?(\d+)\.?(\d*)$")
 _EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
 _INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
 
 
 def parse_api(value: Any, where: str) -> str:
-    """A Buildpack API as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``).
+    """A Buildpack API as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``), by the lifecycle
+    descriptor's rule (ASCII digits only).
 
     Raises:
         BuilderError: not such a string.
     """
-    match = _API.match(value) if isinstance(value, str) else None
-    if not match:
-        raise BuilderError(f'{where}: invalid api {value!r}: expected a string like "0.10"')
-    return f"{int(match[1])}.{int(match[2] or 0)}"
+    version = api_version(value)
+    if version is None:
+        raise BuilderError(f'{where}: invalid api {str(value)[:40]!r}: expected a string like "0.10"')
+    return version
+
+
+def is_module_dir(ident: str, version: str) -> bool:
+    """Whether ``id`` and ``version`` make one directory ``<id with / as _>/<version>``: a
+    version with a ``/``, ``.`` or ``..``, or an id that is ``.``, absolute or climbs, would
+    put the module somewhere else."""
+    if not ident or not version or "/" in version or version in (".", ".."):
+        return False
+    return ident != "." and not ident.startswith("/") and ".." not in ident.split("/")
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ def _parse(data: bytes, name: str, kind: str, blob: Blob) -> Module:
     ident, version = table.get("id"), table.get("version")
     if not isinstance(ident, str) or not ident or not isinstance(version, str) or not version:
         raise BuilderError(f"{where}: [{kind}] needs a string id and version")
-    if "/" in version or version in (".", "..") or ident.startswith("/") or ".." in ident.split("/"):
+    if not is_module_dir(ident, version):
         raise BuilderError(f"{where}: [{kind}] id {ident!r} or version {version!r} cannot be a path")
     info = {
         k: v for k, v in table.items() if k in ("name", "homepage", "description", "keywords", "licenses")
@@ -159,13 +169,16 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
 
     Raises:
         BuilderError: no descriptor at the root, or a malformed one.
-        ArchiveError: a corrupt archive or an entry the safety rules refuse.
+        ArchiveError: a corrupt archive, an entry the safety rules refuse, or a tree that would
+            write outside the module's directory (:mod:`.contents`).
     """
     wanted = f"{kind}.toml"
     found: tuple[bytes, str] | None = None
+    tree = ModuleTree(blob.source, kind)
     stream = blob.open()
     try:
         for entry in iter_tar(stream, blob.source):
+            tree.add(entry.name, entry, entry.linkname)
             if entry.name == wanted and entry.kind == "file" and found is None:
                 if entry.size > MAX_TOML_SIZE:
                     raise BuilderError(f"{blob.source}: {wanted} is {entry.size} bytes; too large")
@@ -174,4 +187,7 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
         close_stream(stream)
     if found is None:
         raise BuilderError(f"{blob.source}: no {wanted} at the root: not a {kind}")
-    return _parse(found[0], found[1], kind, blob)
+    module = _parse(found[0], found[1], kind, blob)
+    # The second pass (the layer) reads the same bytes: the Blob's digest is checked again.
+    tree.check(module.root)
+    return module

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ..errors import BuilderError
@@ -13,6 +14,8 @@ from .config import BuilderConfig, ModuleEntry
 __all__ = ["check_lifecycle_platform", "check_module", "check_stack", "user_and_group"]
 
 STACK_ID = "io.buildpacks.stack.id"
+_DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
+_MAX_ID = 2**31 - 1
 
 
 def _api_key(api: str) -> tuple[int, int]:
@@ -31,11 +34,10 @@ def user_and_group(image: Image) -> tuple[int, int]:
         value = image.config.env_value(name)
         if not value:
             raise BuilderError(f"build image {image.reference}: image missing required env var '{name}'")
-        try:
-            number = int(value, 10)
-        except ValueError:
-            number = -1
-        if number < 0 or number > 2**31 - 1:
+        # ASCII digits only: int() also takes "1_000", " 1000 " and Arabic-Indic digits, which the
+        # lifecycle (Go's strconv.Atoi) refuses when the builder runs; a sign is refused too.
+        number = int(value) if _DIGITS.fullmatch(value) else -1
+        if not 0 <= number <= _MAX_ID:
             shown = value[:40]
             raise BuilderError(
                 f"build image {image.reference}: failed to parse '{name}', "

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import BuilderError, TomlError
 from ..tomlfile import MAX_TOML_SIZE, loads
-from .schema import check_document, line_of
+from .schema import check_document, line_of, table_line
 
 __all__ = [
     "BuildEnv",
@@ -173,9 +173,11 @@ class BuilderConfig:
         """The line where ``key_path`` is written, or ``None``."""
         return line_of(self.text, key_path)
 
-    def where(self, key_path: str) -> str:
-        """``FILE: KEY (line N)`` for messages."""
-        line = self.line(key_path)
+    def where(self, key_path: str, index: int | None = None) -> str:
+        """``FILE: KEY (line N)`` for messages; with ``index``, the line of that entry of the
+        ``[[KEY]]`` array when it is written as a header."""
+        line = table_line(self.text, key_path, index) if index is not None else None
+        line = line or self.line(key_path)
         return f"{self.path}: {key_path}" + (f" (line {line})" if line else "")
 
 

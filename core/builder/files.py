@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 
 from ..errors import BuilderError
@@ -12,6 +13,8 @@ from .config import BuilderConfig, ModuleRef, RunImage
 __all__ = ["build_env_files", "order_toml", "resolve_order", "run_toml", "stack_toml", "system_toml"]
 
 _SUFFIXES = ("default", "override", "append", "prepend")
+# One file name, and no '.': the lifecycle reads NAME.SUFFIX by splitting at the first '.'.
+_ENV_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def _q(value: str) -> str:
@@ -131,14 +134,22 @@ def build_env_files(config: BuilderConfig) -> dict[str, str]:
     """The ``/cnb/build-config/env/<KEY>`` files for ``[[build.env]]`` (pack's rules).
 
     Raises:
-        BuilderError: an empty name, an unknown ``suffix``, or ``append``/``prepend`` with no
-            ``delim``.
+        BuilderError: an empty name, a name that is no plain variable name (it is a file name
+            under ``/cnb/build-config/env/``), an unknown ``suffix``, or ``append``/``prepend``
+            with no ``delim``.
     """
     files: dict[str, str] = {}
     where = config.where("build.env")
-    for env in config.build_env:
+    for index, env in enumerate(config.build_env):
         if not env.name:
-            raise BuilderError(f"{where}: env name should not be empty")
+            raise BuilderError(f"{config.where('build.env', index)}: env name should not be empty")
+        if not _ENV_NAME.fullmatch(env.name):
+            # the name is a file name under /cnb/build-config/env/: '../../etc/motd' or '.'
+            # would write elsewhere (pack does not check)
+            raise BuilderError(
+                f"{config.where('build.env', index)}: env name {env.name[:80]!r} is not a variable "
+                "name: use ASCII letters, digits, '_' and '-'"
+            )
         if env.suffix and env.suffix not in _SUFFIXES:
             raise BuilderError(
                 f"{where}: unknown action type '{env.suffix}' for '{env.name}' "

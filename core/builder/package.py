@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import BuilderError
 from ..oci.image import Image, Layer
 from ..redact import printable
-from .buildpack import Module, parse_api
+from .buildpack import Module, is_module_dir, parse_api
+from .contents import check_package_layer
 
 __all__ = ["METADATA_LABEL", "read_package"]
 
@@ -42,11 +43,24 @@ def _tables(value: Any, where: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _check_layers(modules: list[Module], kind: str) -> None:
+    """Read each layer the modules name once: referenced as stored, it is never rewritten, so
+    what it holds must stay inside the directories of the modules it holds."""
+    roots: dict[str, tuple[Layer, set[str]]] = {}
+    for module in modules:
+        assert module.layer is not None
+        roots.setdefault(module.layer.digest, (module.layer, set()))[1].add(module.root)
+    for layer, inside in roots.values():
+        check_package_layer(layer, inside, kind)
+
+
 def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
     """The modules of buildpackage ``image``: the main one first, then the others by ``id@version``.
 
     Raises:
         BuilderError: a label missing or malformed, or a module whose layer is not in the image.
+        ArchiveError: a module's layer holds an entry outside the modules' directories, or
+            writes through a link (:func:`.contents.check_package_layer`).
     """
     meta = _json_label(image, METADATA_LABEL)
     modules = _json_label(image, _LAYERS_LABEL[kind])
@@ -64,12 +78,7 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
             where = f"{image.reference}: {kind} {printable(f'{ident}@{version}')[:120]}"
             if not isinstance(entry, dict) or not isinstance(ident, str) or not ident:
                 raise BuilderError(f"{where}: malformed entry in {_LAYERS_LABEL[kind]}")
-            if (
-                "/" in version
-                or version in ("", ".", "..")
-                or ident.startswith("/")
-                or ".." in ident.split("/")
-            ):
+            if not is_module_dir(ident, version):
                 raise BuilderError(f"{where}: the id or version cannot be a path")
             layer = by_diff_id.get(entry.get("layerDiffID"))
             if layer is None:
@@ -92,6 +101,7 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
                     origin=image.reference,
                 )
             )
+    _check_layers(found, kind)
     found.sort(key=lambda m: (m.id, m.version) != main)  # stable: the main module first
     if not found or (found[0].id, found[0].version) != main:
         shown = printable(f"{main[0]}@{main[1]}")[:120]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import TomlError
 
-__all__ = ["SCHEMA", "Spec", "check_document", "line_of"]
+__all__ = ["SCHEMA", "Spec", "check_document", "line_of", "table_line"]
 
 # A spec is a scalar type name ("str", "bool", "strs"), a table (dict of key -> spec), or a
 # one-element list holding the spec of an array's items.
@@ -97,13 +97,20 @@ def _walk(doc: Any, spec: Spec, path: str, unknown: list[str], wrong: list[tuple
                 _walk(value, spec[key], where, unknown, wrong)
 
 
+_SHOWN_KEYS = 5  # a hostile file may hold 20,000 unknown keys: name a few, count the rest
+_KEY_CHARS = 100  # and a key may be 1 MB long
+
+
 def _pack_unknown(keys: list[str]) -> list[str]:
-    # pack's FormatUndecodedKeys: a key is listed only if its first segment is not yet listed,
-    # so [[groups]] with three keys reports 'groups' once.
+    # pack's FormatUndecodedKeys: a key is listed once, and only if its first segment is not a
+    # listed key, so [[groups]] with three keys reports 'groups' once. Set look-ups keep this
+    # linear (comparing each key with every listed one took 21 s for 20,000 keys).
     shown: list[str] = []
+    listed: set[str] = set()
     for key in keys:
-        if not any(key == s or key.startswith(s + ".") for s in shown):
+        if key not in listed and key.split(".", 1)[0] not in listed:
             shown.append(key)
+            listed.add(key)
     return shown
 
 
@@ -122,6 +129,16 @@ def line_of(text: str, key_path: str) -> int | None:
         match = pattern.search(text)
         if match:
             return text.count("\n", 0, match.start("k")) + 1
+    return None
+
+
+def table_line(text: str, key_path: str, index: int) -> int | None:
+    """The line (1-based) of the ``index``-th (0-based) ``[[key_path]]`` header, or ``None``
+    (an inline array, or fewer headers)."""
+    header = re.compile(rf"^[ \t]*\[\[[ \t]*{re.escape(key_path)}[ \t]*\]\]", re.MULTILINE)
+    for count, match in enumerate(header.finditer(text)):
+        if count == index:
+            return text.count("\n", 0, match.start()) + 1
     return None
 
 
@@ -147,7 +164,9 @@ def check_document(doc: dict[str, Any], text: str, name: str) -> None:
     if unknown:
         keys = _pack_unknown(unknown)
         word = "element" if len(keys) == 1 else "elements"
-        listed = ", ".join(f"'{k}'" for k in keys)
+        listed = ", ".join(f"'{k[:_KEY_CHARS]}'" for k in keys[:_SHOWN_KEYS])
+        if len(keys) > _SHOWN_KEYS:
+            listed += f" and {len(keys) - _SHOWN_KEYS} more"
         raise TomlError(
             f"parse contents of '{name}': unknown configuration {word} {listed} in '{name}'"
             f"{_at(text, keys[0])}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..archive.links import check_tree
 from ..errors import ArchiveError, LifecycleError
 from ..oci.platform import Platform
-from .links import resolve_symlinks
 from .model import OPTIONAL_PHASES, PHASES
 from .placement import LAYER_DIR, Item
 
@@ -14,10 +14,10 @@ __all__ = ["check_binaries", "check_links"]
 def check_links(placed: dict[str, Item], directory: str, source: str) -> dict[str, str]:
     """Check the layer's tree and links; return where each symlink leads (by layer name).
 
-    The lifecycle directory must be a directory; no entry may lie under a symlink or a file;
-    every symlink, resolved against the layer's own entries (:mod:`.links`), stays inside the
-    lifecycle directory at every step; a hardlink names a regular file of the lifecycle (and
-    gets that file's layer name).
+    The lifecycle directory must be a directory; a hardlink names a file of the lifecycle (and
+    gets that file's layer name); then the rules every tree of a layer obeys
+    (:func:`cnbkit.archive.links.check_tree`): no entry under a symlink or a file, hardlinks to
+    regular files, every symlink inside the lifecycle directory at every step.
 
     Raises:
         ArchiveError: the first entry that breaks a rule, named as the archive wrote it.
@@ -30,31 +30,15 @@ def check_links(placed: dict[str, Item], directory: str, source: str) -> dict[st
             "refusing the archive"
         )
     prefix = directory + "/"
-    for name, item in placed.items():
-        parent = name.rpartition("/")[0]
-        while parent and parent != LAYER_DIR:
-            above = placed.get(parent)
-            if above is not None and above.kind != "dir":
-                # a symlink would carry the entry anywhere; a file makes tar fail half-way
-                raise ArchiveError(
-                    f"{source}: entry {item.original!r} lies under the {above.kind} "
-                    f"{above.original!r}; refusing the archive"
-                )
-            parent = parent.rpartition("/")[0]
+    for item in placed.values():
         if item.kind == "hardlink":
             if not item.linkname.startswith(prefix):
                 raise ArchiveError(
                     f"{source}: hardlink {item.original!r} -> {item.linkname!r} leaves the "
                     "lifecycle directory; refusing the archive"
                 )
-            target = f"{LAYER_DIR}/{item.linkname[len(prefix) :]}"
-            if placed.get(target, Item("", 0, "")).kind != "file":
-                raise ArchiveError(
-                    f"{source}: hardlink {item.original!r} -> {item.linkname!r} names no "
-                    "regular file of the lifecycle; refusing the archive"
-                )
-            item.linkname = target
-    return resolve_symlinks(placed, source)
+            item.linkname = f"{LAYER_DIR}/{item.linkname[len(prefix) :]}"
+    return check_tree(placed, LAYER_DIR, source, "lifecycle")
 
 
 def _resolves_to_file(placed: dict[str, Item], links: dict[str, str], name: str) -> bool:

@@ -9,9 +9,12 @@ from typing import Any
 from ..errors import LifecycleError, TomlError
 from ..tomlfile import loads
 
-__all__ = ["APISet", "Descriptor", "parse_descriptor"]
+__all__ = ["APISet", "Descriptor", "api_version", "parse_descriptor"]
 
-_API = re.compile(r"^v?(\d+)\.?(\d*)$")  # lifecycle's api.Version: "0.2", "1", "v0.3"
+# lifecycle's api.Version: "0.2", "1", "v0.3". ASCII digits only: ``\d`` and ``int()`` take
+# Arabic-Indic digits too, which the lifecycle refuses when the builder runs; and few of them:
+# ``int()`` refuses over 4300 digits with a ValueError.
+_API = re.compile(r"v?([0-9]{1,9})(?:\.([0-9]{0,9}))?", re.ASCII)
 _SEMVER = re.compile(r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
@@ -44,11 +47,18 @@ class Descriptor:
     text: bytes
 
 
+def api_version(value: Any) -> str | None:
+    """A Buildpack or Platform API version as ``X.Y`` (``"0.10"``, ``"v0.2"``, ``"1"`` -> ``1.0``),
+    or ``None`` when ``value`` is no such string."""
+    match = _API.fullmatch(value) if isinstance(value, str) else None
+    return f"{int(match[1])}.{int(match[2] or 0)}" if match else None
+
+
 def _api_version(value: Any, where: str) -> str:
-    match = _API.match(value) if isinstance(value, str) else None
-    if not match:
+    version = api_version(value)
+    if version is None:
         raise LifecycleError(f'{where}: invalid API version {value!r}: expected a string like "0.12"')
-    return f"{int(match[1])}.{int(match[2] or 0)}"
+    return version
 
 
 def _api_list(table: Any, key: str, where: str) -> tuple[str, ...]:

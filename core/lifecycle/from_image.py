@@ -175,20 +175,8 @@ class ImageBlob(Blob):
 
     def _layer_entries(self, layer: Layer, overlay: Overlay, scan: _LayerScan) -> Iterator[bytes]:
         """Feed one layer to the overlay; yield the tar of the lifecycle entries it supplies."""
-        # Inflating and read-ahead threads (isal: ~20 ms to import) only when a layer is read:
-        # a warm resolve reads none.
-        from ..archive.compression import decompressed
-        from ..archive.threads import read_ahead
-
         feed = overlay.begin_layer(layer.index)
-        opened = layer.open()
-        if not getattr(opened, "producer_hashed", False):
-            opened = read_ahead(opened)  # hash on a thread while this one inflates
-        try:
-            stream = decompressed(opened, layer.source)
-        except BaseException:
-            close_stream(opened)
-            raise
+        stream = layer.open_tar()  # a warm resolve reads no layer, nor imports the inflaters
         try:
             for entry in iter_tar(stream, layer.source):
                 supplied = feed.add(entry.name, entry.kind)

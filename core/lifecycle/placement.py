@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..archive.links import under
+
 __all__ = ["LAYER_DIR", "DataRef", "Item", "installed_name", "layer_items", "place", "under"]
 
 LAYER_DIR = "cnb/lifecycle"
@@ -40,11 +42,6 @@ class Item:
     size: int = 0
     linkname: str = ""
     data: DataRef | None = None
-
-
-def under(name: str, directory: str) -> bool:
-    """Whether ``name`` is ``directory`` or inside it."""
-    return name == directory or name.startswith(directory + "/")
 
 
 def installed_name(name: str, directory: str) -> str:
