@@ -86,3 +86,17 @@ def builder_toml(
     parts.append(extra)
     path.write_text("\n\n".join(parts) + "\n")
     return path
+
+
+def builder_project(root: Path, *, with_build_image: bool = True) -> Path:
+    """``root`` holding builder.toml, a file lifecycle (``lifecycle.tgz``), the buildpack ``bp``
+    and, unless told otherwise, the build image layout ``build``."""
+    from tests.lifecycles import make_lifecycle
+
+    root.mkdir()
+    make_lifecycle(root / "lifecycle.tgz")
+    buildpack(root / "bp")
+    if with_build_image:
+        build_image(root / "build")
+    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
+    return root

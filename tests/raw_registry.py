@@ -4,10 +4,33 @@ manifests and indexes by ``PUT``, byte for byte (no tool in between to tidy them
 from __future__ import annotations
 
 import hashlib
+import json
 
+from cnbkit.oci import mediatypes as mt
+
+from tests.conftest import digest_of
+from tests.images import Entry, gzip_layer
 from tests.services.registry import Registry
 
-__all__ = ["put_blob", "put_manifest"]
+__all__ = ["put_blob", "put_manifest", "tiny_image"]
+
+
+def tiny_image(**extra: object) -> tuple[bytes, bytes, bytes]:
+    """A layer, a linux/amd64 config and an OCI manifest of them (with ``extra`` fields)."""
+    layer, diff_id = gzip_layer([Entry("f", b"x")])
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": mt.OCI_LAYER_GZIP, "digest": digest_of(layer), "size": len(layer)}],
+            **extra,
+        }
+    ).encode()
+    return layer, config, manifest
 
 
 def put_blob(registry: Registry, repo: str, data: bytes) -> str:

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from cnbkit.transport.layout import LayoutWriter
 
-from tests.builder_support import build_image, builder_toml, buildpack
+from tests.builder_support import builder_project
 from tests.conftest import one_line_error, run_cli
 from tests.images import Entry, ImageSpec, write_image
-from tests.lifecycles import make_lifecycle
 
 # A hang would never end: a bound that a correct run meets by far.
 NO_HANG = 60
@@ -23,13 +22,7 @@ NO_HANG = 60
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A builder.toml with a file lifecycle, one buildpack and a build image in a layout."""
-    root = tmp_path / "project"
-    root.mkdir()
-    make_lifecycle(root / "lifecycle.tgz")
-    buildpack(root / "bp")
-    build_image(root / "build")
-    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
-    return root
+    return builder_project(tmp_path / "project")
 
 
 def _create(target: Path, project: Path) -> str:

@@ -17,29 +17,11 @@ from cnbkit.oci.select import MAX_INDEXES_FETCHED, select_manifest
 from cnbkit.transport.layout import LayoutWriter
 
 from tests.conftest import digest_of, one_line_error, run_cli
-from tests.images import Entry, gzip_layer
-from tests.raw_registry import put_blob, put_manifest
+from tests.raw_registry import put_blob, put_manifest, tiny_image
 from tests.services.registry import Registry
 
 FAN = 2000
 NO_HANG = 60  # before the fix: minutes, and memory rising
-
-
-def _image() -> tuple[bytes, bytes, bytes]:
-    """A layer, a config and a manifest (linux/amd64 is never listed for it)."""
-    layer, diff_id = gzip_layer([Entry("f", b"x")])
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "config": {"mediaType": mt.OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
-            "layers": [{"mediaType": mt.OCI_LAYER_GZIP, "digest": digest_of(layer), "size": len(layer)}],
-        }
-    ).encode()
-    return layer, config, manifest
 
 
 def _index(entries: list[dict[str, object]]) -> bytes:
@@ -61,7 +43,7 @@ def _check(error: str) -> None:
 
 def test_a_fan_out_in_a_layout_is_answered_at_once(tmp_path: Path) -> None:
     writer = LayoutWriter(tmp_path / "L")
-    layer, config, manifest = _image()
+    layer, config, manifest = tiny_image()
     for blob in (layer, config, manifest):
         writer.write_blob(blob)
     child, outer = _fan_out(manifest)
@@ -74,7 +56,7 @@ def test_a_fan_out_in_a_layout_is_answered_at_once(tmp_path: Path) -> None:
 
 def test_a_fan_out_in_a_registry_is_answered_at_once(registry: Registry, tmp_path: Path) -> None:
     repo = registry.unique_repo("fanout")
-    layer, config, manifest = _image()
+    layer, config, manifest = tiny_image()
     put_blob(registry, repo, layer)
     put_blob(registry, repo, config)
     put_manifest(registry, repo, digest_of(manifest), manifest, mt.OCI_MANIFEST)
