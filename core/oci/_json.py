@@ -37,14 +37,17 @@ def _no_constant(name: str) -> Any:
 
 def _too_deep(value: Any, limit: int) -> bool:
     """True when ``value`` nests arrays and objects more than ``limit`` deep (no recursion)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return bool(level)
 
 
 def load_json(data: bytes | str, *, source: str, limit: int, error: type[CnbkitError] = ManifestError) -> Any:
