@@ -89,12 +89,13 @@ def builder_toml(
     return path
 
 
-def project_dir(root: Path) -> Path:
-    """A builder project at ``root``: ``lifecycle.tgz``, the buildpack ``bp``, the build image
-    ``build`` and a builder.toml naming them."""
+def builder_project(root: Path, *, with_build_image: bool = True) -> Path:
+    """``root`` holding builder.toml, a file lifecycle (``lifecycle.tgz``), the buildpack ``bp``
+    and, unless told otherwise, the build image layout ``build``."""
     root.mkdir()
     make_lifecycle(root / "lifecycle.tgz")
     buildpack(root / "bp")
-    build_image(root / "build")
+    if with_build_image:
+        build_image(root / "build")
     builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
     return root

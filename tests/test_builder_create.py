@@ -19,7 +19,14 @@ import cnbkit
 import pytest
 from cnbkit.cli import main
 
-from tests.builder_support import EXAMPLES, LayoutImages, build_image, builder_toml, buildpack, project_dir
+from tests.builder_support import (
+    EXAMPLES,
+    LayoutImages,
+    build_image,
+    builder_project,
+    builder_toml,
+    buildpack,
+)
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -60,7 +67,7 @@ def create_json(target: str, config: Path, *extra: str) -> dict[str, Any]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A builder.toml with a file lifecycle, one buildpack and a build image in a layout."""
-    return project_dir(tmp_path / "project")
+    return builder_project(tmp_path / "project")
 
 
 def _unpack(layout: Path, tag: str, dest: Path) -> Path:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.builder_support import build_image, builder_toml, project_dir
+from tests.builder_support import build_image, builder_project, builder_toml
 from tests.conftest import one_line_error, run_cli
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return project_dir(tmp_path / "project")
+    return builder_project(tmp_path / "project")
 
 
 def _create(project: Path, target: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -245,13 +245,13 @@ def test_blob_symlinks_are_not_followed(tmp_path: Path) -> None:
     path.unlink()
     path.symlink_to(outside)
     layer = open_layout(tmp_path / "L", platform=AMD64).layers()[0]
-    with pytest.raises(LayoutError, match="is it a symlink"):
+    with pytest.raises(LayoutError, match="is a symlink"):
         layer.open()
     # A symlinked blobs/sha256 directory leads out of the layout as well.
     blobs = tmp_path / "L/blobs/sha256"
     blobs.rename(tmp_path / "elsewhere")
     blobs.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(LayoutError, match="leads outside the layout"):
+    with pytest.raises(LayoutError, match="blobs/sha256 is a symlink, not a directory"):
         open_layout(tmp_path / "L", platform=AMD64)
 
 
@@ -259,7 +259,7 @@ def test_blob_of_the_wrong_size(tmp_path: Path) -> None:
     write_image(tmp_path / "L", ImageSpec([[Entry("f", b"x")]]))
     path = _layer_file(tmp_path / "L")
     path.write_bytes(path.read_bytes() + b"\0")
-    with pytest.raises(LayoutError, match=r"expected \d+ bytes; the layout is corrupt"):
+    with pytest.raises(LayoutError, match=r"expected \d+; the layout is corrupt"):
         open_layout(tmp_path / "L", platform=AMD64).layers()[0].open()
 
 

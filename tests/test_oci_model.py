@@ -205,8 +205,17 @@ def test_select_follows_nested_indexes_with_a_bound() -> None:
     assert select_manifest(outer, Platform("linux", "arm64", "v8"), fetch).digest == D1
     assert fetched == [inner.digest]
     looping = _index([{**_desc(mt.OCI_INDEX, D2)}])
-    with pytest.raises(ManifestError, match="nest too deeply"):
+    # A loop is read once round, not followed again: there is nothing new behind it.
+    with pytest.raises(PlatformNotFoundError, match="no image with a platform"):
         select_manifest(looping, Platform("linux", "amd64"), lambda _d: looping)
+    # A chain of ever new indexes ends at the depth bound.
+    chain = iter(range(100))
+
+    def deeper(_d: Descriptor) -> Index:
+        return _index([{**_desc(mt.OCI_INDEX, "sha256:" + f"{next(chain):064x}")}])
+
+    with pytest.raises(ManifestError, match="nest too deeply"):
+        select_manifest(looping, Platform("linux", "amd64"), deeper)
 
 
 def test_select_single_entry_without_platform() -> None:

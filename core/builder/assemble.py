@@ -8,7 +8,6 @@ runs before the first byte is compressed, so a bad input fails fast and writes n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from .compress import LayerStore
 from .config import BuilderConfig, ModuleEntry
 from .files import build_env_files, order_toml, resolve_order, run_toml, stack_toml, system_toml
 from .image import Added, BuilderImage, make_image
+from .label_json import LAYERS_LABELS, ModuleLayers, module_layers
 from .labels import builder_labels
 from .layers import NewLayer, directories_layer, files_layer, lifecycle_layer
 
@@ -70,13 +70,9 @@ def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
     return uid, gid
 
 
-def _base_diff_id(image: Image, module: Module) -> str | None:
+def _base_diff_id(on_base: Mapping[str, ModuleLayers], module: Module) -> str | None:
     """The layer diff ID the build image's own module label gives ``module``, if it has it."""
-    try:
-        label = json.loads(image.config.labels.get(f"io.buildpacks.{module.kind}.layers") or "{}")
-        found = label[module.id][module.version]["layerDiffID"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    found = on_base[module.kind].get(module.id, {}).get(module.version, {}).get("layerDiffID")
     return found if isinstance(found, str) else None
 
 
@@ -116,6 +112,12 @@ def assemble(
     """
     config, lifecycle = inputs.config, inputs.lifecycle
     uid, gid = _check(inputs, warn)
+    image = inputs.build_image
+    # Read once, before any layer is made: a malformed label fails fast, naming the image.
+    on_base = {
+        kind: module_layers(image.config.labels, kind, where=f"build image {image.reference}")
+        for kind in LAYERS_LABELS
+    }
     buildpacks = sorted(_unique(inputs.buildpacks), key=lambda m: m.ref)
     extensions = sorted(_unique(inputs.extensions), key=lambda m: m.ref)
     available = [(m.id, m.version) for m in buildpacks]
@@ -148,12 +150,12 @@ def assemble(
                 NewLayer(f"{module.kind} {module.ref} from {module.source}", module.layer_chunks)
             )
             part, diff_id = (layer, f"{module.kind} {module.ref}"), layer.diff_id
-        on_base = _base_diff_id(inputs.build_image, module)
+        base_diff_id = _base_diff_id(on_base, module)
         # pack (§4.4): the same module with the same layer already on the build image is skipped;
         # with another layer, a whiteout of its directory goes first. A flattened package holds
         # several modules in one layer: it is added once.
-        if on_base != diff_id and diff_id not in diff_ids.values():
-            if on_base is not None:
+        if base_diff_id != diff_id and diff_id not in diff_ids.values():
+            if base_diff_id is not None:
                 folder, _, version = module.root.rpartition("/")
                 whiteout = files_layer(
                     f"whiteout of {module.ref} on the build image", [(f"{folder}/.wh.{version}", b"")]
@@ -172,6 +174,6 @@ def assemble(
         added.append((store.get(files_layer("cnb/build-config/env", env_files)), "build-config env"))
     added.append((store.get(files_layer("platform/env (empty)", [])), "platform env"))
     labels = builder_labels(
-        config, lifecycle, buildpacks, extensions, diff_ids, inputs.build_image.config.labels, created_by
+        config, lifecycle, buildpacks, extensions, diff_ids, image.config.labels, on_base, created_by
     )
     return make_image(inputs.build_image, added, labels, reference)

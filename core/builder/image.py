@@ -13,7 +13,8 @@ from typing import Any
 from ..archive.streams import Readable
 from ..errors import CnbkitError, WriteError
 from ..oci import mediatypes as mt
-from ..oci.config import ImageConfig
+from ..oci._json import load_object
+from ..oci.config import MAX_CONFIG_SIZE, ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.image import Image, Layer
 from ..oci.manifest import Manifest
@@ -130,7 +131,8 @@ def make_image(
     Raises:
         WriteError: a referenced layer has no diff ID (its image's config is corrupt).
     """
-    config = json.loads(base.config.raw)
+    # Parsed before (ImageConfig.parse), so within the bounds; parsed again to change a copy.
+    config = load_object(base.config.raw, source=f"{base.reference} config", limit=MAX_CONFIG_SIZE)
     runtime = config.get("config") or {}
     runtime["Labels"] = {**(runtime.get("Labels") or {}), **labels}
     runtime["WorkingDir"] = "/layers"

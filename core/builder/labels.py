@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import BuilderError
 from ..lifecycle.model import Lifecycle
 from .buildpack import Module
 from .config import BuilderConfig, ModuleRef, RunImage
+from .label_json import LAYERS_LABELS, ModuleLayers, json_label
 
 __all__ = [
     "BUILDER_METADATA",
@@ -20,8 +23,8 @@ __all__ = [
 ]
 
 BUILDER_METADATA = "io.buildpacks.builder.metadata"
-BUILDPACK_LAYERS = "io.buildpacks.buildpack.layers"
-EXTENSION_LAYERS = "io.buildpacks.extension.layers"
+BUILDPACK_LAYERS = LAYERS_LABELS["buildpack"]
+EXTENSION_LAYERS = LAYERS_LABELS["extension"]
 BUILDPACK_ORDER = "io.buildpacks.buildpack.order"
 ORDER_EXTENSIONS = "io.buildpacks.buildpack.order-extensions"
 SYSTEM = "io.buildpacks.buildpack.system"
@@ -49,12 +52,8 @@ def _module_info(module: Module) -> dict[str, Any]:
     return info
 
 
-def _layers_label(modules: Sequence[Module], diff_ids: Mapping[str, str], base: str | None) -> str:
-    try:
-        existing = json.loads(base) if base else {}
-    except ValueError:
-        existing = {}
-    result: dict[str, Any] = existing if isinstance(existing, dict) else {}
+def _layers_label(modules: Sequence[Module], diff_ids: Mapping[str, str], base: ModuleLayers) -> str:
+    result: dict[str, Any] = {ident: dict(versions) for ident, versions in base.items()}
     for module in modules:
         entry: dict[str, Any] = {"api": module.api}
         if module.stacks:
@@ -102,6 +101,7 @@ def builder_labels(
     extensions: Sequence[Module],
     diff_ids: Mapping[str, str],
     base_labels: Mapping[str, str],
+    base_modules: Mapping[str, ModuleLayers],
     created_by: Mapping[str, str],
 ) -> dict[str, str]:
     """The labels to add to the build image's own.
@@ -111,7 +111,8 @@ def builder_labels(
         lifecycle: the lifecycle in the builder.
         buildpacks / extensions: the modules, in the order they were added.
         diff_ids: ``id@version`` -> the diff ID of its layer.
-        base_labels: the build image's labels (existing module labels are merged, as pack).
+        base_labels: the build image's labels.
+        base_modules: its module layers labels, read (merged with the new modules, as pack).
         created_by: ``{"name", "version"}`` of the tool.
     """
     apis = lifecycle.apis
@@ -142,14 +143,12 @@ def builder_labels(
         "images": [r.to_json() for r in config.run_images] or None,
     }
     mixins: Any = None
-    try:
-        mixins = json.loads(base_labels.get(STACK_MIXINS) or "null")
-    except ValueError:
-        mixins = None
+    with contextlib.suppress(BuilderError):  # as pack: mixins that cannot be read are none
+        mixins = json_label(base_labels, STACK_MIXINS, where="build image")
     labels = {
         BUILDER_METADATA: go_json(metadata),
-        BUILDPACK_LAYERS: _layers_label(buildpacks, diff_ids, base_labels.get(BUILDPACK_LAYERS)),
-        EXTENSION_LAYERS: _layers_label(extensions, diff_ids, base_labels.get(EXTENSION_LAYERS)),
+        BUILDPACK_LAYERS: _layers_label(buildpacks, diff_ids, base_modules["buildpack"]),
+        EXTENSION_LAYERS: _layers_label(extensions, diff_ids, base_modules["extension"]),
         BUILDPACK_ORDER: _order_label(config.order),
         STACK_MIXINS: go_json(mixins if isinstance(mixins, list) else None),
     }

@@ -10,7 +10,6 @@ layer is found by its ``layerDiffID`` among the image's layers.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..errors import BuilderError
@@ -18,21 +17,18 @@ from ..oci.image import Image, Layer
 from ..redact import printable
 from .buildpack import Module, is_module_dir, parse_api
 from .contents import check_package_layer
+from .label_json import LAYERS_LABELS, json_label
 
 __all__ = ["METADATA_LABEL", "read_package"]
 
 METADATA_LABEL = "io.buildpacks.buildpackage.metadata"
-_LAYERS_LABEL = {"buildpack": "io.buildpacks.buildpack.layers", "extension": "io.buildpacks.extension.layers"}
 
 
 def _json_label(image: Image, name: str) -> Any:
-    raw = image.config.labels.get(name)
-    if raw is None:
+    value = json_label(image.config.labels, name, where=image.reference)
+    if value is None:
         raise BuilderError(f"{image.reference} is not a buildpackage: it has no {name} label")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise BuilderError(f"{image.reference}: the {name} label is not JSON") from None
+    return value
 
 
 def _tables(value: Any, where: str) -> tuple[dict[str, Any], ...]:
@@ -63,7 +59,7 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
             writes through a link (:func:`.contents.check_package_layer`).
     """
     meta = _json_label(image, METADATA_LABEL)
-    modules = _json_label(image, _LAYERS_LABEL[kind])
+    modules = _json_label(image, LAYERS_LABELS[kind])
     if not isinstance(meta, dict) or not isinstance(modules, dict):
         raise BuilderError(f"{image.reference}: the buildpackage labels must be JSON objects")
     main = (meta.get("id"), meta.get("version"))
@@ -72,12 +68,12 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
     for ident, versions in modules.items():
         if not isinstance(versions, dict):
             raise BuilderError(
-                f"{image.reference}: {_LAYERS_LABEL[kind]} {printable(ident)[:80]!r} is malformed"
+                f"{image.reference}: {LAYERS_LABELS[kind]} {printable(ident)[:80]!r} is malformed"
             )
         for version, entry in versions.items():
             where = f"{image.reference}: {kind} {printable(f'{ident}@{version}')[:120]}"
             if not isinstance(entry, dict) or not isinstance(ident, str) or not ident:
-                raise BuilderError(f"{where}: malformed entry in {_LAYERS_LABEL[kind]}")
+                raise BuilderError(f"{where}: malformed entry in {LAYERS_LABELS[kind]}")
             if not is_module_dir(ident, version):
                 raise BuilderError(f"{where}: the id or version cannot be a path")
             layer = by_diff_id.get(entry.get("layerDiffID"))

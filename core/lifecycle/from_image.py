@@ -21,7 +21,6 @@ resolve of the same image finds the validated lifecycle without reading a layer.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 
 from ..archive.streams import ChunkReader, Readable, close_stream
@@ -31,6 +30,8 @@ from ..blob import Blob, ImageInfo
 from ..cache import Cache
 from ..cache.store import CacheEntry
 from ..errors import ArchiveError, LifecycleError
+from ..oci._json import load_json
+from ..oci.config import MAX_CONFIG_SIZE
 from ..oci.image import Image, Layer
 from ..oci.whiteout import WHITEOUT_PREFIX, Overlay
 from .descriptor import APISet, Descriptor
@@ -227,8 +228,8 @@ def image_blob(image: Image, cache: Cache) -> ImageBlob:
 
 
 def _label_apis(text: str, where: str) -> dict[str, APISet]:
+    data = load_json(text, source=f"{where}: label {APIS_LABEL}", limit=MAX_CONFIG_SIZE, error=LifecycleError)
     try:
-        data = json.loads(text)
         return {
             kind: APISet(
                 tuple(str(v) for v in data[kind].get("supported", [])),

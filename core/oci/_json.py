@@ -1,5 +1,9 @@
-"""Strict JSON for manifests, indexes and configs: size-capped, UTF-8, objects, no duplicates.
+"""The one reader of untrusted JSON: size-capped, nesting-capped, UTF-8, no duplicate keys.
 
+Every document from outside (manifests, indexes, configs, ``index.json``, a token server's
+answer, a registry's error body, ``docker save``'s ``manifest.json``, the daemon's inspect answer,
+labels) goes through :func:`load_json`: a document nested a thousand deep would otherwise raise
+``RecursionError`` from deep inside the parser, and real documents nest a handful of levels.
 Two parsers that disagree about a duplicated key could see two different images behind one
 digest, so a duplicated key is refused rather than resolved.
 """
@@ -10,9 +14,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import CnbkitError
 from .errors import ManifestError
 
-__all__ = ["check_string_map", "check_strings", "load_object", "optional_str"]
+__all__ = ["MAX_JSON_DEPTH", "check_string_map", "check_strings", "load_json", "load_object", "optional_str"]
+
+MAX_JSON_DEPTH = 64  # arrays and objects inside each other; an image config nests about 4 deep
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -28,22 +35,58 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def load_object(data: bytes, *, source: str, limit: int) -> dict[str, Any]:
-    """Parse ``data`` as one JSON object of at most ``limit`` bytes.
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when ``value`` nests arrays and objects more than ``limit`` deep (no recursion)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return bool(level)
+
+
+def load_json(data: bytes | str, *, source: str, limit: int, error: type[CnbkitError] = ManifestError) -> Any:
+    """Parse ``data`` as one untrusted JSON document of at most ``limit`` bytes.
+
+    Args:
+        data: the document (bytes are decoded as UTF-8).
+        source: what the document is and where it came from, to start the messages.
+        limit: the most bytes allowed.
+        error: the error class to raise (a registry's, a builder's, ...).
 
     Raises:
-        ManifestError: too large, not UTF-8, not JSON, duplicate keys, or not an object.
+        ManifestError: (or ``error``) too large, not UTF-8, not JSON, duplicate keys, or nested
+            deeper than :data:`MAX_JSON_DEPTH`; the message says which.
     """
     if len(data) > limit:
-        raise ManifestError(
-            f"{source} is {len(data)} bytes, more than the {limit} bytes allowed; is it really an image?"
-        )
+        raise error(f"{source} is {len(data)} bytes, more than the {limit} bytes allowed")
+    deep = f"{source} is not valid JSON: nesting deeper than {MAX_JSON_DEPTH}"
     try:
-        value = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-        )
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:  # the parser's own bound, far beyond ours: raised before any harm
+        raise error(deep) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"{source} is not valid JSON ({str(exc)[:120]})") from None
+        raise error(f"{source} is not valid JSON ({str(exc)[:120]})") from None
+    # Cheap first: fewer brackets than the bound cannot nest deeper than it.
+    brackets = text.count("[") + text.count("{")
+    if brackets > MAX_JSON_DEPTH and _too_deep(value, MAX_JSON_DEPTH):
+        raise error(deep)
+    return value
+
+
+def load_object(data: bytes, *, source: str, limit: int) -> dict[str, Any]:
+    """Parse ``data`` as one JSON object of at most ``limit`` bytes (see :func:`load_json`).
+
+    Raises:
+        ManifestError: too large, not UTF-8, not JSON, too deep, duplicate keys, or not an object.
+    """
+    value = load_json(data, source=source, limit=limit)
     if not isinstance(value, dict):
         raise ManifestError(f"{source} is not a JSON object")
     return value

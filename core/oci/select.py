@@ -2,7 +2,9 @@
 
 Attestations (BuildKit's provenance and SBOM manifests, marked by the
 ``vnd.docker.reference.type`` annotation and the ``unknown/unknown`` platform) are not images
-and never selected; nested indexes are followed, to a bounded depth.
+and never selected; nested indexes are followed, to a bounded depth. An index is untrusted: one
+that names the same child index 2,000 times must not be read 2,000 times, so each nested index
+is fetched once, and at most :data:`MAX_INDEXES_FETCHED` of them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .manifest import Index, Manifest
 from .platform import Platform
 
 __all__ = [
+    "MAX_INDEXES_FETCHED",
     "MAX_INDEX_DEPTH",
     "REFERENCE_TYPE_ANNOTATION",
     "Fetch",
@@ -25,6 +28,9 @@ __all__ = [
 ]
 
 MAX_INDEX_DEPTH = 4  # an index of indexes of ... deeper than this is a loop or an attack
+# Real images nest one or two indexes; each may be up to 4 MiB, so this bounds the work.
+MAX_INDEXES_FETCHED = 32
+_PLATFORMS_SHOWN = 10  # an error lists this many of the platforms there are, then a count
 REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 _ATTESTATION = "attestation-manifest"
 
@@ -75,39 +81,60 @@ def select_manifest(
         PlatformNotFoundError: no manifest for ``platform``; the message lists those there are.
         ManifestError: the indexes nest deeper than ``max_depth``.
     """
-    seen: list[str] = []
-    found = _search(index, platform, fetch, reference, max_depth, seen)
+    walk = _Walk(platform, fetch, reference, {index.digest})
+    found = walk.search(index, max_depth)
     if found is not None:
         return found
     entries = image_entries(index)
     if len(entries) == 1 and entries[0].platform is None and mt.is_manifest(entries[0].media_type):
         return entries[0]
-    available = list(dict.fromkeys(seen))  # de-duplicated, in index order
-    has = ", ".join(available) if available else "no image with a platform"
+    available = list(walk.seen)  # de-duplicated, in index order
+    shown = ", ".join(available[:_PLATFORMS_SHOWN]) if available else "no image with a platform"
+    if len(available) > _PLATFORMS_SHOWN:
+        shown += f" and {len(available) - _PLATFORMS_SHOWN} more"
     raise PlatformNotFoundError(
-        f"{reference} has no {platform}; it has {has} (choose one with --platform)", available
+        f"{reference} has no {platform}; it has {shown} (choose one with --platform)", available
     )
 
 
-def _search(
-    index: Index, platform: Platform, fetch: Fetch, reference: str, depth: int, seen: list[str]
-) -> Descriptor | None:
-    for entry in image_entries(index):
-        if mt.is_index(entry.media_type):
-            if entry.platform is not None and not platform.matches(entry.platform):
-                seen.append(str(entry.platform))
+class _Walk:
+    """One search through an index and its nested indexes: each index read at most once."""
+
+    def __init__(self, platform: Platform, fetch: Fetch, reference: str, visited: set[str]) -> None:
+        self.platform = platform
+        self.fetch = fetch
+        self.reference = reference
+        self.visited = visited  # the digests of the indexes read so far
+        self.seen: dict[str, None] = {}  # the platforms met, in order, once each
+
+    def search(self, index: Index, depth: int) -> Descriptor | None:
+        """The first entry of ``index`` (or of an index below it) that serves the platform."""
+        for entry in image_entries(index):
+            if mt.is_index(entry.media_type):
+                if entry.platform is not None and not self.platform.matches(entry.platform):
+                    self.seen[str(entry.platform)] = None
+                    continue
+                if entry.digest in self.visited:
+                    continue  # already searched (or being searched: a loop): nothing new there
+                if depth <= 0:
+                    raise ManifestError(
+                        f"{self.reference}: image indexes nest too deeply (at {entry.digest})"
+                    )
+                if len(self.visited) > MAX_INDEXES_FETCHED:
+                    raise ManifestError(
+                        f"{self.reference} names more than {MAX_INDEXES_FETCHED} nested indexes; "
+                        "is it really an image? Name one platform's manifest by digest instead"
+                    )
+                self.visited.add(entry.digest)
+                child = self.fetch(entry)
+                if isinstance(child, Index):
+                    found = self.search(child, depth - 1)
+                    if found is not None:
+                        return found
                 continue
-            if depth <= 0:
-                raise ManifestError(f"{reference}: image indexes nest too deeply (at {entry.digest})")
-            child = fetch(entry)
-            if isinstance(child, Index):
-                found = _search(child, platform, fetch, reference, depth - 1, seen)
-                if found is not None:
-                    return found
-            continue
-        if entry.platform is None:
-            continue
-        seen.append(str(entry.platform))
-        if platform.matches(entry.platform):
-            return entry
-    return None
+            if entry.platform is None:
+                continue
+            self.seen[str(entry.platform)] = None
+            if self.platform.matches(entry.platform):
+                return entry
+        return None

@@ -26,6 +26,7 @@ from ..archive.tarreader import TarEntry, iter_tar, link_target
 from ..cache import Cache, CacheEntry
 from ..errors import CnbkitError, DigestMismatchError
 from ..oci import mediatypes as mt
+from ..oci._json import load_json
 from ..oci.config import MAX_CONFIG_SIZE, ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.errors import ImageError, ImageNotFoundError, PlatformNotFoundError
@@ -68,17 +69,33 @@ def _docker_error(exc: Exception) -> str:
 
 
 def _inspect(client: Any, name: str, where: str) -> dict[str, Any] | None:
+    """The daemon's answer to ``inspect`` (``None``: no such image), read by the bounded JSON
+    reader: the SDK's ``inspect_image`` (and its error path) parse whatever comes, however deep."""
     import docker.errors
 
+    api = client.api
+    failed = f"{name}: the Docker daemon at {where} failed to inspect it"
     try:
-        found = client.api.inspect_image(name)
-    except docker.errors.NotFound:
+        response = api._get(api._url("/images/{0}/json", name), stream=True)
+        try:
+            body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
+        finally:
+            response.close()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ImageError(f"{failed}: {_docker_error(exc)}") from None
+    if response.status_code == 404:
         return None
-    except docker.errors.DockerException as exc:
-        raise ImageError(
-            f"{name}: the Docker daemon at {where} failed to inspect it: {_docker_error(exc)}"
-        ) from None
-    return found if isinstance(found, dict) else None
+    source = f"{name}: the inspect answer of the Docker daemon at {where}"
+    if response.status_code >= 400:
+        try:
+            message = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError).get("message")
+        except (ImageError, AttributeError):
+            message = None
+        raise ImageError(f"{failed}: HTTP {response.status_code} {printable(str(message or ''))[:200]}")
+    found = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError)
+    if not isinstance(found, dict):
+        raise ImageError(f"{source} is not a JSON object")
+    return found
 
 
 def _platform_of(info: dict[str, Any]) -> Platform:
@@ -148,12 +165,14 @@ def _read_save(client: Any, name: str, cache: Cache, source: str) -> _Saved:
 
 
 def _manifest_entry(saved: _Saved, source: str) -> dict[str, Any]:
-    try:
-        listed = json.loads(saved.small["manifest.json"])
-    except KeyError:
-        raise ImageError(f"{source}: the saved image has no manifest.json") from None
-    except ValueError:
-        raise ImageError(f"{source}: the saved image's manifest.json is not JSON") from None
+    if "manifest.json" not in saved.small:
+        raise ImageError(f"{source}: the saved image has no manifest.json")
+    listed = load_json(
+        saved.small["manifest.json"],
+        source=f"{source}: the saved image's manifest.json",
+        limit=MAX_CONFIG_SIZE,
+        error=ImageError,
+    )
     if not isinstance(listed, list) or len(listed) != 1 or not isinstance(listed[0], dict):
         raise ImageError(f"{source}: the saved image's manifest.json does not describe one image")
     entry: dict[str, Any] = listed[0]

@@ -9,7 +9,6 @@ Writing is :class:`~cnbkit.transport.layout_writer.LayoutWriter`, re-exported he
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +24,8 @@ from ..oci.image import Image
 from ..oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
 from ..oci.platform import Platform
 from ..oci.select import select_manifest
+from .layout_files import MARKER_LIMIT, checked_dir, open_regular, read_small
 from .layout_writer import BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, REF_NAME_ANNOTATION, LayoutWriter
-
-# Never follow a symlink at the last component: a blob file must not lead out of the layout.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_MARKER_LIMIT = 4096
 
 __all__ = ["Layout", "LayoutImage", "LayoutLocator", "LayoutWriter", "open_layout", "parse_layout_locator"]
 
@@ -87,8 +83,8 @@ class Layout:
         self.name = f"oci:{path}"
         if not self.path.is_dir():
             raise LayoutError(f"{self.name}: no such directory; give the path of an OCI image layout")
-        marker_data = self._read_file(LAYOUT_FILE, _MARKER_LIMIT)
-        marker = load_object(marker_data, source=f"{self.name}/{LAYOUT_FILE}", limit=_MARKER_LIMIT)
+        marker_data = self._read_file(LAYOUT_FILE, MARKER_LIMIT)
+        marker = load_object(marker_data, source=f"{self.name}/{LAYOUT_FILE}", limit=MARKER_LIMIT)
         version = marker.get("imageLayoutVersion")
         if not isinstance(version, str) or not version.startswith("1."):
             found = str(version)[:40]
@@ -99,16 +95,9 @@ class Layout:
 
     def _read_file(self, name: str, limit: int) -> bytes:
         try:
-            fd = os.open(self.path / name, _OPEN_FLAGS)
+            return read_small(self.path / name, where=self.name, name=name, limit=limit)
         except FileNotFoundError:
             raise LayoutError(f"{self.name} is not an OCI image layout: it has no {name} file") from None
-        except OSError as exc:
-            raise LayoutError(f"{self.name}: cannot read {name} ({exc.strerror}); is it a symlink?") from None
-        with os.fdopen(fd, "rb") as file:
-            data = file.read(limit + 1)
-        if len(data) > limit:
-            raise LayoutError(f"{self.name}: {name} is larger than {limit} bytes")
-        return data
 
     def tags(self) -> list[str]:
         """The ``org.opencontainers.image.ref.name`` values in ``index.json``, in order."""
@@ -126,24 +115,18 @@ class Layout:
             LayoutError: the blob is missing, a symlink, outside ``blobs/`` or of another size.
         """
         digest = validate_digest(descriptor.digest)  # again: a Descriptor may be built by hand
-        parent = self.path / BLOBS_DIR / descriptor.algorithm
         where = f"{self.name}: blob {digest}"
         # The directories too: a blobs/ or blobs/sha256 symlink would lead out of the layout.
-        inside = os.path.join(os.path.realpath(self.path), BLOBS_DIR, descriptor.algorithm)
-        if os.path.realpath(parent) != inside:
-            raise LayoutError(f"{where}: {BLOBS_DIR}/{descriptor.algorithm} leads outside the layout")
+        parent = checked_dir(self.path, BLOBS_DIR, descriptor.algorithm, where=self.name)
         try:
-            fd = os.open(parent / descriptor.encoded, _OPEN_FLAGS)
+            fd = open_regular(parent / descriptor.encoded, where=self.name, name=f"blob {digest}")
         except FileNotFoundError:
             raise LayoutError(f"{where} is missing; copy the image into the layout again") from None
-        except OSError as exc:
-            raise LayoutError(f"{where} cannot be opened ({exc.strerror}); is it a symlink?") from None
         file = os.fdopen(fd, "rb", buffering=0)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != descriptor.size:
+        size = os.fstat(fd).st_size
+        if size != descriptor.size:
             file.close()
-            what = "not a regular file" if not stat.S_ISREG(info.st_mode) else f"{info.st_size} bytes"
-            raise LayoutError(f"{where} is {what}, expected {descriptor.size} bytes; the layout is corrupt")
+            raise LayoutError(f"{where} is {size} bytes, expected {descriptor.size}; the layout is corrupt")
         return file
 
     def read_blob(self, descriptor: Descriptor, limit: int) -> bytes:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from ..archive.digest import validate_digest
 from ..archive.streams import CHUNK, Readable
 from ..errors import ArchiveError, DigestMismatchError, UsageError
 from ..oci import mediatypes as mt
+from ..oci._json import load_object
 from ..oci.descriptor import Descriptor
 from ..oci.errors import LayoutError
 from ..oci.manifest import MAX_MANIFEST_SIZE, Index
+from .layout_files import MARKER_LIMIT, checked_dir, read_small
 
 __all__ = [
     "BLOBS_DIR",
@@ -79,21 +82,30 @@ class LayoutWriter:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.name = str(self.path)
         marker = self.path / LAYOUT_FILE
-        if self.path.exists() and any(self.path.iterdir()) and not marker.is_file():
+        if self.path.exists() and any(self.path.iterdir()) and not os.path.lexists(marker):
             raise LayoutError(f"{self.path} exists and is not an OCI image layout; choose an empty directory")
-        (self.path / BLOBS_DIR / "sha256").mkdir(parents=True, exist_ok=True)
-        if marker.is_file():
-            try:
-                version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-            except (ValueError, AttributeError):
-                version = None
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._blobs()  # before anything is written: refuses a symlinked blobs/ or blobs/sha256
+        if os.path.lexists(marker):
+            version = load_object(
+                self._read(LAYOUT_FILE, MARKER_LIMIT), source=str(marker), limit=MARKER_LIMIT
+            ).get("imageLayoutVersion")
             if not isinstance(version, str) or not version.startswith("1."):
                 raise LayoutError(f"{marker} is not an OCI image layout version 1 marker")
         else:
             _write_atomically(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
-        if not (self.path / INDEX_FILE).is_file():
+        if not os.path.lexists(self.path / INDEX_FILE):
             self._write_index([])
+
+    def _blobs(self) -> Path:
+        """``blobs/sha256``, created if missing, checked to be real directories (every write)."""
+        return checked_dir(self.path, BLOBS_DIR, "sha256", where=self.name, create=True)
+
+    def _read(self, name: str, limit: int) -> bytes:
+        """A small file of the layout, only if it is a regular file (no link, no FIFO)."""
+        return read_small(self.path / name, where=self.name, name=name, limit=limit)
 
     def _blob_path(self, digest: str) -> Path:
         try:
@@ -103,9 +115,18 @@ class LayoutWriter:
         algorithm, encoded = digest.split(":", 1)
         return self.path / BLOBS_DIR / algorithm / encoded
 
+    def _blob_size(self, digest: str) -> int | None:
+        """The size of the blob's file, or ``None`` when it is missing or not a regular file."""
+        try:
+            info = os.lstat(self._blob_path(digest))
+        except FileNotFoundError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
     def has_blob(self, digest: str) -> bool:
-        """True when ``blobs/`` already holds the blob (its content is not re-read)."""
-        return self._blob_path(digest).is_file()
+        """True when ``blobs/`` already holds the blob (its content is not re-read); a symlink
+        or a FIFO in its place is not the blob, and is replaced when it is written."""
+        return self._blob_size(digest) is not None
 
     def write_blob(self, data: bytes, expected: str | None = None) -> str:
         """Store ``data`` once, under its sha256; return the digest.
@@ -118,9 +139,9 @@ class LayoutWriter:
             raise DigestMismatchError(
                 f"blob for {self.path}: content has digest {digest}, expected {expected}"
             )
-        path = self._blob_path(digest)
-        if not path.is_file():
-            _write_atomically(path, data)
+        if not self.has_blob(digest):
+            self._blobs()
+            _write_atomically(self._blob_path(digest), data)
         return digest
 
     def write_blob_stream(self, stream: Readable, expected: str | None = None) -> tuple[str, int]:
@@ -131,9 +152,10 @@ class LayoutWriter:
         Raises:
             DigestMismatchError: the bytes do not have digest ``expected`` (nothing is kept).
         """
-        if expected is not None and self.has_blob(expected):
-            return expected, self._blob_path(expected).stat().st_size
-        blobs = self.path / BLOBS_DIR / "sha256"
+        present = None if expected is None else self._blob_size(expected)
+        if expected is not None and present is not None:
+            return expected, present
+        blobs = self._blobs()
         fd, temp = tempfile.mkstemp(dir=blobs, prefix=".blob.", suffix=".tmp")
         try:
             hasher, size = hashlib.sha256(), 0
@@ -166,7 +188,7 @@ class LayoutWriter:
         Raises:
             DigestMismatchError: the file is not the blob it should be (nothing is linked).
         """
-        blobs = self.path / BLOBS_DIR / "sha256"
+        blobs = self._blobs()
         try:
             with open(source, "rb", buffering=0) as file:
                 if os.fstat(file.fileno()).st_size != size:
@@ -202,7 +224,7 @@ class LayoutWriter:
 
     def index(self) -> Index:
         """The current ``index.json``."""
-        data = (self.path / INDEX_FILE).read_bytes()
+        data = self._read(INDEX_FILE, MAX_MANIFEST_SIZE)
         return Index.parse(data, mt.OCI_INDEX, source=f"{self.path}/index.json")
 
     def add(self, descriptor: Descriptor, tag: str | None = None) -> None:

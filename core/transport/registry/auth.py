@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
+from ...oci._json import load_json
 from ...redact import redact
 from ..urls import is_loopback
 from .credentials import Credentials, CredentialsProvider
@@ -214,8 +215,6 @@ class Authenticator:
     def _fetch(
         self, realm: str, service: str, scopes: tuple[str, ...], creds: Credentials | None
     ) -> tuple[str, float]:
-        import json
-
         realm = self._check_realm(realm)
         headers = {"Accept": "application/json"}
         if creds is not None and creds.identity_token:
@@ -261,10 +260,9 @@ class Authenticator:
             raw = response.raw.read(_TOKEN_BODY_MAX + 1, decode_content=True)
         finally:
             response.close()
+        source = f"{self.registry}: the token server's answer"
+        data = load_json(raw, source=source, limit=_TOKEN_BODY_MAX, error=RegistryError)
         try:
-            if len(raw) > _TOKEN_BODY_MAX:
-                raise ValueError("too large")
-            data = json.loads(raw)
             token = data.get("token") or data.get("access_token")
             lifetime = float(data.get("expires_in") or _DEFAULT_EXPIRY)
         except (ValueError, TypeError, AttributeError):

@@ -18,6 +18,7 @@ from ...archive.hashing import VerifiedStream
 from ...archive.streams import CHUNK, Readable
 from ...archive.threads import ThreadedReader
 from ...cache import Cache
+from ...oci._json import load_json
 from ...progress import Progress
 from .blobs import BlobDownload
 from .connection import Connection, pull_scope
@@ -172,7 +173,7 @@ class RegistryClient:
             source = "asked for" if ref.digest else "the registry's Docker-Content-Digest"
             raise DigestMismatchError(f"{ref}: the manifest has digest {digest}, not {expected} ({source})")
         if media_type not in accept:
-            media_type = _embedded_media_type(data) or media_type
+            media_type = _embedded_media_type(data, f"{ref}: the manifest") or media_type
         if media_type not in accept:
             raise RegistryError(
                 f"{ref}: the registry sent a manifest of type {media_type or 'unknown'!r}; expected one of "
@@ -322,12 +323,8 @@ class RegistryClient:
         push.upload_blob(self.connection, ref, stream, digest, size, chunk_size=chunk_size)
 
 
-def _embedded_media_type(data: bytes) -> str:
+def _embedded_media_type(data: bytes, source: str) -> str:
     """The ``mediaType`` field of a manifest, for registries that send a generic Content-Type."""
-    import json
-
-    try:
-        value = json.loads(data).get("mediaType")
-    except (ValueError, AttributeError):
-        return ""
+    document = load_json(data, source=source, limit=MANIFEST_MAX, error=RegistryError)
+    value = document.get("mediaType") if isinstance(document, dict) else None
     return value if isinstance(value, str) else ""

@@ -17,6 +17,8 @@ from urllib.parse import urljoin, urlsplit
 
 from ...archive.streams import Readable
 from ...errors import DownloadError
+from ...oci._json import load_json
+from ...oci.errors import ManifestError
 from ...redact import redact
 from ..http import (
     ATTEMPTS,
@@ -60,17 +62,15 @@ def error_code(response: requests.Response) -> tuple[str, str]:
     The body is read only up to 64 KiB and only when it says it is JSON: an error page from a
     proxy can be anything, and none of it is worth memory.
     """
-    import json
-
     if "json" not in response.headers.get("Content-Type", ""):
         return "", ""
     try:
         body = response.raw.read(_ERROR_BODY_MAX, decode_content=True)
-        errors = json.loads(body).get("errors") or []
+        errors = load_json(body, source="error body", limit=_ERROR_BODY_MAX).get("errors") or []
         first = errors[0]
         code, message = str(first.get("code", ""))[:64], str(first.get("message", ""))[:160]
-    except (ValueError, TypeError, AttributeError, IndexError, OSError):
-        return "", ""
+    except (ManifestError, TypeError, AttributeError, IndexError, OSError):
+        return "", ""  # not a registry's error document: the status alone is the message
     # One line, nothing a hostile registry could use to fake a second message.
     return code.replace("\n", " "), redact(" ".join(message.split()))
 
