@@ -113,7 +113,7 @@ def _modules(
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
         if parse_locator(entry.uri).scheme in _IMAGE_SCHEMES:
-            main, *others = read_package(context.resolve_image(image_uri(entry.uri)), kind)
+            main, *others = read_package(context.resolve_image(image_uri(entry.uri)), kind, context.cache)
             return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
         return [(entry, read_module(context.resolve(entry.uri), kind))]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -383,6 +384,21 @@ def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, t
     assert set(package_layers) <= set(digests)
     log = registry.log_requests(since=mark)
     assert set(package_layers) <= set(_mounts(log)) and not set(package_layers) & set(_uploads(log))
+    # The package's layers were read once, to check that they stay in their modules' directories.
+    # That verdict is remembered by digest: with the layers gone from cnbkit's cache, the next
+    # build of the same package fetches none of them (it only mounts them again).
+    blobs = Path(os.environ["CNBKIT_CACHE_DIR"]) / "blobs" / "sha256"
+    for digest in package_layers:
+        (blobs / digest.removeprefix("sha256:")).unlink(missing_ok=True)
+    mark = registry.mark()
+    create(
+        f"docker://{registry.host}/{registry.unique_repo('builder-pkg')}:v1",
+        config,
+        "--pull-policy",
+        "always",
+    )
+    fetched = {e.path.rpartition("/")[2] for e in registry.log_requests(since=mark) if e.method == "GET"}
+    assert not fetched & set(package_layers)
 
     info = json.loads(
         skopeo(

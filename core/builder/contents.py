@@ -15,18 +15,23 @@ directory), and a buildpackage image's layer (:func:`check_package_layer`, layer
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..archive.links import check_tree
 from ..archive.streams import close_stream
 from ..archive.tarreader import TarEntry, iter_tar
-from ..errors import ArchiveError
+from ..cache import Cache, CacheEntry
+from ..errors import ArchiveError, WriteError
 from ..oci.image import Layer
 
 __all__ = ["ModuleTree", "check_package_layer"]
 
 _ROOT_DEPTH = 4  # cnb/buildpacks/<id>/<version>: a module's directory is four names deep
+# Bumped whenever the rules below change, so a layer accepted under older rules is read again.
+_RULES_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -93,17 +98,32 @@ class ModuleTree:
         check_tree(placed, root, self.source, self.what)
 
 
-def check_package_layer(layer: Layer, roots: Collection[str], what: str) -> None:
+def _verdict_key(layer: Layer, roots: Collection[str], what: str) -> str:
+    """The cache key of "this layer, holding these modules' directories, passed the rules"."""
+    named = hashlib.sha256("\0".join(sorted(roots)).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"package-check:{_RULES_VERSION}:{what}:{layer.digest}:{named}"
+
+
+def check_package_layer(layer: Layer, roots: Collection[str], what: str, cache: Cache | None = None) -> None:
     """Read a buildpackage image's layer through the strict tar reader and check its tree.
 
     Every entry must be inside one of ``roots`` (the directories of the modules the image says
     the layer holds), or be a directory above them; each module's tree obeys
     :class:`ModuleTree`'s rules inside its own directory.
 
+    With a ``cache``, a layer that passed is remembered by its digest (content-addressed, so
+    the verdict holds for the same bytes anywhere): a warm ``builder create`` neither fetches
+    nor reads a package layer it checked before, and a push can still mount it unread.
+
     Raises:
         ArchiveError: an entry outside, or a tree that breaks a rule; a corrupt layer.
         DigestMismatchError: the layer is not what its descriptor says.
     """
+    key = _verdict_key(layer, roots, what)
+    if cache is not None:
+        known = cache.lookup_stamp(key)
+        if known is not None and known.digest == layer.digest:
+            return
     trees = {root: ModuleTree(layer.source, what) for root in roots}
     above = {"/".join(root.split("/")[:depth]) for root in roots for depth in range(1, _ROOT_DEPTH)}
     stream = layer.open_tar()
@@ -136,3 +156,7 @@ def check_package_layer(layer: Layer, roots: Collection[str], what: str) -> None
         close_stream(stream)
     for root, tree in trees.items():
         tree.check(root)
+    if cache is not None:
+        # Only an optimisation: a read-only or full cache just means the next build reads again.
+        with contextlib.suppress(OSError, WriteError):
+            cache.remember_stamp(CacheEntry(url=key, digest=layer.digest, size=layer.size))

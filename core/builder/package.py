@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..cache import Cache
 from ..errors import BuilderError
 from ..oci.image import Image, Layer
 from ..redact import printable
@@ -39,7 +40,7 @@ def _tables(value: Any, where: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
-def _check_layers(modules: list[Module], kind: str) -> None:
+def _check_layers(modules: list[Module], kind: str, cache: Cache | None) -> None:
     """Read each layer the modules name once: referenced as stored, it is never rewritten, so
     what it holds must stay inside the directories of the modules it holds."""
     roots: dict[str, tuple[Layer, set[str]]] = {}
@@ -47,11 +48,14 @@ def _check_layers(modules: list[Module], kind: str) -> None:
         assert module.layer is not None
         roots.setdefault(module.layer.digest, (module.layer, set()))[1].add(module.root)
     for layer, inside in roots.values():
-        check_package_layer(layer, inside, kind)
+        check_package_layer(layer, inside, kind, cache)
 
 
-def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
+def read_package(image: Image, kind: str = "buildpack", cache: Cache | None = None) -> list[Module]:
     """The modules of buildpackage ``image``: the main one first, then the others by ``id@version``.
+
+    ``cache``, when given, remembers the layers that passed the checks (by digest), so the
+    next build of the same package reads none of them.
 
     Raises:
         BuilderError: a label missing or malformed, or a module whose layer is not in the image.
@@ -97,7 +101,7 @@ def read_package(image: Image, kind: str = "buildpack") -> list[Module]:
                     origin=image.reference,
                 )
             )
-    _check_layers(found, kind)
+    _check_layers(found, kind, cache)
     found.sort(key=lambda m: (m.id, m.version) != main)  # stable: the main module first
     if not found or (found[0].id, found[0].version) != main:
         shown = printable(f"{main[0]}@{main[1]}")[:120]
