@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from ...redact import redact
-from ..urls import is_loopback
+from ..urls import DOWNGRADE, NOT_HTTP, scheme_refusal
 from .credentials import Credentials, CredentialsProvider
 from .wire import RegistryError, send
 
@@ -194,19 +194,18 @@ class Authenticator:
     def _check_realm(self, realm: str) -> str:
         parts = urlsplit(realm)
         host = parts.hostname or ""
-        if not host or parts.scheme not in ("https", "http"):
+        refusal = scheme_refusal(realm, self._allow_http, after=f"{self.scheme}:")
+        if not host or refusal is NOT_HTTP:
             raise RegistryError(f"{self.registry}: the token realm {redact(realm)!r} is not an http(s) URL")
-        if parts.scheme == "http":
-            if self.scheme == "https":
-                raise RegistryError(
-                    f"{self.registry}: refusing a plain-http token realm ({redact(realm)}) for an https "
-                    "registry"
-                )
-            if not (is_loopback(host) or self._allow_http(host)):
-                raise RegistryError(
-                    f"{self.registry}: the token realm {redact(realm)} is plain http; refused (only "
-                    f"loopback or --insecure-registry {host} may use http)"
-                )
+        if refusal is DOWNGRADE:
+            raise RegistryError(
+                f"{self.registry}: refusing a plain-http token realm ({redact(realm)}) for an https registry"
+            )
+        if refusal:
+            raise RegistryError(
+                f"{self.registry}: the token realm {redact(realm)} is plain http; refused (only "
+                f"loopback or --insecure-registry {host} may use http)"
+            )
         if parts.username is not None:
             raise RegistryError(f"{self.registry}: the token realm {redact(realm)} holds userinfo; refused")
         return realm

@@ -20,12 +20,13 @@ from ...errors import DownloadError
 from ...redact import redact
 from ..http import (
     ATTEMPTS,
+    check_redirect,
     connection_failure,
     is_timeout,
     redirect_location,
     retry_after,
 )
-from ..urls import is_loopback, split_url
+from ..urls import split_url
 
 if TYPE_CHECKING:
     import requests
@@ -72,7 +73,7 @@ def error_code(response: requests.Response) -> tuple[str, str]:
     except (ValueError, TypeError, AttributeError, IndexError, OSError):
         return "", ""
     # One line, nothing a hostile registry could use to fake a second message.
-    return code.replace("\n", " "), redact(" ".join(message.split()))
+    return redact(" ".join(code.split())), redact(" ".join(message.split()))
 
 
 def send(
@@ -180,14 +181,8 @@ def _redirect(
     if hops > _MAX_REDIRECTS:
         raise DownloadError(f"{display}: more than {_MAX_REDIRECTS} redirects")
     next_url = urljoin(url, location)
+    check_redirect(display, url, next_url, allow_http, "refused")
     old, new = urlsplit(url), urlsplit(next_url)
-    if new.scheme not in ("http", "https"):
-        raise DownloadError(f"{display}: redirected to unsupported scheme {new.scheme!r}")
-    if old.scheme == "https" and new.scheme == "http":
-        raise DownloadError(f"{display}: refusing a redirect from https to http ({redact(next_url)})")
-    host = new.hostname or ""
-    if new.scheme == "http" and not (is_loopback(host) or allow_http(host)):
-        raise DownloadError(f"{display}: redirected to plain http ({redact(next_url)}); refused")
     if (new.hostname, new.port, new.scheme) != (old.hostname, old.port, old.scheme):
         auth = None  # the registry's credentials are for the registry: never blob storage
     return split_url(next_url).url, auth  # userinfo in a Location header is never used
