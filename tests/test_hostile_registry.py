@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -109,6 +110,107 @@ def test_an_https_registry_is_not_downgraded_by_its_upload_location(
     line = one_line_error(result)
     assert f"plain http after https ({location}" in line and "refused" in line, line
     assert elsewhere.requests == []
+
+
+# -- 13. a stalled or cut manifest or token body, a token that is not Latin-1 --------------------
+
+
+def _manifest_then(fault: float) -> Callable[[Request], Answer]:
+    """A registry whose manifest body stops after 10 of 500 bytes: silent for ``fault`` s, cut."""
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        return answer(
+            200, b'{"schemaVer', {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, length=500
+        ), fault
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [(10.0, "the registry stopped sending for 1 s"), (0, "the connection to the registry broke")],
+)
+def test_a_stalled_or_cut_manifest_is_one_line(serve: Serve, fault: float, says: str) -> None:
+    hostile = serve(_manifest_then(fault))
+    result = run_cli(
+        "resolve",
+        f"docker://{hostile.host}/x/lifecycle@{DIGEST}",
+        "--pull-policy",
+        "always",
+        "--timeout",
+        "1",
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"error: {hostile.host}/x/lifecycle@{DIGEST}: manifest: "), line
+    assert says in line and "unexpected" not in line, line
+
+
+def _token_registry(realm: str) -> Callable[[Request], Answer]:
+    challenge = {"WWW-Authenticate": f'Bearer realm="{realm}",service="hostile"'}
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/" and "authorization" not in request.headers:
+            return answer(401, b"{}", {**JSON, **challenge})
+        return answer(404, b"{}", JSON)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("token_answer", "says"),
+    [
+        ((answer(200, b'{"tok', JSON, length=100), 10.0), "the token server stopped sending for 1 s"),
+        ((answer(200, b'{"tok', JSON, length=100), 0), "the connection to the token server broke"),
+        (answer(200, json.dumps({"token": "t\u00f6k\u20acn"}).encode(), JSON), "not printable ASCII"),
+    ],
+)
+def test_a_hostile_token_server_is_one_line(serve: Serve, token_answer: Answer, says: str) -> None:
+    token = serve(lambda request: token_answer)
+    hostile = serve(_token_registry(token.url("/token")))
+    result = run_cli(
+        "resolve",
+        f"docker://{hostile.host}/x/lifecycle@{DIGEST}",
+        "--pull-policy",
+        "always",
+        "--timeout",
+        "1",
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"error: {hostile.host}: "), line
+    assert says in line and "unexpected" not in line, line
+
+
+def test_a_daemon_whose_load_answer_is_not_chunked_json_is_one_line(project: Path) -> None:
+    # The real dockerd always answers /images/load with a chunked JSON stream; a proxy or a
+    # broken daemon may not. A fake daemon on a unix socket (DOCKER_HOST) shows that fault.
+    def daemon(request: Request) -> Answer:
+        if request.path.endswith("/version"):
+            return answer(200, json.dumps({"ApiVersion": "1.43", "Version": "24.0.0"}).encode(), JSON)
+        if "/images/load" in request.path:
+            return answer(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
+        return answer(404, b'{"message": "no such thing"}', JSON)
+
+    socket_path = Path(tempfile.mkdtemp(prefix="cnbkit-fake-daemon-")) / "docker.sock"
+    fake = HostileServer(daemon, unix_path=socket_path)
+    try:
+        result = run_cli(
+            "builder", "create", "docker-daemon:hostile/builder:v1",
+            "--config", str(project / "builder.toml"),
+            env={"DOCKER_HOST": f"unix://{socket_path}"},
+        )  # fmt: skip
+    finally:
+        fake.close()
+        socket_path.unlink()
+        socket_path.parent.rmdir()
+    line = one_line_error(result)
+    assert line.startswith(
+        f"error: docker-daemon:hostile/builder:v1: the Docker daemon at unix://{socket_path} "
+    ), line
+    assert "not a JSON stream" in line and "unexpected" not in line, line
+    loads = [r for r in fake.requests if "/images/load" in r.path]
+    assert len(loads) == 1 and loads[0].body.endswith(bytes(1024))  # the whole archive was sent
 
 
 # -- 14. an error body echoing the Authorization header ---------------------------------------------

@@ -39,6 +39,7 @@ __all__ = [
     "open_response",
     "redirect_location",
     "retry_or_raise",
+    "stalled",
     "retry_after",
 ]
 
@@ -301,6 +302,13 @@ def full_length(response: Any) -> int | None:
     return int(size) if size.isdigit() else None
 
 
+def stalled(source: str, peer: str, timeout: float) -> DownloadError:
+    """The error for a ``peer`` (``registry``, ``server``...) that went silent mid-body."""
+    return DownloadError(
+        f"{source}: the {peer} stopped sending for {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
+    )
+
+
 def retry_or_raise(
     exc: BaseException,
     source: str,
@@ -320,9 +328,7 @@ def retry_or_raise(
         DownloadError: naming ``source``, the stall or the bytes received before each break.
     """
     if is_timeout(exc):
-        raise DownloadError(
-            f"{source}: the {peer} stopped sending for {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
-        ) from None
+        raise stalled(source, peer, timeout) from None
     if failures >= ATTEMPTS:
         expected = f" of {total}" if total is not None else ""
         raise DownloadError(

@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from ...redact import redact
 from ..urls import DOWNGRADE, NOT_HTTP, scheme_refusal
 from .credentials import Credentials, CredentialsProvider
-from .wire import RegistryError, send
+from .wire import RegistryError, read_body, send
 
 if TYPE_CHECKING:
     import requests
@@ -257,7 +257,13 @@ class Authenticator:
                     f"{status}; {advice}",
                     status,
                 )
-            raw = response.raw.read(_TOKEN_BODY_MAX + 1, decode_content=True)
+            raw = read_body(
+                response,
+                _TOKEN_BODY_MAX + 1,
+                source=f"{self.registry}: token from {redact(realm.split('?')[0])}",
+                peer="token server",
+                timeout=self._timeout,
+            )
         finally:
             response.close()
         try:
@@ -268,6 +274,10 @@ class Authenticator:
             lifetime = float(data.get("expires_in") or _DEFAULT_EXPIRY)
         except (ValueError, TypeError, AttributeError):
             token, lifetime = None, 0.0
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+        if not isinstance(token, str) or not token:
             raise RegistryError(f"{self.registry}: the token server sent no usable token")
+        if not token.isascii() or not token.isprintable() or " " in token:  # it becomes a header
+            raise RegistryError(
+                f"{self.registry}: the token server sent a token that is not printable ASCII; refused"
+            )
         return token, max(lifetime, _MIN_EXPIRY)

@@ -23,7 +23,7 @@ from .blobs import BlobDownload
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
 from .reference import Reference
-from .wire import RegistryError
+from .wire import RegistryError, read_body
 
 if TYPE_CHECKING:
     import requests
@@ -156,15 +156,17 @@ class RegistryClient:
                 raise RegistryError(f"{ref}: the manifest is {length} bytes, over the {MANIFEST_MAX} limit")
             header = response.headers.get("Docker-Content-Digest", "")
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-            chunks, total = [], 0
-            while chunk := response.raw.read(CHUNK, decode_content=True):
-                total += len(chunk)
-                if total > MANIFEST_MAX:
-                    raise RegistryError(f"{ref}: the manifest is over the {MANIFEST_MAX}-byte limit; refused")
-                chunks.append(chunk)
+            data = read_body(
+                response,
+                MANIFEST_MAX + 1,
+                source=f"{ref}: manifest",
+                peer="registry",
+                timeout=self.connection.timeout,
+            )
+            if len(data) > MANIFEST_MAX:
+                raise RegistryError(f"{ref}: the manifest is over the {MANIFEST_MAX}-byte limit; refused")
         finally:
             response.close()
-        data = b"".join(chunks)
         expected = ref.digest or (self._digest_header(ref, header) if header else None)
         algorithm = (expected or "sha256:").partition(":")[0]
         digest = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"

@@ -25,13 +25,14 @@ from ..http import (
     is_timeout,
     redirect_location,
     retry_after,
+    stalled,
 )
 from ..urls import split_url
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["RegistryError", "error_code", "send"]
+__all__ = ["RegistryError", "error_code", "read_body", "send"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -66,14 +67,36 @@ def error_code(response: requests.Response) -> tuple[str, str]:
     if "json" not in response.headers.get("Content-Type", ""):
         return "", ""
     try:
-        body = response.raw.read(_ERROR_BODY_MAX, decode_content=True)
+        body = read_body(response, _ERROR_BODY_MAX, source="", peer="registry", timeout=0)
         errors = json.loads(body).get("errors") or []
         first = errors[0]
         code, message = str(first.get("code", ""))[:64], str(first.get("message", ""))[:160]
-    except (ValueError, TypeError, AttributeError, IndexError, OSError):
+    except (ValueError, TypeError, AttributeError, IndexError, DownloadError):
         return "", ""
     # One line, nothing a hostile registry could use to fake a second message.
     return redact(" ".join(code.split())), redact(" ".join(message.split()))
+
+
+def read_body(response: requests.Response, most: int, *, source: str, peer: str, timeout: float) -> bytes:
+    """Up to ``most`` bytes of a small body (a manifest, a token; pass a limit plus one to tell
+    a body over it).
+
+    Raises:
+        DownloadError: the ``peer`` stalled, or the connection broke before the body's end
+            (never urllib3's exceptions).
+    """
+    import requests
+    import urllib3
+
+    try:
+        data: bytes = response.raw.read(most, decode_content=True)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        if is_timeout(exc):
+            raise stalled(source, peer, timeout) from None
+        raise DownloadError(
+            f"{source}: the connection to the {peer} broke before the end; try again"
+        ) from None
+    return data
 
 
 def send(
