@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["Answer", "HostileServer", "Request", "answer"]
 
@@ -126,9 +127,8 @@ class HostileServer:
                     return
 
     @staticmethod
-    def _read(reader: socket.SocketIO | object) -> Request:
-        readline = reader.readline  # type: ignore[union-attr]
-        read = reader.read  # type: ignore[union-attr]
+    def _read(reader: BinaryIO) -> Request:
+        readline, read = reader.readline, reader.read
         first = read(1)
         if not first or first == b"\x16":  # gone, or a TLS handshake on the plain-http peer
             raise _Cut

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +15,13 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.builder_support import build_image, builder_toml, buildpack
+from tests import test_builder_create
 from tests.conftest import one_line_error, run_cli
 from tests.hostile_server import Answer, HostileServer, Request, answer
 from tests.https_server import IDENTITIES, ca_bundle_fixture, test_ca_fixture  # noqa: F401 - fixtures
-from tests.lifecycles import make_lifecycle
 from tests.services.credentials import DockerConfig
 
+project = test_builder_create.project  # the fixture: a builder.toml with local inputs
 DIGEST = "sha256:" + "ab" * 32
 JSON = {"Content-Type": "application/json"}
 Serve = Callable[[Callable[[Request], Answer]], HostileServer]
@@ -40,16 +41,11 @@ def serve() -> Iterator[Serve]:
         server.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A builder.toml with a file lifecycle, one buildpack and a build image in a layout."""
-    root = tmp_path / "project"
-    root.mkdir()
-    make_lifecycle(root / "lifecycle.tgz")
-    buildpack(root / "bp")
-    build_image(root / "build")
-    builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
-    return root
+def _resolve(registry: HostileServer, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``cnbkit resolve`` of an image by digest from ``registry`` (no daemon, no HEAD of a tag)."""
+    return run_cli(
+        "resolve", f"docker://{registry.host}/x/lifecycle@{DIGEST}", "--pull-policy", "always", *extra
+    )
 
 
 # -- 4. every URL a registry hands back obeys the registry's plain-http rule ---------------------
@@ -134,14 +130,7 @@ def _manifest_then(fault: float) -> Callable[[Request], Answer]:
 )
 def test_a_stalled_or_cut_manifest_is_one_line(serve: Serve, fault: float, says: str) -> None:
     hostile = serve(_manifest_then(fault))
-    result = run_cli(
-        "resolve",
-        f"docker://{hostile.host}/x/lifecycle@{DIGEST}",
-        "--pull-policy",
-        "always",
-        "--timeout",
-        "1",
-    )
+    result = _resolve(hostile, "--timeout", "1")
     line = one_line_error(result)
     assert line.startswith(f"error: {hostile.host}/x/lifecycle@{DIGEST}: manifest: "), line
     assert says in line and "unexpected" not in line, line
@@ -169,14 +158,7 @@ def _token_registry(realm: str) -> Callable[[Request], Answer]:
 def test_a_hostile_token_server_is_one_line(serve: Serve, token_answer: Answer, says: str) -> None:
     token = serve(lambda request: token_answer)
     hostile = serve(_token_registry(token.url("/token")))
-    result = run_cli(
-        "resolve",
-        f"docker://{hostile.host}/x/lifecycle@{DIGEST}",
-        "--pull-policy",
-        "always",
-        "--timeout",
-        "1",
-    )
+    result = _resolve(hostile, "--timeout", "1")
     line = one_line_error(result)
     assert line.startswith(f"error: {hostile.host}: "), line
     assert says in line and "unexpected" not in line, line
@@ -237,9 +219,7 @@ def test_an_echoed_authorization_header_never_reaches_stderr(
     hostile = serve(registry)
     docker_config.write_auths({hostile.host: ("tester", password)})
     args = ["--debug"] if debug else []
-    result = run_cli(
-        *args, "resolve", f"docker://{hostile.host}/x/lifecycle@{DIGEST}", "--pull-policy", "always"
-    )
+    result = _resolve(hostile, *args)
     assert result.returncode == 1
     assert any(r.headers.get("authorization") == f"Basic {secret}" for r in hostile.requests)
     for leaked in (secret, password, secret[:12]):
