@@ -17,6 +17,10 @@ _SECRET_PARAM = re.compile(
     r"[^=&#\s]*=)(?P<value>[^&#\s]*)",
     re.IGNORECASE,
 )
+# an Authorization value a server echoes back (``Basic <base64>``, ``Bearer <token>``): a
+# registry's error body may quote the request's headers. A credential has a capital, a digit
+# or a sign; "Basic authentication" is prose, left alone.
+_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?i:basic|bearer)\s+)(?=[\w+/.~-]*[A-Z0-9+/.~=-])[\w+/.~-]+=*")
 # C0 controls (newline, ESC, ...), DEL, C1 controls, the Unicode line and paragraph
 # separators, bidirectional overrides, and lone surrogates (bytes that were not UTF-8).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -31,16 +35,19 @@ def _userinfo(match: re.Match[str]) -> str:
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with its password, token-like userinfo and secret query values masked.
+    """Return ``url`` with its password, token-like userinfo, secret query values and
+    ``Authorization`` values masked.
 
     Args:
         url: a URL or any string holding URLs.
 
     Returns:
         The same string with ``user:***@`` or ``***@`` in place of userinfo and ``***`` in place
-        of credential-like query values (``token=``, ``X-Amz-Signature=`` and the like).
+        of credential-like query values (``token=``, ``X-Amz-Signature=`` and the like), and
+        ``Basic ***`` / ``Bearer ***`` for credentials as an ``Authorization`` header holds them.
     """
     url = _USERINFO.sub(_userinfo, url)
+    url = _AUTH_VALUE.sub(lambda m: f"{m['scheme']}***", url)
     return _SECRET_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 

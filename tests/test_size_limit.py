@@ -16,14 +16,18 @@ import pytest
 from cnbkit.errors import UsageError
 from cnbkit.options import DEFAULT_MAX_SIZE, Options, parse_size
 
-from tests.conftest import one_line_error, run_cli
+from tests.conftest import digest_of, one_line_error, run_cli
+from tests.docker_images import BASE_LAYERS, LABELS, lifecycle_layer, push_spec, to_daemon
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
     https_server_fixture,
     test_ca_fixture,
 )
+from tests.images import Entry, ImageSpec, gzip_layer, tar_layer
 from tests.lifecycles import lifecycle_entries, make_lifecycle, write_tar
+from tests.services.dockerd import Dockerd
+from tests.services.registry import Registry
 from tests.test_bad_input import cache_files
 
 MIB = 1024 * 1024
@@ -167,3 +171,43 @@ def test_an_endless_body_stops_at_the_limit(endless: EndlessServer, tmp_path: Pa
     assert list(out.iterdir()) == []
     assert cache_files(Path(os.environ["CNBKIT_CACHE_DIR"])) == []
     assert endless.sent < 64 * MIB
+
+
+# -- every byte source: a registry layer and a docker save stream obey the same bound ------------
+
+
+def _big_layer_image(size: int) -> tuple[ImageSpec, list[Entry]]:
+    """A lifecycle image over a base layer holding ``size`` random (incompressible) bytes."""
+    big = [Entry("opt/", kind="dir"), Entry("opt/big.bin", os.urandom(size), mode=0o644)]
+    return ImageSpec([big, *BASE_LAYERS, lifecycle_layer()], labels=dict(LABELS)), big
+
+
+def test_a_registry_layer_over_the_limit_is_never_downloaded(registry: Registry, tmp_path: Path) -> None:
+    spec, big = _big_layer_image(12 * MIB)
+    ref = push_spec(spec, registry, registry.unique_repo("big"), "v1", tmp_path)
+    blob = digest_of(gzip_layer(big)[0])
+    mark = registry.mark()
+    args = ("resolve", f"docker://{ref}", "--pull-policy", "always")
+    line = one_line_error(run_cli(*args, "--max-size", "8M"))
+    source = f"{ref.rpartition(':')[0]}@{blob}"
+    assert line.startswith(f"error: {source}: the blob is larger than the limit of "), line
+    assert "8388608 bytes; nothing was kept; raise the limit with --max-size" in line, line
+    assert registry.log_requests("GET", rf"/v2/.+/blobs/{blob}", since=mark) == []
+    cache = Path(os.environ["CNBKIT_CACHE_DIR"])
+    assert not any(blob.partition(":")[2] in name for name in cache_files(cache))
+    ok = run_cli(*args, "--max-size", "64M", "-q")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_a_docker_save_entry_over_the_limit_stops_the_save(dockerd: Dockerd, tmp_path: Path) -> None:
+    spec, big = _big_layer_image(12 * MIB)
+    to_daemon(spec, dockerd, "cnbkit-test/big-layer:v1", tmp_path)
+    diff_id = digest_of(tar_layer(big))
+    args = ("resolve", "docker://cnbkit-test/big-layer:v1", "--pull-policy", "never")
+    line = one_line_error(run_cli(*args, "--max-size", "8M", env=dockerd.env))
+    assert line.startswith("error: cnbkit-test/big-layer:v1 (Docker daemon at "), line
+    assert "the layer is larger than the limit of 8388608 bytes; nothing was kept" in line, line
+    cache = Path(os.environ["CNBKIT_CACHE_DIR"])
+    assert not any(diff_id.partition(":")[2] in name for name in cache_files(cache))
+    ok = run_cli(*args, "--max-size", "64M", "-q", env=dockerd.env)
+    assert ok.returncode == 0, ok.stderr

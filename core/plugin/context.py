@@ -166,6 +166,7 @@ class Context:
                 insecure=self.options.insecure_registries,
                 progress=self.progress,
                 notice=self.notice,
+                max_size=self.options.max_size,
             )
         return self._registry
 
@@ -227,7 +228,13 @@ class Context:
                 return None
             raise
         return open_daemon_image(
-            client, reference, cache=self.cache, platform=self.platform, where=where, required=required
+            client,
+            reference,
+            cache=self.cache,
+            platform=self.platform,
+            where=where,
+            required=required,
+            max_size=self.options.max_size,
         )
 
     def push_image(self, image: Image, reference: str) -> str:

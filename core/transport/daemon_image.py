@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.streams import CHUNK, ChunkReader, Readable
+from ..archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ..archive.tarreader import TarEntry, iter_tar, link_target
 from ..cache import Cache, CacheEntry
 from ..errors import CnbkitError, DigestMismatchError
@@ -39,7 +40,9 @@ __all__ = ["DaemonImage", "open_daemon_image"]
 
 _BLOB_NAME = re.compile(r"^blobs/sha256/([a-f0-9]{64})$")
 _SMALL = ("manifest.json", "index.json")
-_SAVE_LIMIT = 64 * 1024**3  # a save of a lifecycle image is ~100 MB; this bounds a runaway stream
+# Besides its layers, a save holds a config, manifest.json and (Docker 25's OCI format) an index
+# and a manifest: each file is bounded by --max-size, so the whole stream is too.
+_FILES_BESIDES_LAYERS = 4
 
 
 class DaemonImage(Image):
@@ -138,13 +141,19 @@ def _keep(entry: TarEntry, cache: Cache, expected: str | None, source: str) -> t
     return digest, size
 
 
-def _read_save(client: Any, name: str, cache: Cache, source: str) -> _Saved:
+def _read_save(client: Any, name: str, cache: Cache, source: str, max_size: int, layers: int) -> _Saved:
+    """One pass over the ``docker save`` stream: every file at most ``max_size`` bytes (refused
+    by its header, before its data is read), the whole at most that per file of an image of
+    ``layers`` layers."""
     import docker.errors
 
     saved = _Saved()
+    total = max_size * (max(layers, 1) + _FILES_BESIDES_LAYERS)
     try:
         stream = ChunkReader(iter(client.api.get_image(name, chunk_size=CHUNK)))
-        for entry in iter_tar(stream, source, max_total=_SAVE_LIMIT):
+        for entry in iter_tar(stream, source, max_total=total):
+            if entry.size > max_size:
+                raise size_limit_error(f"{source}: {printable(entry.name)[:200]}", max_size, "layer")
             if entry.kind == "symlink":
                 saved.links[entry.name] = link_target(entry.name, entry.linkname)
             elif entry.kind != "file":
@@ -212,7 +221,14 @@ def _from_cache(cache: Cache, image_id: str, source: str) -> tuple[ImageConfig, 
 
 
 def open_daemon_image(
-    client: Any, name: str, *, cache: Cache, platform: Platform, where: str, required: bool = True
+    client: Any,
+    name: str,
+    *,
+    cache: Cache,
+    platform: Platform,
+    where: str,
+    required: bool = True,
+    max_size: int = DEFAULT_MAX_TOTAL,
 ) -> DaemonImage | None:
     """Open image ``name`` of the daemon ``client`` talks to, for ``platform``.
 
@@ -224,11 +240,13 @@ def open_daemon_image(
         where: the daemon's address, for messages.
         required: when ``False``, an image the daemon lacks (or has for another platform) is
             ``None`` rather than an error.
+        max_size: the most bytes a layer (any file of the save) may hold (``--max-size``).
 
     Raises:
         ImageNotFoundError: the daemon has no such image (``required``).
         PlatformNotFoundError: the daemon's image is of another platform (``required``).
         ImageError: the save failed, or its layers do not match the config.
+        ArchiveError: a file of the save is larger than ``max_size``.
     """
     source = f"{name} (Docker daemon at {where})"
     info = _inspect(client, name, where)
@@ -252,7 +270,7 @@ def open_daemon_image(
     expected_layers = [str(d) for d in (rootfs or {}).get("Layers") or []]
     cached = _from_cache(cache, image_id, source) if image_id else None
     if cached is None:
-        saved = _read_save(client, name, cache, source)
+        saved = _read_save(client, name, cache, source, max_size, len(expected_layers))
         entry = _manifest_entry(saved, source)
         config_digest, config_size = saved.digest_of(entry["Config"], source)
         if config_size > MAX_CONFIG_SIZE:

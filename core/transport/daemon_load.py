@@ -92,6 +92,7 @@ def load_image(client: Any, image: Image, reference: str, *, where: str = "the D
             to read; the daemon then has no new image and the tag is unchanged.
     """
     import docker.errors
+    import requests
 
     tag = daemon_tag(reference)
     try:
@@ -103,4 +104,14 @@ def load_image(client: Any, image: Image, reference: str, *, where: str = "the D
     except docker.errors.DockerException as exc:
         detail = " ".join(str(exc).split())[:300]
         raise CnbkitError(f"docker-daemon:{tag}: {where} refused the image ({printable(detail)})") from None
+    except ValueError:  # the SDK parses an answer that is not chunked as one JSON document
+        raise CnbkitError(
+            f"docker-daemon:{tag}: {where} answered the load with something that is not a JSON stream; "
+            "is DOCKER_HOST a Docker daemon?"
+        ) from None
+    except requests.RequestException as exc:
+        raise CnbkitError(
+            f"docker-daemon:{tag}: the connection to {where} broke during the load "
+            f"({type(exc).__name__}); the daemon has no new image"
+        ) from None
     return image.manifest.config.digest

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import DownloadError
 from ..redact import redact
-from .urls import HttpTarget, is_loopback, split_url
+from .urls import DOWNGRADE, NOT_HTTP, HttpTarget, scheme_refusal, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -31,6 +31,7 @@ __all__ = [
     "abort_response",
     "full_length",
     "ca_hint",
+    "check_redirect",
     "Session",
     "connection_failure",
     "is_timeout",
@@ -38,6 +39,7 @@ __all__ = [
     "open_response",
     "redirect_location",
     "retry_or_raise",
+    "stalled",
     "retry_after",
 ]
 
@@ -265,19 +267,30 @@ def _redirect(
 ) -> tuple[str, Any]:
     if hops > _MAX_REDIRECTS:
         raise DownloadError(f"{target.display}: more than {_MAX_REDIRECTS} redirects")
+    check_redirect(target.display, url, next_url, lambda _host: allow_http, "pass --allow-http")
     old, new = urlsplit(url), urlsplit(next_url)
-    if new.scheme not in ("http", "https"):
-        raise DownloadError(f"{target.display}: redirected to unsupported scheme {new.scheme!r}")
-    if old.scheme == "https" and new.scheme == "http":
-        raise DownloadError(f"{target.display}: refusing a redirect from https to http ({redact(next_url)})")
-    if new.scheme == "http" and not allow_http and not is_loopback(new.hostname or ""):
-        raise DownloadError(
-            f"{target.display}: redirected to plain http ({redact(next_url)}); pass --allow-http"
-        )
     if (new.hostname, new.port) != (old.hostname, old.port):
         auth = None  # credentials were given for the first host only
     clean = split_url(next_url)  # userinfo in a Location header is never used
     return clean.url, auth
+
+
+def check_redirect(
+    display: str, url: str, next_url: str, http_allowed: Callable[[str], bool], advice: str
+) -> None:
+    """Refuse a redirect from ``url`` to ``next_url`` that breaks the scheme rule
+    (:func:`~cnbkit.transport.urls.scheme_refusal`); ``advice`` ends the plain-http message.
+
+    Raises:
+        DownloadError: naming ``display`` and the refused URL.
+    """
+    refusal = scheme_refusal(next_url, http_allowed, after=url)
+    if refusal is NOT_HTTP:
+        raise DownloadError(f"{display}: redirected to unsupported scheme {urlsplit(next_url).scheme!r}")
+    if refusal is DOWNGRADE:
+        raise DownloadError(f"{display}: refusing a redirect from https to http ({redact(next_url)})")
+    if refusal:
+        raise DownloadError(f"{display}: redirected to plain http ({redact(next_url)}); {advice}")
 
 
 def full_length(response: Any) -> int | None:
@@ -287,6 +300,13 @@ def full_length(response: Any) -> int | None:
     else:
         size = response.headers.get("Content-Length", "")
     return int(size) if size.isdigit() else None
+
+
+def stalled(source: str, peer: str, timeout: float) -> DownloadError:
+    """The error for a ``peer`` (``registry``, ``server``...) that went silent mid-body."""
+    return DownloadError(
+        f"{source}: the {peer} stopped sending for {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
+    )
 
 
 def retry_or_raise(
@@ -308,9 +328,7 @@ def retry_or_raise(
         DownloadError: naming ``source``, the stall or the bytes received before each break.
     """
     if is_timeout(exc):
-        raise DownloadError(
-            f"{source}: the {peer} stopped sending for {timeout:g} s; raise --timeout or CNBKIT_TIMEOUT"
-        ) from None
+        raise stalled(source, peer, timeout) from None
     if failures >= ATTEMPTS:
         expected = f" of {total}" if total is not None else ""
         raise DownloadError(

@@ -6,13 +6,28 @@ No ``requests`` here: the registry's quick path and every message use these with
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import DownloadError
 from ..redact import redact
 
-__all__ = ["HttpTarget", "check_scheme", "is_loopback", "split_url"]
+__all__ = [
+    "DOWNGRADE",
+    "NOT_HTTP",
+    "PLAIN_HTTP",
+    "HttpTarget",
+    "check_scheme",
+    "is_loopback",
+    "scheme_refusal",
+    "split_url",
+]
+
+# What :func:`scheme_refusal` answers; each reads after "the URL is".
+PLAIN_HTTP = "plain http"
+DOWNGRADE = "plain http after https"
+NOT_HTTP = "not an http(s) URL"
 
 
 def is_loopback(host: str) -> bool:
@@ -65,15 +80,38 @@ def split_url(raw: str) -> HttpTarget:
     return HttpTarget(url=url, auth=auth, display=redact(url))
 
 
+def scheme_refusal(url: str, http_allowed: Callable[[str], bool], *, after: str = "") -> str:
+    """Why ``url`` may not be requested, or ``""`` when it may: the one scheme rule for every URL
+    cnbkit requests, the user's and every URL a server hands back (a redirect, an upload
+    ``Location``, a token realm).
+
+    Only https and http; plain http never after ``after`` (the https URL that handed ``url``
+    back: no downgrade), and only to a loopback host or one ``http_allowed`` permits (called
+    with ``host`` and with ``host:port``). The answer is :data:`PLAIN_HTTP`, :data:`DOWNGRADE`
+    or :data:`NOT_HTTP`.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return ""
+    if scheme != "http":
+        return NOT_HTTP
+    if urlsplit(after).scheme.lower() == "https":
+        return DOWNGRADE
+    host = parts.hostname or ""
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port], as --insecure-registry names it
+    if is_loopback(host) or http_allowed(host) or http_allowed(netloc):
+        return ""
+    return PLAIN_HTTP
+
+
 def check_scheme(target: HttpTarget, allow_http: bool) -> None:
     """Refuse what may not be downloaded: anything but https, and plain http to a host that is
     not loopback unless ``--allow-http`` says the network is trusted."""
-    scheme = target.url.partition(":")[0].lower()
-    if scheme == "https":
-        return
-    if scheme != "http":
+    refusal = scheme_refusal(target.url, lambda _host: allow_http)
+    if refusal is NOT_HTTP:
         raise DownloadError(f"{target.display}: only https:// and http:// can be downloaded")
-    if not (allow_http or is_loopback(target.host)):
+    if refusal:
         raise DownloadError(
             f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
             "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"

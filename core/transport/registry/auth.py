@@ -21,9 +21,9 @@ from urllib.parse import urlencode, urlsplit
 
 from ...oci._json import load_json
 from ...redact import redact
-from ..urls import is_loopback
+from ..urls import DOWNGRADE, NOT_HTTP, scheme_refusal
 from .credentials import Credentials, CredentialsProvider
-from .wire import RegistryError, send
+from .wire import RegistryError, read_body, send
 
 if TYPE_CHECKING:
     import requests
@@ -195,19 +195,18 @@ class Authenticator:
     def _check_realm(self, realm: str) -> str:
         parts = urlsplit(realm)
         host = parts.hostname or ""
-        if not host or parts.scheme not in ("https", "http"):
+        refusal = scheme_refusal(realm, self._allow_http, after=f"{self.scheme}:")
+        if not host or refusal is NOT_HTTP:
             raise RegistryError(f"{self.registry}: the token realm {redact(realm)!r} is not an http(s) URL")
-        if parts.scheme == "http":
-            if self.scheme == "https":
-                raise RegistryError(
-                    f"{self.registry}: refusing a plain-http token realm ({redact(realm)}) for an https "
-                    "registry"
-                )
-            if not (is_loopback(host) or self._allow_http(host)):
-                raise RegistryError(
-                    f"{self.registry}: the token realm {redact(realm)} is plain http; refused (only "
-                    f"loopback or --insecure-registry {host} may use http)"
-                )
+        if refusal is DOWNGRADE:
+            raise RegistryError(
+                f"{self.registry}: refusing a plain-http token realm ({redact(realm)}) for an https registry"
+            )
+        if refusal:
+            raise RegistryError(
+                f"{self.registry}: the token realm {redact(realm)} is plain http; refused (only "
+                f"loopback or --insecure-registry {host} may use http)"
+            )
         if parts.username is not None:
             raise RegistryError(f"{self.registry}: the token realm {redact(realm)} holds userinfo; refused")
         return realm
@@ -257,7 +256,13 @@ class Authenticator:
                     f"{status}; {advice}",
                     status,
                 )
-            raw = response.raw.read(_TOKEN_BODY_MAX + 1, decode_content=True)
+            raw = read_body(
+                response,
+                _TOKEN_BODY_MAX + 1,
+                source=f"{self.registry}: token from {redact(realm.split('?')[0])}",
+                peer="token server",
+                timeout=self._timeout,
+            )
         finally:
             response.close()
         source = f"{self.registry}: the token server's answer"
@@ -267,6 +272,10 @@ class Authenticator:
             lifetime = float(data.get("expires_in") or _DEFAULT_EXPIRY)
         except (ValueError, TypeError, AttributeError):
             token, lifetime = None, 0.0
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+        if not isinstance(token, str) or not token:
             raise RegistryError(f"{self.registry}: the token server sent no usable token")
+        if not token.isascii() or not token.isprintable() or " " in token:  # it becomes a header
+            raise RegistryError(
+                f"{self.registry}: the token server sent a token that is not printable ASCII; refused"
+            )
         return token, max(lifetime, _MIN_EXPIRY)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...archive.streams import CHUNK
+from ...archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ...cache import Cache, Releasable
 from ...errors import DigestMismatchError, DownloadError
 from ...progress import Progress
@@ -39,6 +40,7 @@ class BlobDownload(Interruptible):
         reopen: opens the blob again with the given extra headers (``Range``), for a resume.
         progress: reports the bytes as they arrive.
         timeout: the read timeout, for the message when the registry stalls.
+        max_size: the most bytes the body may hold (``--max-size``), when ``size`` is unknown.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class BlobDownload(Interruptible):
         reopen: Callable[[dict[str, str]], requests.Response],
         progress: Progress,
         timeout: float,
+        max_size: int = DEFAULT_MAX_TOTAL,
     ) -> None:
         self.source = source
         self.digest = digest
@@ -63,6 +66,7 @@ class BlobDownload(Interruptible):
         self.reopen = reopen
         self.progress = progress
         self.timeout = timeout
+        self.max_size = max_size
         self.received = 0
         self.path: Path | None = None
 
@@ -73,6 +77,8 @@ class BlobDownload(Interruptible):
                 chunk, skip = chunk[dropped:], skip - dropped
                 if not chunk:
                     continue
+            if self.received + len(chunk) > self.max_size:  # an ArchiveError: never resumed
+                raise size_limit_error(self.source, self.max_size, "blob")
             yield chunk
 
     def _resume(self) -> tuple[Any, int]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ...archive.digest import validate_digest
 from ...archive.hashing import VerifiedStream
 from ...archive.streams import CHUNK, Readable
+from ...archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
@@ -24,7 +25,7 @@ from .blobs import BlobDownload
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
 from .reference import Reference
-from .wire import RegistryError
+from .wire import RegistryError, read_body
 
 if TYPE_CHECKING:
     import requests
@@ -69,6 +70,8 @@ class RegistryClient:
             read only if a registry asks for credentials).
         progress: ``progress(description, total)`` makes a reporter for a blob download.
         notice: receives one-line notices (waiting for another process).
+        max_size: the most bytes a blob may hold (``--max-size``); a larger one is refused
+            before it is downloaded.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class RegistryClient:
         credentials: CredentialsProvider | None = None,
         progress: Callable[[str, int | None], Progress] | None = None,
         notice: Callable[[str], None] | None = None,
+        max_size: int = DEFAULT_MAX_TOTAL,
     ) -> None:
         if session is None:
             from ..http import new_session
@@ -95,6 +99,7 @@ class RegistryClient:
         )
         self._progress = progress or (lambda _description, _total: _Silent())
         self._notice = notice
+        self.max_size = max_size
 
     def ping(self, ref: Reference) -> None:
         """Reach ``ref``'s registry (``GET /v2/``) and learn how it authenticates.
@@ -157,15 +162,17 @@ class RegistryClient:
                 raise RegistryError(f"{ref}: the manifest is {length} bytes, over the {MANIFEST_MAX} limit")
             header = response.headers.get("Docker-Content-Digest", "")
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-            chunks, total = [], 0
-            while chunk := response.raw.read(CHUNK, decode_content=True):
-                total += len(chunk)
-                if total > MANIFEST_MAX:
-                    raise RegistryError(f"{ref}: the manifest is over the {MANIFEST_MAX}-byte limit; refused")
-                chunks.append(chunk)
+            data = read_body(
+                response,
+                MANIFEST_MAX + 1,
+                source=f"{ref}: manifest",
+                peer="registry",
+                timeout=self.connection.timeout,
+            )
+            if len(data) > MANIFEST_MAX:
+                raise RegistryError(f"{ref}: the manifest is over the {MANIFEST_MAX}-byte limit; refused")
         finally:
             response.close()
-        data = b"".join(chunks)
         expected = ref.digest or (self._digest_header(ref, header) if header else None)
         algorithm = (expected or "sha256:").partition(":")[0]
         digest = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
@@ -259,6 +266,8 @@ class RegistryClient:
         path = cache.blob_path(digest)
         if path.is_file():
             return open(path, "rb")
+        if size is not None and size > self.max_size:  # refused before a byte moves
+            raise size_limit_error(source, self.max_size, "blob")
         lock = cache.acquire(f"registry-blob {digest}", f"downloading {source}", self._notice)
         try:
             if path.is_file():  # another process fetched it while this one waited
@@ -269,6 +278,9 @@ class RegistryClient:
             if size is not None and length.isdigit() and int(length) != size:
                 response.close()
                 raise RegistryError(f"{source}: the registry offers {length} bytes, the manifest says {size}")
+            if length.isdigit() and int(length) > self.max_size:
+                response.close()
+                raise size_limit_error(source, self.max_size, "blob")
             download = BlobDownload(
                 source=source,
                 digest=digest,
@@ -279,6 +291,7 @@ class RegistryClient:
                 reopen=lambda headers: self._blob_request(ref, digest, headers, expect=None),
                 progress=self._progress(source, size),
                 timeout=self.connection.timeout,
+                max_size=self.max_size,
             )
         except BaseException:
             lock.release()

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
+from ..urls import PLAIN_HTTP, scheme_refusal
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
 from .quick import http_allowed
@@ -195,8 +196,12 @@ class Connection:
         endpoint = self.endpoint(ref)
         url = urljoin(endpoint.base + "/", path)
         same_host = _origin(url) == _origin(endpoint.base)
-        if not same_host and urlsplit(url).scheme == "http" and endpoint.base.startswith("https:"):
-            raise RegistryError(f"{ref.name}: the registry sent a plain-http URL ({redact(url)}); refused")
+        refusal = scheme_refusal(url, self.allow_http, after=endpoint.base)
+        if refusal:  # an upload Location, a mount's session: the registry's own rule holds
+            raise RegistryError(
+                f"{ref.name}: the registry sent a URL that is {refusal} ({redact(url)}); refused, before "
+                f"anything was sent there{_http_hint(refusal, url)}"
+            )
         headers = headers or {}
         authorization = endpoint.auth.authorization(scopes) if same_host else None
         response = self._send(method, url, headers, authorization, body)
@@ -229,6 +234,12 @@ class Connection:
         if advice:
             text += f"; {advice}"
         return RegistryError(text, status, code)
+
+
+def _http_hint(refusal: str, url: str) -> str:
+    if refusal is not PLAIN_HTTP:
+        return ""
+    return f" (only loopback and --insecure-registry hosts may use plain http: {urlsplit(url).netloc})"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -22,17 +22,19 @@ from ...oci.errors import ManifestError
 from ...redact import redact
 from ..http import (
     ATTEMPTS,
+    check_redirect,
     connection_failure,
     is_timeout,
     redirect_location,
     retry_after,
+    stalled,
 )
-from ..urls import is_loopback, split_url
+from ..urls import split_url
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["RegistryError", "error_code", "send"]
+__all__ = ["RegistryError", "error_code", "read_body", "send"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -65,14 +67,36 @@ def error_code(response: requests.Response) -> tuple[str, str]:
     if "json" not in response.headers.get("Content-Type", ""):
         return "", ""
     try:
-        body = response.raw.read(_ERROR_BODY_MAX, decode_content=True)
+        body = read_body(response, _ERROR_BODY_MAX, source="", peer="registry", timeout=0)
         errors = load_json(body, source="error body", limit=_ERROR_BODY_MAX).get("errors") or []
         first = errors[0]
         code, message = str(first.get("code", ""))[:64], str(first.get("message", ""))[:160]
-    except (ManifestError, TypeError, AttributeError, IndexError, OSError):
+    except (ManifestError, TypeError, AttributeError, IndexError, DownloadError):
         return "", ""  # not a registry's error document: the status alone is the message
     # One line, nothing a hostile registry could use to fake a second message.
-    return code.replace("\n", " "), redact(" ".join(message.split()))
+    return redact(" ".join(code.split())), redact(" ".join(message.split()))
+
+
+def read_body(response: requests.Response, most: int, *, source: str, peer: str, timeout: float) -> bytes:
+    """Up to ``most`` bytes of a small body (a manifest, a token; pass a limit plus one to tell
+    a body over it).
+
+    Raises:
+        DownloadError: the ``peer`` stalled, or the connection broke before the body's end
+            (never urllib3's exceptions).
+    """
+    import requests
+    import urllib3
+
+    try:
+        data: bytes = response.raw.read(most, decode_content=True)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        if is_timeout(exc):
+            raise stalled(source, peer, timeout) from None
+        raise DownloadError(
+            f"{source}: the connection to the {peer} broke before the end; try again"
+        ) from None
+    return data
 
 
 def send(
@@ -180,14 +204,8 @@ def _redirect(
     if hops > _MAX_REDIRECTS:
         raise DownloadError(f"{display}: more than {_MAX_REDIRECTS} redirects")
     next_url = urljoin(url, location)
+    check_redirect(display, url, next_url, allow_http, "refused")
     old, new = urlsplit(url), urlsplit(next_url)
-    if new.scheme not in ("http", "https"):
-        raise DownloadError(f"{display}: redirected to unsupported scheme {new.scheme!r}")
-    if old.scheme == "https" and new.scheme == "http":
-        raise DownloadError(f"{display}: refusing a redirect from https to http ({redact(next_url)})")
-    host = new.hostname or ""
-    if new.scheme == "http" and not (is_loopback(host) or allow_http(host)):
-        raise DownloadError(f"{display}: redirected to plain http ({redact(next_url)}); refused")
     if (new.hostname, new.port, new.scheme) != (old.hostname, old.port, old.scheme):
         auth = None  # the registry's credentials are for the registry: never blob storage
     return split_url(next_url).url, auth  # userinfo in a Location header is never used
