@@ -1,24 +1,23 @@
-"""A hostile server behind a real socket that answers from a table: a registry on 127.0.0.1, or a
-Docker daemon on a unix socket (``DOCKER_HOST=unix://...``). Each route is a method, a path
-pattern and a canned answer, so a test states exactly what the server says."""
+"""A hostile server that answers from a table: a registry on 127.0.0.1, or a Docker daemon on
+a unix socket (``DOCKER_HOST=unix://...``). Each route is a method, a path pattern and a canned
+answer, so a test states exactly what the server says. The socket side is
+:class:`tests.hostile_server.HostileServer`'s (one raw HTTP peer for every hostile test)."""
 
 from __future__ import annotations
 
 import re
-import socketserver
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-__all__ = ["Answer", "serve_tcp", "serve_unix"]
+from tests.hostile_server import HostileServer, Request, answer
+
+__all__ = ["Route", "serve_tcp", "serve_unix"]
 
 
 @dataclass(frozen=True)
-class Answer:
+class Route:
     """What the server sends for a request whose method and path match."""
 
     method: str
@@ -28,62 +27,37 @@ class Answer:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
 
 
-def _handler(answers: list[Answer]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _respond(routes: list[Route]) -> Callable[[Request], bytes]:
+    def respond(request: Request) -> bytes:
+        path = request.path.split("?", 1)[0]
+        found = next(
+            (r for r in routes if r.method == request.method and re.fullmatch(r.path, path)),
+            Route(request.method, path, b'{"message": "not here"}', 404),
+        )
+        reply = answer(found.status, found.body, found.headers)
+        # A HEAD answer has the body's length but no body.
+        return reply[: len(reply) - len(found.body)] if request.method == "HEAD" else reply
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _answer(self) -> None:
-            path = self.path.split("?", 1)[0]
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            found = next(
-                (a for a in answers if a.method == self.command and re.fullmatch(a.path, path)),
-                Answer(self.command, path, b'{"message": "not here"}', 404),
-            )
-            self.send_response(found.status)
-            for name, value in found.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(found.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(found.body)
-
-        do_GET = do_HEAD = do_POST = do_PUT = _answer
-
-    return Handler
+    return respond
 
 
 @contextmanager
-def _running(server: socketserver.BaseServer) -> Iterator[None]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def _serving(server: HostileServer) -> Iterator[HostileServer]:
     try:
-        yield
+        yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.close()
 
 
 @contextmanager
-def serve_tcp(answers: list[Answer]) -> Iterator[str]:
-    """Serve ``answers`` over plain HTTP on 127.0.0.1; yield ``127.0.0.1:PORT``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(answers))
-    with _running(server):
-        yield f"127.0.0.1:{server.server_address[1]}"
-
-
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+def serve_tcp(routes: list[Route]) -> Iterator[str]:
+    """Serve ``routes`` over plain HTTP on 127.0.0.1; yield ``127.0.0.1:PORT``."""
+    with _serving(HostileServer(_respond(routes))) as server:
+        yield server.host
 
 
 @contextmanager
-def serve_unix(path: Path, answers: list[Answer]) -> Iterator[str]:
-    """Serve ``answers`` over HTTP on the unix socket ``path``; yield ``unix://PATH``."""
-    server = _UnixServer(str(path), _handler(answers))
-    with _running(server):
+def serve_unix(path: Path, routes: list[Route]) -> Iterator[str]:
+    """Serve ``routes`` over HTTP on the unix socket ``path``; yield ``unix://PATH``."""
+    with _serving(HostileServer(_respond(routes), unix_path=path)):
         yield f"unix://{path}"

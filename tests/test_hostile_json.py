@@ -15,7 +15,7 @@ import pytest
 from cnbkit.oci import mediatypes as mt
 
 from tests.builder_support import build_image, builder_project, builder_toml
-from tests.canned_server import Answer, serve_tcp, serve_unix
+from tests.canned_server import Route, serve_tcp, serve_unix
 from tests.conftest import one_line_error, run_cli
 from tests.docker_images import lifecycle_spec
 from tests.images import Entry, ImageSpec, write_image
@@ -57,15 +57,13 @@ def test_a_deep_index_json_in_a_layout(tmp_path: Path) -> None:
 
 
 def test_a_deep_token_answer() -> None:
-    answers: list[Answer] = []
+    answers: list[Route] = []
     with serve_tcp(answers) as host:
         challenge = {"WWW-Authenticate": f'Bearer realm="http://{host}/token",service="test"'}
         answers += [
-            Answer("GET", "/token", DEEP),
-            Answer(
-                "GET", "/v2/.*", b'{"errors": []}', 401, {**challenge, "Content-Type": "application/json"}
-            ),
-            Answer("HEAD", "/v2/.*", b"", 401, challenge),
+            Route("GET", "/token", DEEP),
+            Route("GET", "/v2/.*", b'{"errors": []}', 401, {**challenge, "Content-Type": "application/json"}),
+            Route("HEAD", "/v2/.*", b"", 401, challenge),
         ]
         error = _resolve(f"docker://{host}/app:1", "--pull-policy", "always")
     assert "token server" in error and TOO_DEEP in error
@@ -73,22 +71,22 @@ def test_a_deep_token_answer() -> None:
 
 def test_a_deep_error_body() -> None:
     digest = "sha256:" + "b" * 64  # by digest: no HEAD, the GET's error body is read
-    answers = [Answer("GET", "/v2/", b"{}"), Answer("GET", f"/v2/app/manifests/{digest}", DEEP, 400)]
+    answers = [Route("GET", "/v2/", b"{}"), Route("GET", f"/v2/app/manifests/{digest}", DEEP, 400)]
     with serve_tcp(answers) as host:
         error = _resolve(f"docker://{host}/app@{digest}", "--pull-policy", "always")
     assert "HTTP 400" in error and "plugin" not in error
 
 
-_VERSION = Answer("GET", "/version", json.dumps({"ApiVersion": "1.41", "Version": "24.0.0"}).encode())
+_VERSION = Route("GET", "/version", json.dumps({"ApiVersion": "1.41", "Version": "24.0.0"}).encode())
 _INSPECT = r"/v[0-9.]+/images/.+/json"
 
 
-def _daemon(tmp_path: Path, answers: list[Answer]) -> tuple[Path, list[Answer]]:
+def _daemon(tmp_path: Path, answers: list[Route]) -> tuple[Path, list[Route]]:
     return tmp_path / "docker.sock", [_VERSION, *answers]
 
 
 def test_a_deep_inspect_answer_from_the_daemon(tmp_path: Path) -> None:
-    sock, answers = _daemon(tmp_path, [Answer("GET", _INSPECT, DEEP)])
+    sock, answers = _daemon(tmp_path, [Route("GET", _INSPECT, DEEP)])
     with serve_unix(sock, answers) as docker_host:
         error = _resolve(
             "docker://x.invalid/app:1", "--pull-policy", "never", env={"DOCKER_HOST": docker_host}
@@ -110,8 +108,8 @@ def test_a_deep_manifest_json_in_docker_save(tmp_path: Path) -> None:
     sock, answers = _daemon(
         tmp_path,
         [
-            Answer("GET", _INSPECT, json.dumps(info).encode()),
-            Answer(
+            Route("GET", _INSPECT, json.dumps(info).encode()),
+            Route(
                 "GET",
                 r"/v[0-9.]+/images/.+/get",
                 _save_archive(DEEP),
