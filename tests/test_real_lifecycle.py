@@ -13,8 +13,7 @@ import pytest
 import tomllib
 
 from tests.conftest import cli_json
-from tests.docker_images import BASE_LAYERS, push_spec
-from tests.images import ImageSpec
+from tests.real_builds import push_lifecycle_image
 from tests.services.peers import Peers
 from tests.services.registry import Registry
 from tests.services.skopeo import inspect
@@ -72,30 +71,7 @@ def test_the_real_binaries_carry_the_version(peers: Peers) -> None:
 def test_the_real_lifecycle_image_resolves_from_the_registry(
     peers: Peers, registry: Registry, tmp_path: Path, cache_dir: Path
 ) -> None:
-    # tools/image puts the archive's /cnb layer on a base image (distroless in the release; a
-    # distroless-like one from the loopback registry here) and pushes the result.
-    base = push_spec(ImageSpec(BASE_LAYERS), registry, registry.unique_repo("distroless"), "t", tmp_path)
-    tag = registry.ref(registry.unique_repo("lifecycle"), peers.lifecycle_version)
-    result = subprocess.run(
-        [
-            str(peers.image_tool),
-            "-lifecyclePath",
-            str(peers.archive()),
-            "-baseImage",
-            base,
-            "-tag",
-            tag,
-            "-os",
-            "linux",
-            "-arch",
-            "amd64",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0 and "Digest: sha256:" in result.stdout, (result.stdout, result.stderr)
+    tag = push_lifecycle_image(peers, registry, tmp_path)
     manifest = inspect(registry, tag, workdir=tmp_path)
     labels = manifest["Labels"]
     assert labels["io.buildpacks.lifecycle.version"] == peers.lifecycle_version
