@@ -124,11 +124,23 @@ def sample_app(root: Path) -> Path:
 
 
 def builder_toml(
-    path: Path, *, lifecycle: str, build_image: str, run_image: str, buildpacks: dict[str, Path]
+    path: Path,
+    *,
+    lifecycle: str,
+    build_image: str,
+    run_image: str,
+    buildpacks: dict[str, Path],
+    stack: bool = False,
 ) -> Path:
     """A builder.toml: the sample buildpacks (``test/system`` as a pre system buildpack, then
-    ``test/hello`` and the optional ``test/optional``), ``[[build.env]]`` and the images."""
+    ``test/hello`` and the optional ``test/optional``), ``[[build.env]]`` and the images (with
+    ``stack``, in the deprecated ``[stack]`` table instead of ``[build]`` and ``[[run.images]]``)."""
     modules = "".join(f'[[buildpacks]]\n  uri = "{p}"\n\n' for p in buildpacks.values())
+    if stack:
+        images = f'[stack]\n  id = "{STACK_ID}"\n  build-image = "{build_image}"\n'
+        images += f'  run-image = "{run_image}"\n\n[build]\n'
+    else:
+        images = f'[[run.images]]\n  image = "{run_image}"\n\n[build]\n  image = "{build_image}"\n'
     path.write_text(
         f'[lifecycle]\n  uri = "{lifecycle}"\n\n{modules}'
         "[[order]]\n"
@@ -136,9 +148,8 @@ def builder_toml(
         '  [[order.group]]\n    id = "test/optional"\n    version = "0.0.1"\n    optional = true\n\n'
         "[system]\n  [system.pre]\n"
         '    buildpacks = [{ id = "test/system", version = "0.0.1", optional = false }]\n\n'
-        f'[build]\n  image = "{build_image}"\n\n'
-        f'  [[build.env]]\n    name = "SAMPLE_GREETING"\n    value = "{GREETING}"\n\n'
-        f'[[run.images]]\n  image = "{run_image}"\n'
+        f"{images}"
+        f'  [[build.env]]\n    name = "SAMPLE_GREETING"\n    value = "{GREETING}"\n'
     )
     return path
 

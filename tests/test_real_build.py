@@ -9,8 +9,6 @@ default mounts /var/run/docker.sock); ``docker run`` runs the app.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from tests.https_server import (  # noqa: F401 - fixtures
 )
 from tests.real_builds import (
     APP_OUTPUT,
+    BUSYBOX,
     GREETING,
     base_spec,
     builder_toml,
@@ -34,6 +33,7 @@ from tests.real_builds import (
 )
 from tests.services.dockerd import Dockerd
 from tests.services.peers import Peers
+from tests.services.proc import tool_missing
 from tests.services.registry import Registry
 from tests.services.skopeo import registry_flags, skopeo
 
@@ -42,24 +42,13 @@ from tests.services.skopeo import registry_flags, skopeo
 def stack(registry: Registry, dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """The build and run images pushed to the registry; the run image also in dockerd (pack
     looks it up there under ``--pull-policy never``)."""
+    if not BUSYBOX.is_file():
+        tool_missing(f"{BUSYBOX} is missing: install the Debian package busybox-static (tools/setup-tests)")
     work = tmp_path_factory.mktemp("stack")
     build = push_spec(base_spec(), registry, registry.unique_repo("tiny-build"), "t", work)
     run = push_spec(base_spec(), registry, registry.unique_repo("tiny-run"), "t", work)
     dockerd.cli("pull", run, timeout=120)
     return build, run
-
-
-def _pack(peers: Peers, dockerd: Dockerd, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "PACK_HOME": str(home / "pack"),
-        "DOCKER_HOST": dockerd.host,
-        "DOCKER_CONFIG": str(dockerd.config_dir),
-    }
-    return subprocess.run(
-        [str(peers.pack), *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
 
 
 def _detected(log: str) -> list[str]:
@@ -117,9 +106,10 @@ def test_a_builder_from_the_real_lifecycle_builds_and_runs_the_app(
 
     app = sample_app(tmp_path / "app")
     image = f"cnbkit-test/app:{source}"
-    built = _pack(
-        peers, docker_host, tmp_path, "build", image, "--builder", builder, "--trust-builder",
+    built = peers.run_pack(
+        tmp_path, "build", image, "--builder", builder, "--trust-builder",
         "--pull-policy", "never", "--network", "none", "--docker-host", "inherit", "--path", str(app),
+        docker_host=docker_host.host,
     )  # fmt: skip
     log = built.stdout + built.stderr
     assert built.returncode == 0, log

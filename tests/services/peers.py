@@ -9,6 +9,7 @@ under ``CI`` (and skips elsewhere) when they are not built: ``bash tools/peers``
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,18 @@ class Peers:
     def binary(self, name: str, arch: str = "amd64") -> Path:
         """A file of the lifecycle's directory for ``arch`` (``lifecycle``, ``launcher``, a phase)."""
         return self.lifecycle_dir / f"linux-{arch}" / "lifecycle" / name
+
+    def run_pack(
+        self, home: Path, *args: str, docker_host: str | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """``pack ARGS`` with ``home`` as HOME and PACK_HOME (never the user's config) and the
+        Docker daemon ``docker_host`` (none: pack has no daemon), captured as text."""
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PACK_HOME": str(home / "pack")}
+        if docker_host:
+            env.update(DOCKER_HOST=docker_host, DOCKER_CONFIG=str(home / "docker-config"))
+        return subprocess.run(
+            [str(self.pack), *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
 
     @property
     def image_tool(self) -> Path:
