@@ -61,7 +61,9 @@ def _layers_label(modules: Sequence[Module], diff_ids: Mapping[str, str], base: 
             entry["stacks"] = list(module.stacks)
         if module.targets:
             # pack's dist.Target: "os" and "arch" always written (empty when unset).
-            entry["targets"] = [{"os": t.get("os", ""), "arch": t.get("arch", ""), **t} for t in module.targets]
+            entry["targets"] = [
+                {"os": t.get("os", ""), "arch": t.get("arch", ""), **t} for t in module.targets
+            ]
         if module.order:
             entry["order"] = list(module.order)
         entry["layerDiffID"] = diff_ids[module.ref]
