@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.docker_images import BASE_LAYERS, push_spec
@@ -129,7 +130,7 @@ def builder_toml(
     lifecycle: str,
     build_image: str,
     run_image: str,
-    buildpacks: dict[str, Path],
+    buildpacks: Mapping[str, Path | str],
     stack: bool = False,
 ) -> Path:
     """A builder.toml: the sample buildpacks (``test/system`` as a pre system buildpack, then
