@@ -15,7 +15,7 @@ import pytest
 
 from tests.environment import NETWORK_ENV
 
-pytest_plugins = ["tests.services.fixtures"]
+pytest_plugins = ["tests.services.fixtures", "tests.services.peers"]
 
 # Run the console script's code with this interpreter, so the tests use the installed cnbkit
 # whatever PATH holds.

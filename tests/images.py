@@ -40,6 +40,7 @@ class Entry:
     kind: str = "file"  # file, dir, symlink, hardlink
     mode: int = 0o755
     target: str = ""
+    owner: tuple[int, int] = (0, 0)  # uid, gid
 
 
 def whiteout(path: str) -> Entry:
@@ -59,6 +60,7 @@ def tar_layer(entries: Sequence[Entry]) -> bytes:
             info.type = _TYPES[entry.kind]
             info.mode, info.mtime = entry.mode, MTIME
             info.linkname = entry.target
+            info.uid, info.gid = entry.owner
             info.size = len(entry.data) if entry.kind == "file" else 0
             archive.addfile(info, io.BytesIO(entry.data) if entry.kind == "file" else None)
     return buffer.getvalue()

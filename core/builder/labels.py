@@ -59,7 +59,10 @@ def _layers_label(modules: Sequence[Module], diff_ids: Mapping[str, str], base: 
         if module.stacks:
             entry["stacks"] = list(module.stacks)
         if module.targets:
-            entry["targets"] = list(module.targets)
+            # pack's dist.Target: "os" and "arch" always written (empty when unset).
+            entry["targets"] = [
+                {"os": t.get("os", ""), "arch": t.get("arch", ""), **t} for t in module.targets
+            ]
         if module.order:
             entry["order"] = list(module.order)
         entry["layerDiffID"] = diff_ids[module.ref]
@@ -155,9 +158,9 @@ def builder_labels(
     if config.order_extensions:
         labels[ORDER_EXTENSIONS] = _order_label(config.order_extensions, optional=False)
     if config.system_pre or config.system_post:
+        # pack's dist.System: "pre" and "post" always written ({} for an empty one).
         system: dict[str, Any] = {}
         for name, refs in (("pre", config.system_pre), ("post", config.system_post)):
-            if refs:
-                system[name] = {"buildpacks": [r.to_json() for r in refs]}
+            system[name] = {"buildpacks": [r.to_json() for r in refs]} if refs else {}
         labels[SYSTEM] = go_json(system)
     return labels

@@ -39,8 +39,12 @@ class Platform:
         """Whether an index entry ``other`` satisfies this requested platform.
 
         A request without a variant matches an entry whose variant is empty or the
-        architecture's default (``arm64`` = ``v8``, ``arm`` = ``v7``).
+        architecture's default (``arm64`` = ``v8``, ``arm`` = ``v7``). An entry that names its
+        OS but no architecture fits every architecture of that OS: ``pack buildpack package``
+        writes buildpackages of shell buildpacks so (``linux/``), and pack uses them anywhere.
         """
+        if other.os == self.os and not other.architecture:
+            return True
         if (self.os, self.architecture) != (other.os, other.architecture):
             return False
         default = _DEFAULT_VARIANT.get(self.architecture, "")
