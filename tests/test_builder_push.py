@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,9 +273,22 @@ def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
     finally:
         docker_host.cli("rm", created)
 
-    # Loading again: the same image ID, the tag still there.
+    # Loading again: the same image ID, the tag still there. The daemon has the image (its ID is
+    # the config's digest), so nothing is loaded: it is only tagged, under a new name too.
+    since = f"{time.time():.6f}"
     again = create(target, config, "--pull-policy", "never")
     assert again["written"] == result["written"]
+    other = create("docker-daemon:cnbkit-test/pushed-builder-too:v2", config, "--pull-policy", "never")
+    assert other["written"].split()[1] == info["Id"]
+    until = f"{time.time() + 1:.6f}"
+    events = docker_host.cli(
+        "events", "--since", since, "--until", until, "--filter", "type=image", "--format", "{{.Action}}"
+    ).stdout.split()
+    assert "tag" in events and "load" not in events, events
+    assert (
+        json.loads(docker_host.cli("inspect", "cnbkit-test/pushed-builder-too:v2").stdout)[0]["Id"]
+        == info["Id"]
+    )
 
 
 def test_across_registries_base_layers_stream_with_the_pull_credentials(

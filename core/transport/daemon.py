@@ -12,8 +12,19 @@ import stat
 from typing import Any
 
 from ..errors import CnbkitError
+from ..oci._json import load_json
+from ..oci.config import MAX_CONFIG_SIZE
+from ..oci.errors import ImageError
+from ..redact import printable
 
-__all__ = ["DEFAULT_SOCKET", "DaemonUnavailableError", "connect", "daemon_address"]
+__all__ = [
+    "DEFAULT_SOCKET",
+    "DaemonUnavailableError",
+    "connect",
+    "daemon_address",
+    "docker_error",
+    "inspect_image",
+]
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -58,3 +69,43 @@ def connect() -> Any:
         raise DaemonUnavailableError(
             f"cannot reach the Docker daemon at {where} ({reason}); start it or set DOCKER_HOST"
         ) from None
+
+
+def docker_error(exc: Exception) -> str:
+    """A Docker SDK error as one short, escaped line."""
+    return printable(" ".join(str(exc).split()))[:300] or type(exc).__name__
+
+
+def inspect_image(client: Any, name: str, where: str) -> dict[str, Any] | None:
+    """The daemon's answer to ``GET /images/NAME/json`` (``None``: no such image), read by the
+    bounded JSON reader: the SDK's ``inspect_image`` (and its error path) parse whatever comes,
+    however deep.
+
+    Raises:
+        ImageError: the daemon failed, or answered something that is not a JSON object.
+    """
+    import docker.errors
+
+    api = client.api
+    failed = f"{name}: the Docker daemon at {where} failed to inspect it"
+    try:
+        response = api._get(api._url("/images/{0}/json", name), stream=True)
+        try:
+            body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
+        finally:
+            response.close()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ImageError(f"{failed}: {docker_error(exc)}") from None
+    if response.status_code == 404:
+        return None
+    source = f"{name}: the inspect answer of the Docker daemon at {where}"
+    if response.status_code >= 400:
+        try:
+            message = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError).get("message")
+        except (ImageError, AttributeError):
+            message = None
+        raise ImageError(f"{failed}: HTTP {response.status_code} {printable(str(message or ''))[:200]}")
+    found = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError)
+    if not isinstance(found, dict):
+        raise ImageError(f"{source} is not a JSON object")
+    return found

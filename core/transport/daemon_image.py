@@ -35,6 +35,7 @@ from ..oci.image import Image
 from ..oci.manifest import Manifest
 from ..oci.platform import Platform
 from ..redact import printable
+from .daemon import docker_error, inspect_image
 
 __all__ = ["DaemonImage", "open_daemon_image"]
 
@@ -65,40 +66,6 @@ class DaemonImage(Image):
             raise ImageError(
                 f"{self.reference}: layer {descriptor.digest} left the cache; resolve the image again"
             ) from None
-
-
-def _docker_error(exc: Exception) -> str:
-    return printable(" ".join(str(exc).split()))[:300] or type(exc).__name__
-
-
-def _inspect(client: Any, name: str, where: str) -> dict[str, Any] | None:
-    """The daemon's answer to ``inspect`` (``None``: no such image), read by the bounded JSON
-    reader: the SDK's ``inspect_image`` (and its error path) parse whatever comes, however deep."""
-    import docker.errors
-
-    api = client.api
-    failed = f"{name}: the Docker daemon at {where} failed to inspect it"
-    try:
-        response = api._get(api._url("/images/{0}/json", name), stream=True)
-        try:
-            body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
-        finally:
-            response.close()
-    except (docker.errors.DockerException, OSError) as exc:
-        raise ImageError(f"{failed}: {_docker_error(exc)}") from None
-    if response.status_code == 404:
-        return None
-    source = f"{name}: the inspect answer of the Docker daemon at {where}"
-    if response.status_code >= 400:
-        try:
-            message = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError).get("message")
-        except (ImageError, AttributeError):
-            message = None
-        raise ImageError(f"{failed}: HTTP {response.status_code} {printable(str(message or ''))[:200]}")
-    found = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError)
-    if not isinstance(found, dict):
-        raise ImageError(f"{source} is not a JSON object")
-    return found
 
 
 def _platform_of(info: dict[str, Any]) -> Platform:
@@ -169,7 +136,7 @@ def _read_save(client: Any, name: str, cache: Cache, source: str, max_size: int,
             ):
                 saved.files[entry.name] = _keep(entry, cache, None, source)
     except docker.errors.DockerException as exc:
-        raise ImageError(f"{source}: docker save failed: {_docker_error(exc)}") from None
+        raise ImageError(f"{source}: docker save failed: {docker_error(exc)}") from None
     return saved
 
 
@@ -249,7 +216,7 @@ def open_daemon_image(
         ArchiveError: a file of the save is larger than ``max_size``.
     """
     source = f"{name} (Docker daemon at {where})"
-    info = _inspect(client, name, where)
+    info = inspect_image(client, name, where)
     if info is None:
         if not required:
             return None

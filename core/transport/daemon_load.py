@@ -17,8 +17,10 @@ from typing import Any
 
 from ..archive.streams import CHUNK, close_stream
 from ..errors import CnbkitError, UsageError
+from ..oci.errors import ImageError
 from ..oci.image import Image
 from ..redact import printable
+from .daemon import inspect_image
 from .registry.reference import parse_reference
 
 __all__ = ["daemon_tag", "load_image", "save_stream"]
@@ -80,8 +82,28 @@ def save_stream(image: Image, tag: str) -> Iterator[bytes]:
     yield b"\0" * 1024  # the end-of-archive marker
 
 
+def _tag_if_present(client: Any, image: Image, tag: str) -> bool:
+    """Tag the daemon's own copy of ``image`` when it has one, instead of loading it again.
+
+    The daemon names an image by the digest of its config, and the config lists every layer's
+    diff ID, which the daemon checked when it loaded them: the same ID is the same image, so a
+    warm build to the daemon sends nothing. Only an optimisation: any doubt means a load.
+    """
+    image_id = image.manifest.config.digest
+    try:
+        found = inspect_image(client, image_id, "DOCKER_HOST")
+    except ImageError:
+        return False
+    if found is None or found.get("Id") != image_id:
+        return False
+    repository, _, name = tag.rpartition(":")
+    return bool(client.api.tag(image_id, repository, name, force=True))
+
+
 def load_image(client: Any, image: Image, reference: str, *, where: str = "the Docker daemon") -> str:
     """Load ``image`` into the daemon of ``client`` (a Docker SDK client) as ``reference``.
+
+    An image the daemon already has (the same ID) is only tagged.
 
     Returns:
         The image ID the daemon gives it (``sha256:`` of the config).
@@ -96,6 +118,8 @@ def load_image(client: Any, image: Image, reference: str, *, where: str = "the D
 
     tag = daemon_tag(reference)
     try:
+        if _tag_if_present(client, image, tag):
+            return image.manifest.config.digest
         response = client.api.load_image(save_stream(image, tag))
         for message in response:  # the daemon reports errors inside the stream, not as a status
             if isinstance(message, dict) and message.get("error"):
