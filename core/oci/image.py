@@ -102,8 +102,9 @@ class Layer:
 
         The stream raises :class:`~cnbkit.errors.DigestMismatchError` from the read that
         delivers the descriptor's last byte (and at its end) if the bytes do not have the
-        descriptor's digest, and :class:`ImageError` as soon as they exceed its size. Close it with :func:`~cnbkit.archive.streams.close_stream`; decompress it
-        with :func:`~cnbkit.archive.streams.decompressed`.
+        descriptor's digest, and :class:`ImageError` as soon as they exceed its size. Close
+        it with :func:`~cnbkit.archive.streams.close_stream`; decompress it with
+        :func:`~cnbkit.archive.streams.decompressed`.
         """
         raw = self._opener(self.descriptor)
         size = self.descriptor.size
