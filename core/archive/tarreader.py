@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import ArchiveError
+from ..redact import clip
 from .streams import Readable
 from .tarheader import (
     BLOCK,
@@ -49,7 +50,6 @@ __all__ = ["DEFAULT_MAX_TOTAL", "MAX_ENTRY_SIZE", "TarEntry", "iter_tar", "link_
 MAX_ENTRY_SIZE = 2 * 1024**3  # a lifecycle binary is ~30 MB; 2 GiB is absurd
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _MAX_SIZE_DIGITS = 20
-_SHOWN = 256  # characters of a name a message shows: a refused name may be 1 MiB long
 
 
 def normalize_name(name: str) -> str:
@@ -120,8 +120,7 @@ class _Reader:
 
     def _refuse(self, name: str | bytes, what: str) -> ArchiveError:
         shown = name if isinstance(name, str) else name.decode("utf-8", "backslashreplace")
-        shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
-        return ArchiveError(f"{self._source}: entry {shown!r} {what}; refusing the archive")
+        return ArchiveError(f"{self._source}: entry {clip(shown)!r} {what}; refusing the archive")
 
     def entries(self) -> Iterator[TarEntry]:
         """Yield every entry but the root, then read the stream to its end."""

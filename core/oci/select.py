@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..redact import listing
 from . import mediatypes as mt
 from .descriptor import Descriptor
 from .errors import ManifestError, PlatformNotFoundError
@@ -83,7 +84,7 @@ def select_manifest(
     if len(entries) == 1 and entries[0].platform is None and mt.is_manifest(entries[0].media_type):
         return entries[0]
     available = list(dict.fromkeys(seen))  # de-duplicated, in index order
-    has = ", ".join(available) if available else "no image with a platform"
+    has = listing(available) if available else "no image with a platform"
     raise PlatformNotFoundError(
         f"{reference} has no {platform}; it has {has} (choose one with --platform)", available
     )
