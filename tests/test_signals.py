@@ -62,6 +62,27 @@ def _part_size(cache_dir: Path) -> int:
     return max(sizes, default=0)
 
 
+def stop_with(proc: subprocess.Popen[str], signum: int, ready: Callable[[], None]) -> None:
+    """Once ``ready()`` returns, send ``signum`` to the CLI; check that it stopped promptly
+    with 128 + ``signum`` and its one line, and printed nothing on stdout."""
+    try:
+        ready()
+        assert proc.poll() is None, proc.communicate()
+        start = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=20)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signum, (proc.returncode, stderr)
+    assert elapsed < PROMPT_SECONDS, f"took {elapsed:.1f} s to stop"
+    expected = "error: interrupted" if signum == signal.SIGINT else "error: terminated (SIGTERM)"
+    assert stderr.splitlines() == [expected], stderr
+    assert stdout == ""
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("where", ["before the headers", "in the body", "cut, then the resume stalls"])
 def test_a_signal_stops_a_stalled_download_at_once_and_cleans_up(
@@ -89,7 +110,8 @@ def test_a_signal_stops_a_stalled_download_at_once_and_cleans_up(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+
+    def ready() -> None:
         if in_body:
             # The body reached the cache's tmp/ and the layer is being staged beside --save.
             wait_for(lambda: _part_size(cache_dir) >= len(content) // 4, "half the body in tmp/")
@@ -101,20 +123,8 @@ def test_a_signal_stops_a_stalled_download_at_once_and_cleans_up(
         else:
             wait_for(lambda: any((cache_dir / "locks").glob("*.lock")), "the download's lock")
             time.sleep(0.5)  # the request is out; the server sits on it
-        assert proc.poll() is None, proc.communicate()
-        start = time.monotonic()
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 128 + signum, (proc.returncode, stderr)
-    assert elapsed < PROMPT_SECONDS, f"took {elapsed:.1f} s to stop"
-    expected = "error: interrupted" if signum == signal.SIGINT else "error: terminated (SIGTERM)"
-    assert stderr.splitlines() == [expected], stderr
-    assert stdout == ""
+
+    stop_with(proc, signum, ready)
     assert list(out.iterdir()) == []  # no ..layer.tar.PID.*.part beside --save
     assert leftovers(cache_dir) == []  # no tmp/*.part, no half blob, no index entry
 
@@ -131,19 +141,9 @@ def test_a_signal_during_a_slow_download_stops_it_too(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        wait_for(lambda: _part_size(cache_dir) > 0, "the first bytes in tmp/")
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 143, stderr
-    assert elapsed < PROMPT_SECONDS, f"took {elapsed:.1f} s to stop"
-    assert stderr.splitlines() == ["error: terminated (SIGTERM)"]
+    stop_with(
+        proc, signal.SIGTERM, lambda: wait_for(lambda: _part_size(cache_dir) > 0, "the first bytes in tmp/")
+    )
     assert leftovers(cache_dir) == []
     # Interrupted means not retried: one request, never a resume.
     assert len(https_server.requests_for(PATH)) <= 1
@@ -190,25 +190,15 @@ def test_a_signal_stops_a_registry_layer_at_once_and_cleans_up(
     args = ["resolve", f"docker://{ref}", "--ca-cert", str(ca_bundle), "--timeout", "60"]
     args += ["--save", str(out / "layer.tar")]
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+
+    def ready() -> None:
         wait_for(lambda: any((cache_dir / "tmp").glob("*.part")), "the layer's download under way")
         if how.startswith("cut"):
             wait_for(lambda: _part_size(cache_dir) >= 64 * 1024, "the layer's first bytes in tmp/")
             _stall_the_resume(https_server, layer)
         time.sleep(0.5)  # its first bytes are on the way (or the resume waits for its headers)
-        start = time.monotonic()
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 128 + signum, (proc.returncode, stderr)
-    assert elapsed < PROMPT_SECONDS, f"took {elapsed:.1f} s to stop"
-    expected = "error: interrupted" if signum == signal.SIGINT else "error: terminated (SIGTERM)"
-    assert stderr.splitlines() == [expected], stderr
-    assert stdout == ""
+
+    stop_with(proc, signum, ready)
     assert list((cache_dir / "tmp").iterdir()) == []  # no *.part
     assert list(out.iterdir()) == []  # nothing staged beside --save
     # The manifest and config were complete and verified, and stay cached; the layer does not.
