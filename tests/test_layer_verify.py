@@ -18,6 +18,8 @@ import pytest
 from cnbkit.api import new_context
 from cnbkit.options import Options
 
+from tests.builder_support import build_image, builder_toml, buildpack
+from tests.conftest import one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -26,6 +28,8 @@ from tests.https_server import (  # noqa: F401 - fixtures
 )
 from tests.images import Entry, ImageSpec, write_image
 from tests.layout_registry import serve_layout
+from tests.lifecycles import make_lifecycle
+from tests.services.registry import Registry
 
 LINUX = cnbkit.parse_platform("linux/amd64")
 
@@ -108,3 +112,28 @@ def test_an_intact_layer_read_to_exactly_its_size_passes_and_is_cached(
     assert data == (layout / "blobs" / "sha256" / layer.digest.partition(":")[2]).read_bytes()
     if source == "registry":  # verified at the last byte, so the download was committed
         assert (cache_dir / "blobs" / "sha256" / layer.digest.partition(":")[2]).read_bytes() == data
+
+
+def test_pushing_a_builder_whose_build_image_layer_was_tampered_fails_naming_it(
+    tmp_path: Path, registry: Registry
+) -> None:
+    # The push reads exactly each layer's size into its upload: the build image's layer comes
+    # from a layout whose blob was changed since its manifest was written. Before, the tampered
+    # bytes went to the registry, whose own check refused them (HTTP 400 DIGEST_INVALID).
+    project = tmp_path / "project"
+    project.mkdir()
+    build_image(project / "build")
+    image = cnbkit.open_layout(project / "build", platform=LINUX)
+    layer = image.layers()[0]
+    blob = project / "build" / "blobs" / "sha256" / layer.digest.partition(":")[2]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    make_lifecycle(project / "lifecycle.tgz")
+    buildpack(project / "bp")
+    config = builder_toml(
+        project / "builder.toml", lifecycle='uri = "lifecycle.tgz"', image="oci:build:latest"
+    )
+    target = f"{registry.host}/{registry.unique_repo('tampered-build')}:v1"
+    line = one_line_error(run_cli("builder", "create", f"docker://{target}", "--config", str(config)))
+    assert f"layer {layer.digest} of oci:" in line and "content has digest" in line, line
