@@ -199,7 +199,10 @@ _COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugi
 def _print_traceback() -> None:
     import traceback  # only on the way out, with --debug
 
-    traceback.print_exc()
+    # The messages in it carry untrusted text (a registry's words, entry names, URLs): each line
+    # is masked and escaped like every other message, so --debug cannot drive the terminal.
+    for line in traceback.format_exc().rstrip("\n").split("\n"):
+        print(printable(redact(line)), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,19 @@
 """What may be printed: secrets masked (:func:`redact`), control characters escaped
-(:func:`printable`). Every message cnbkit shows goes through both."""
+(:func:`printable`), and how much of a hostile text or list a message quotes (:func:`clip`,
+:func:`listing`). Every message cnbkit shows goes through the first two."""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Collection
 
-__all__ = ["printable", "redact"]
+__all__ = ["MAX_LISTED", "MAX_QUOTED", "clip", "listing", "printable", "redact"]
+
+# How much of an untrusted text or list an error quotes: enough to recognise it, never so much
+# that a hostile archive or index makes a message of megabytes (one line is the promise).
+MAX_QUOTED = 256
+MAX_LISTED = 10
 
 # userinfo in any URL-ish string: scheme://user:password@host or scheme://token@host. The
 # authority ends at the first / ? # or blank; userinfo is everything up to its LAST "@", so a
@@ -67,3 +75,17 @@ def printable(text: str) -> str:
     the terminal. Bytes that were not UTF-8 (surrogate escapes) show as ``\\xNN``.
     """
     return _UNPRINTABLE.sub(_escape, text)
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text``, cut to ``limit`` characters with ``...`` when longer: what a message quotes
+    of an untrusted name, value or message."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def listing(items: Collection[str], limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` of ``items`` (each :func:`clip` ped), then how many more:
+    ``"a, b, c and 9,997 more"``. What a message lists of platforms, tags, keys, names."""
+    shown = [clip(item) for item in itertools.islice(items, limit)]
+    more = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")

@@ -96,6 +96,7 @@ class _Behaviour:
     short_times: int | None = None
     ignore_range: bool = False
     chunk_delay: float = 0.0
+    chunk_size: int = _CHUNK
 
 
 def _take(times: int | None) -> tuple[bool, int | None]:
@@ -338,9 +339,11 @@ class HTTPSServer:
         """Serve ``path`` as a server without range support: ``Range`` gets a 200."""
         self._behaviour_for(path).ignore_range = True
 
-    def slow(self, path: str, chunk_delay: float) -> None:
-        """Pause ``chunk_delay`` seconds between 64 KiB chunks of the body."""
-        self._behaviour_for(path).chunk_delay = chunk_delay
+    def slow(self, path: str, chunk_delay: float, chunk_size: int = _CHUNK) -> None:
+        """Pause ``chunk_delay`` seconds between chunks of ``chunk_size`` bytes (64 KiB) of the
+        body: a trickle with small chunks."""
+        behaviour = self._behaviour_for(path)
+        behaviour.chunk_delay, behaviour.chunk_size = chunk_delay, chunk_size
 
     # -- the log ---------------------------------------------------------------------------
 
@@ -493,7 +496,7 @@ class HTTPSServer:
                 while sent < limit:
                     if behaviour.chunk_delay and sent:
                         self._stopping.wait(behaviour.chunk_delay)
-                    piece = body[sent : min(limit, sent + _CHUNK)]
+                    piece = body[sent : min(limit, sent + behaviour.chunk_size)]
                     h.wfile.write(piece)
                     sent += len(piece)
         finally:

@@ -66,7 +66,7 @@ def test_twenty_thousand_unknown_keys_are_refused_at_once_naming_a_few(project: 
     line = one_line_error(_create(project, tmp_path / "out", timeout=15))
     assert line == (
         f"error: parse contents of '{config}': unknown configuration elements 'unknown0', 'unknown1', "
-        f"'unknown2', 'unknown3', 'unknown4' and 19995 more in '{config}' (line 1)"
+        f"'unknown2', 'unknown3', 'unknown4' and 19,995 more in '{config}' (line 1)"
     ), line[:300]
 
 

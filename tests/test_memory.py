@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import CLI
+from tests.conftest import CLI, one_line_error, run_cli
 from tests.lifecycles import big_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
+from tests.tarbytes import entry, lifecycle_with
 from tests.test_tarreader import gzip_long_name, make_many_entries
 
 # Linux reports a child's peak RSS from before its exec too, i.e. the size of the process it
@@ -60,6 +62,40 @@ def test_hundred_thousand_entries_stay_small(tmp_path: Path) -> None:
         ["resolve", str(archive), "--save", str(tmp_path / "out.tar"), "-q"], dict(os.environ)
     )
     assert peak < 100 * 1024, peak
+
+
+def _many_in_the_lifecycle(path: Path, count: int) -> Path:
+    """A valid lifecycle .tgz whose lifecycle directory holds ``count`` more empty files
+    (after its phases: unsorted, so the layer is rewritten in order)."""
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(lifecycle_with(b"".join(entry(f"lifecycle/f{i:06d}") for i in range(count))))
+    return path
+
+
+def test_a_lifecycle_of_a_hundred_thousand_entries_is_refused_and_stays_small(tmp_path: Path) -> None:
+    # issue 17.10: every entry of the lifecycle directory is kept until the layer is written
+    # (name, mode, size, where its data is): 100,000 of them peaked at 127 MB. Past 50,000 an
+    # archive is refused, one line, before its records cost more.
+    archive = _many_in_the_lifecycle(tmp_path / "many.tgz", 100_000)
+    args = ["resolve", str(archive), "--save", str(tmp_path / "out.tar"), "-q"]
+    peak = peak_rss_kib(args, dict(os.environ), exit_code=1)
+    assert peak < 50 * 1024, peak
+    line = one_line_error(run_cli(*args))
+    assert line == (
+        f"error: {archive}: more than 50,000 entries outside the archive root (a lifecycle holds a "
+        "few dozen); refusing the archive"
+    )
+    assert not (tmp_path / "out.tar").exists()
+
+
+def test_the_largest_lifecycle_accepted_stays_small(tmp_path: Path) -> None:
+    # Just under the limit, and unsorted (the rewrite holds the most): 73 MB before the
+    # records were made smaller, 57 MB after.
+    archive = _many_in_the_lifecycle(tmp_path / "many.tgz", 49_900)
+    peak = peak_rss_kib(
+        ["resolve", str(archive), "--save", str(tmp_path / "out.tar"), "-q"], dict(os.environ)
+    )
+    assert peak < 66 * 1024, peak
 
 
 def test_gnu_long_name_of_128_mib_is_never_buffered(tmp_path: Path) -> None:

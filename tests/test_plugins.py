@@ -517,11 +517,41 @@ class _Loop:
 def test_a_forwarding_loop_is_one_clear_error(cache_dir: Path) -> None:
     context = new_context(Options.build(cache_dir=cache_dir), _host(_Forward(), _Loop()))
     with pytest.raises(
-        cnbkit.UsageError, match=r"^URIs forward to each other in a loop: loop://a -> loop://a$"
-    ):
+        CnbkitError, match=r"^URIs forward to each other in a loop: loop://a -> loop://a$"
+    ) as info:
         context.resolve("loop://a")
-    with pytest.raises(cnbkit.UsageError, match="loop"):  # too deep counts as a loop too
+    assert not isinstance(info.value, cnbkit.UsageError)  # the command line was right
+    with pytest.raises(CnbkitError, match="loop"):  # too deep counts as a loop too
         context.resolve("fwd://" * 20 + "x")
+
+
+# The CLI with one plugin registered in code: a mirror that forwards loop://X to itself.
+_LOOPING_CLI = """
+import sys
+import cnbkit
+
+class Loop:
+    @cnbkit.hookimpl
+    def cnbkit_resolve(self, locator, context):
+        return context.resolve(locator.raw) if locator.scheme == "loop" else None
+
+cnbkit.register_plugin(Loop(), "loop")
+from cnbkit.cli import main
+sys.exit(main())
+"""
+
+
+def test_a_forwarding_loop_through_the_cli_exits_1_not_as_a_usage_error() -> None:
+    # A plugin's configuration is at fault, not the command line: 1, as any failure (2 would
+    # tell a script to fix its arguments).
+    result = subprocess.run(
+        [sys.executable, "-c", _LOOPING_CLI, "resolve", "loop://a"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert one_line_error(result) == "error: URIs forward to each other in a loop: loop://a -> loop://a"
 
 
 def test_an_error_behind_a_forward_names_the_uri_the_user_gave(tmp_path: Path, cache_dir: Path) -> None:

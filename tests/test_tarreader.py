@@ -79,18 +79,21 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
         ),
         "entry 'lifecycle/evil' has a control character in its link name",
     ),
-    "pax sparse 0.1": (lifecycle_with(pax(SPARSE_01) + entry("lifecycle/x", b"a" * 10)), "is a sparse file"),
+    "pax sparse 0.1": (
+        lifecycle_with(pax(SPARSE_01) + entry("lifecycle/x", b"a" * 10)),
+        "entry 'lifecycle/x' is a sparse file (PAX record 'GNU.sparse.size')",  # not ././@PaxHeader
+    ),
     "pax sparse 1.0": (
         lifecycle_with(pax(SPARSE_10) + entry("GNUSparseFile.0/analyzer", b"1\n0\n10\n" + b"a" * 10)),
         "entry 'lifecycle/analyzer' is a sparse file (PAX record 'GNU.sparse.major')",
     ),
     "malformed sparse map": (
         lifecycle_with(pax([("GNU.sparse.map", "x,y,-1")]) + entry("lifecycle/x")),
-        "is a sparse file",
+        "entry 'lifecycle/x' is a sparse file",
     ),
     "malformed sparse numblocks": (
         lifecycle_with(pax([("GNU.sparse.numblocks", "-99999999999999999999")]) + entry("lifecycle/x")),
-        "is a sparse file",
+        "entry 'lifecycle/x' is a sparse file",
     ),
     "sparse in global header": (lifecycle_with(pax(SPARSE_01, b"g")), "is a sparse file"),
     "gnu sparse type": (

@@ -177,6 +177,32 @@ def test_a_hostile_entry_name_is_escaped(tmp_path: Path) -> None:
     assert_escaped(result.stderr + result.stdout)
 
 
+def _registry_error(number: int, head: bytes) -> bytes:
+    """A registry (``/v2/`` answers) whose every other answer is a 404 with a hostile message."""
+    if head.split(b" ")[1] == b"/v2/":
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": FORGED}]}).encode()
+    head = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.parametrize("source", ["a server's reason phrase", "a registry's error message"])
+def test_the_debug_traceback_is_escaped_too(source: str, raw_server: Callable[[Respond], RawServer]) -> None:
+    if source.startswith("a server"):
+        reason = ("Not Found\r" + FORGED).encode("latin-1")
+        server = raw_server(lambda n, head: b"HTTP/1.1 404 " + reason + b"\r\nContent-Length: 0\r\n\r\n")
+        uri = server.url(PATH)
+    else:
+        server = raw_server(_registry_error)
+        uri = f"docker://127.0.0.1:{server.port}/hostile/image@sha256:{'a' * 64}"  # a GET, no HEAD
+    result = run_cli("--debug", "resolve", uri, "--pull-policy", "always")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback (most recent call last):" in result.stderr  # the traceback is there ...
+    assert "\\x1b[2K" in result.stderr  # ... with the hostile text in it, escaped
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] != []
+    assert_escaped(result.stderr + result.stdout)
+
+
 def test_a_hostile_url_does_not_reach_the_progress_bar(
     https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
 ) -> None:

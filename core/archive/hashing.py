@@ -21,12 +21,19 @@ __all__ = ["HashingFile", "HashingReader", "VerifiedStream"]
 class HashingReader(Wrapper):
     """Pass a stream through while hashing it; check or record its digest at the end.
 
+    The end is the end of the stream, or, when the length is known (a descriptor's size),
+    the read that delivers the last byte: a consumer that copies exactly ``length`` bytes
+    (``tarfile.addfile``) never asks for more, and must not get tampered bytes without an
+    error. :meth:`close` checks a fully read stream that was not checked yet.
+
     Args:
         raw: the stream to read.
         expected: ``sha256:<hex>`` the content must have, or ``None`` to only record it.
         source: what to name in a mismatch error (already redacted).
         on_complete: called with the digest and size once the stream was read to its end and
             matched; never called for a stream that was not read to the end.
+        length: the size the content must have, when known: it is checked on delivering the
+            last byte (the wrapped stream refuses more bytes than that).
     """
 
     def __init__(
@@ -36,14 +43,17 @@ class HashingReader(Wrapper):
         expected: str | None = None,
         source: str = "stream",
         on_complete: Callable[[str, int], None] | None = None,
+        length: int | None = None,
     ) -> None:
         super().__init__(raw)
         self._hash = hashlib.sha256()
         self._expected = expected
         self._source = source
         self._on_complete = on_complete
+        self._length = length
         self.size = 0
         self.digest: str | None = None
+        self._checked = False  # the end was reached and checked (whatever the verdict)
         self._trusted: Callable[[], tuple[str, int]] | None = None
 
     def trust(self, result: Callable[[], tuple[str, int]]) -> None:
@@ -57,24 +67,42 @@ class HashingReader(Wrapper):
         return self._trusted is not None
 
     def read(self, size: int = -1, /) -> bytes:
-        """Read up to ``size`` bytes; at the end, verify and record the digest."""
+        """Read up to ``size`` bytes; at the end (or the last byte), verify and record the digest."""
         data = self._raw.read(size)
         if data:
             if self._trusted is None:
                 self._hash.update(data)
             self.size += len(data)
-        elif self.digest is None:
-            if self._trusted is not None:
-                self.digest, self.size = self._trusted()
-            else:
-                self.digest = f"sha256:{self._hash.hexdigest()}"
-            if self._expected is not None and self.digest != self._expected:
-                raise DigestMismatchError(
-                    f"{self._source}: content has digest {self.digest}, expected {self._expected}"
-                )
-            if self._on_complete is not None:
-                self._on_complete(self.digest, self.size)
+            if self.size == self._length and not self._checked:
+                self._verify()  # the last byte: the consumer may never ask for more
+        elif not self._checked:
+            self._verify()
         return data
+
+    def _verify(self) -> None:
+        self._checked = True
+        if self._trusted is not None:
+            if self.size == self._length and self._raw.read(1):
+                # Not reached in practice: the producer refuses bytes beyond the length. Reading
+                # its end waits for its verdict (it verifies after the last chunk it hands over).
+                raise DigestMismatchError(f"{self._source}: content is longer than {self._length} bytes")
+            self.digest, self.size = self._trusted()
+        else:
+            self.digest = f"sha256:{self._hash.hexdigest()}"
+        if self._expected is not None and self.digest != self._expected:
+            raise DigestMismatchError(
+                f"{self._source}: content has digest {self.digest}, expected {self._expected}"
+            )
+        if self._on_complete is not None:
+            self._on_complete(self.digest, self.size)
+
+    def close(self) -> None:
+        """Close the stream; one read to its length but not checked yet is checked first."""
+        try:
+            if not self._checked and self._length is not None and self.size == self._length:
+                self._verify()
+        finally:
+            super().close()
 
 
 class VerifiedStream(Wrapper):
@@ -99,10 +127,18 @@ class VerifiedStream(Wrapper):
         return self._raw.read(size)
 
     def checked(
-        self, *, expected: str | None, source: str, on_complete: Callable[[str, int], None]
+        self,
+        *,
+        expected: str | None,
+        source: str,
+        on_complete: Callable[[str, int], None],
+        length: int | None = None,
     ) -> HashingReader:
-        """A reader that, at the end, compares the producer's digest with ``expected``."""
-        reader = HashingReader(self._raw, expected=expected, source=source, on_complete=on_complete)
+        """A reader that, at the end (or its ``length``), compares the producer's digest with
+        ``expected``."""
+        reader = HashingReader(
+            self._raw, expected=expected, source=source, on_complete=on_complete, length=length
+        )
         reader.trust(self._result)
         return reader
 

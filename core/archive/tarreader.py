@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import ArchiveError
+from ..redact import clip
 from .streams import Readable
 from .tarheader import (
     BLOCK,
@@ -49,7 +50,6 @@ __all__ = ["DEFAULT_MAX_TOTAL", "MAX_ENTRY_SIZE", "TarEntry", "iter_tar", "link_
 MAX_ENTRY_SIZE = 2 * 1024**3  # a lifecycle binary is ~30 MB; 2 GiB is absurd
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _MAX_SIZE_DIGITS = 20
-_SHOWN = 256  # characters of a name a message shows: a refused name may be 1 MiB long
 
 
 def normalize_name(name: str) -> str:
@@ -120,8 +120,7 @@ class _Reader:
 
     def _refuse(self, name: str | bytes, what: str) -> ArchiveError:
         shown = name if isinstance(name, str) else name.decode("utf-8", "backslashreplace")
-        shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
-        return ArchiveError(f"{self._source}: entry {shown!r} {what}; refusing the archive")
+        return ArchiveError(f"{self._source}: entry {clip(shown)!r} {what}; refusing the archive")
 
     def entries(self) -> Iterator[TarEntry]:
         """Yield every entry but the root, then read the stream to its end."""
@@ -165,6 +164,7 @@ class _Reader:
         """Read headers up to the next entry's; return it with its name, link and size."""
         pax: dict[bytes, bytes] | None = None
         longs: dict[bytes, bytes] = {}  # L and K data
+        sparse_key: bytes | None = None  # a GNU.sparse.* record of this entry's PAX header
         while True:
             offset = self._in.offset
             block = self._in.exact(BLOCK)
@@ -191,7 +191,7 @@ class _Reader:
                     records, sparse = parse_pax(self._extended(header, offset, MAX_EXTENDED))
                 except HeaderError as exc:
                     raise self._corrupt(offset, exc) from None
-                if sparse is not None:
+                if sparse is not None and kind == b"g":  # no entry to name: the header is it
                     shown = records.get(b"GNU.sparse.name") or records.get(b"path") or header.name
                     raise self._refuse(shown, f"is a sparse file (PAX record {sparse.decode()!r})")
                 if kind == b"g":
@@ -201,14 +201,18 @@ class _Reader:
                     continue
                 if pax is not None:
                     raise self._refuse(header.name, "is a second PAX header for one entry")
-                pax = records
+                pax, sparse_key = records, sparse
             elif kind in (b"L", b"K"):
                 if kind in longs:
                     raise self._refuse(header.name, "is a second GNU long name for one entry")
                 # the name plus the NUL that GNU tar writes after it
                 longs[kind] = self._extended(header, offset, MAX_NAME + 1).rstrip(b"\x00")
             else:
-                return self._apply(header, pax or {}, longs, offset)
+                found = self._apply(header, pax or {}, longs, offset)
+                if sparse_key is not None:  # refused naming the entry, not its PAX header
+                    shown = (pax or {}).get(b"GNU.sparse.name") or found[1]
+                    raise self._refuse(shown, f"is a sparse file (PAX record {sparse_key.decode()!r})")
+                return found
 
     def _apply(
         self, header: RawHeader, pax: dict[bytes, bytes], longs: dict[bytes, bytes], offset: int

@@ -15,9 +15,11 @@ __all__ = ["ThreadedReader", "read_ahead"]
 
 _QUEUE_CHUNKS = 64  # at most 8 MiB in flight between a producer thread and its reader
 # How long close() waits for a producer. With an ``interrupt`` (a socket shut down) it ends in
-# milliseconds; a producer blocked where nothing can wake it is left behind (a daemon thread)
-# rather than holding the process until some read timeout: Ctrl-C must stop within seconds.
-_JOIN_SECONDS = 5.0
+# milliseconds; a producer blocked where nothing can wake it (a resume waiting for a stalled
+# server's headers) is left behind (a daemon thread, its temp file removed by ``abandon``)
+# rather than holding the process until some read timeout: Ctrl-C must stop within a second
+# or two, cleanup included (an interrupted producer needs milliseconds).
+_JOIN_SECONDS = 0.5
 
 
 class _Cancelled(Exception):
@@ -43,6 +45,8 @@ class ThreadedReader:
         depth: how many chunks may wait between the two threads (memory: depth x 128 KiB).
         interrupt: called (from the closing thread) when the stream is closed while ``produce``
             still runs, to wake it from a blocking read: a download shuts its socket down.
+        abandon: called (from the closing thread) when ``produce`` still runs after the wait
+            that follows ``interrupt``: it removes what the producer would have removed.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class ThreadedReader:
         name: str = "cnbkit-reader",
         depth: int = _QUEUE_CHUNKS,
         interrupt: Callable[[], None] | None = None,
+        abandon: Callable[[], None] | None = None,
     ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._cancelled = threading.Event()
@@ -58,6 +63,7 @@ class ThreadedReader:
         self._finished = False
         self._produce = produce
         self._interrupt = interrupt
+        self._abandon = abandon
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -108,12 +114,14 @@ class ThreadedReader:
         """Stop the producer if it is still running (a download then caches nothing).
 
         The producer is woken by ``interrupt`` and waited for (it removes its temp files on
-        the way out), but never for more than a few seconds.
+        the way out), but never for more than a second: one that did not stop is ``abandon`` ed.
         """
         self._cancelled.set()
         if self._thread.is_alive() and self._interrupt is not None:
             self._interrupt()
         self._thread.join(_JOIN_SECONDS)
+        if self._thread.is_alive() and self._abandon is not None:
+            self._abandon()
 
 
 def read_ahead(stream: Readable, name: str = "cnbkit-read-ahead") -> ThreadedReader:

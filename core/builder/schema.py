@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import TomlError
+from ..redact import clip, listing
 
 __all__ = ["SCHEMA", "Spec", "check_document", "line_of", "table_line"]
 
@@ -164,9 +165,7 @@ def check_document(doc: dict[str, Any], text: str, name: str) -> None:
     if unknown:
         keys = _pack_unknown(unknown)
         word = "element" if len(keys) == 1 else "elements"
-        listed = ", ".join(f"'{k[:_KEY_CHARS]}'" for k in keys[:_SHOWN_KEYS])
-        if len(keys) > _SHOWN_KEYS:
-            listed += f" and {len(keys) - _SHOWN_KEYS} more"
+        listed = listing([f"'{clip(k, _KEY_CHARS)}'" for k in keys], _SHOWN_KEYS)
         raise TomlError(
             f"parse contents of '{name}': unknown configuration {word} {listed} in '{name}'"
             f"{_at(text, keys[0])}"

@@ -25,16 +25,15 @@ from ..archive.hashing import HashingFile
 from ..archive.tarreader import TarEntry
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..errors import ArchiveError, WriteError
-from .placement import LAYER_DIR, DataRef, Item, installed_name, layer_items, under
+from .placement import LAYER_DIR, DataRef, Item, installed_name, layer_items, sort_key, under
 
-__all__ = ["SpeculativeLayer"]
+__all__ = ["MAX_ENTRIES", "SpeculativeLayer"]
 
 _COPY_BUFFER = 1024 * 1024  # the rewrite's reads: big, into one buffer
-
-
-def _key(name: str) -> list[str]:
-    # Sorting by path components puts parents right before their children.
-    return name.split("/")
+# What may belong to the lifecycle is kept, one small record an entry (the sorted rewrite and
+# the checks need every name): a lifecycle holds a few dozen entries, an image's whole
+# filesystem tens of thousands; past this, memory would grow with a hostile archive.
+MAX_ENTRIES = 50_000
 
 
 class SpeculativeLayer:
@@ -61,7 +60,7 @@ class SpeculativeLayer:
         self.directory: str | None = None  # the guess: which directory holds the lifecycle
         self.fast = True
         self._written: set[str] = {"cnb"}
-        self._last = _key("cnb")
+        self._last = sort_key("cnb")
         self._sink.write(tar_header("cnb", "dir", 0o755))
 
     def _try_fast(self, name: str, item: Item, entry: TarEntry) -> bool:
@@ -70,7 +69,7 @@ class SpeculativeLayer:
         if installed != LAYER_DIR and LAYER_DIR not in self._written:
             self._emit(LAYER_DIR, "dir", 0o755)  # the archive did not list the directory first
         parent = installed.rpartition("/")[0]
-        key = _key(installed)
+        key = sort_key(installed)
         if installed in self._written or parent not in self._written or key <= self._last:
             return False
         linkname = item.linkname
@@ -90,16 +89,23 @@ class SpeculativeLayer:
     def _emit(self, installed: str, kind: str, mode: int) -> None:
         self._sink.write(tar_header(installed, kind, mode))
         self._written.add(installed)
-        self._last = _key(installed)
+        self._last = sort_key(installed)
 
     def add(self, entry: TarEntry) -> None:
         """Take one archive entry that may belong to the lifecycle."""
         name = entry.name
         under_layer_dir = name == LAYER_DIR or name.startswith(LAYER_DIR + "/")
         directory = LAYER_DIR if under_layer_dir else name.split("/", 1)[0]
-        item = Item(entry.kind, entry.mode, entry.original, entry.size, entry.linkname)
+        # the name as written is most often the name itself: one string kept, not two
+        original = name if entry.original == name else entry.original
+        item = Item(entry.kind, entry.mode, original, entry.size, entry.linkname)
         if name in self.items:
             self.fast = False  # a later entry replaces an earlier one: rewrite in order
+        elif len(self.items) >= MAX_ENTRIES:
+            raise ArchiveError(
+                f"{entry.source}: more than {MAX_ENTRIES:,} entries outside the archive root (a "
+                "lifecycle holds a few dozen); refusing the archive"
+            )
         if self.directory is None and (directory != "cnb" or name == "cnb"):
             # cnb/ outside cnb/lifecycle (cnb/buildpacks, ...) says nothing about the shape
             self.directory = directory

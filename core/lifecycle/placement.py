@@ -10,12 +10,24 @@ from dataclasses import dataclass, replace
 
 from ..archive.links import under
 
-__all__ = ["LAYER_DIR", "DataRef", "Item", "installed_name", "layer_items", "place", "under"]
+__all__ = ["LAYER_DIR", "DataRef", "Item", "installed_name", "layer_items", "place", "sort_key", "under"]
 
 LAYER_DIR = "cnb/lifecycle"
 
 
-@dataclass(frozen=True)
+def sort_key(name: str) -> str:
+    """The layer's order: by path components, so parents come right before their children.
+
+    A string, not a list of components (a list per entry is what a 100,000-entry sort held): a
+    NUL sorts below every character a name may hold (the tar reader refuses control
+    characters), so ``a/b`` before ``a-c`` exactly as ``["a", "b"] < ["a-c"]``.
+    """
+    return name.replace("/", "\0")
+
+
+# Kept for every entry of the lifecycle (and, until the shape is known, of every top-level
+# directory): slots, not a __dict__ per object.
+@dataclass(frozen=True, slots=True)
 class DataRef:
     """Where an entry's data was kept: in the layer written so far, or in the side spool."""
 
@@ -23,7 +35,7 @@ class DataRef:
     offset: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """What the layer needs to know of one archive entry (never its data: that is on disk).
 
@@ -68,7 +80,7 @@ def layer_items(placed: dict[str, Item], descriptor: bytes, mode: int) -> list[t
         while parent and parent not in items:
             items[parent] = Item("dir", 0o755, parent)
             parent = parent.rpartition("/")[0]
-    return _targets_first(sorted(items.items(), key=lambda kv: kv[0].split("/")))
+    return _targets_first(sorted(items.items(), key=lambda kv: sort_key(kv[0])))
 
 
 def _targets_first(ordered: list[tuple[str, Item]]) -> list[tuple[str, Item]]:

@@ -7,6 +7,7 @@ from ..archive.streams import close_stream
 from ..archive.tarreader import TarEntry, iter_tar
 from ..blob import Blob
 from ..errors import LifecycleError
+from ..redact import listing
 from ..tomlfile import MAX_TOML_SIZE
 from .layer import SpeculativeLayer
 from .placement import LAYER_DIR, Item, under
@@ -88,7 +89,7 @@ def _release_dir(items: dict[str, Item], source: str, phase_names: tuple[str, ..
         )
     if not with_phases and "lifecycle" in tops:
         return "lifecycle"
-    listed = ", ".join(f"{t}/" for t in (with_phases or tops))
+    listed = listing([f"{t}/" for t in (with_phases or tops)])
     raise LifecycleError(
         f"{source}: cannot tell which top-level directory holds the lifecycle ({listed}); "
         "a release archive has lifecycle.toml and one directory of binaries"

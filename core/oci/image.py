@@ -100,17 +100,24 @@ class Layer:
     def open(self) -> Readable:
         """Stream the blob's bytes as stored, checked against the descriptor.
 
-        The stream raises :class:`~cnbkit.errors.DigestMismatchError` at its end if the bytes
-        do not have the descriptor's digest, and :class:`ImageError` as soon as they exceed
-        its size. Close it with :func:`~cnbkit.archive.streams.close_stream`; decompress it
-        with :func:`~cnbkit.archive.streams.decompressed`.
+        The stream raises :class:`~cnbkit.errors.DigestMismatchError` from the read that
+        delivers the descriptor's last byte (and at its end) if the bytes do not have the
+        descriptor's digest, and :class:`ImageError` as soon as they exceed its size. Close
+        it with :func:`~cnbkit.archive.streams.close_stream`; decompress it with
+        :func:`~cnbkit.archive.streams.decompressed`.
         """
         raw = self._opener(self.descriptor)
-        checked = _SizeChecked(raw, self.descriptor.size, self.source)
+        size = self.descriptor.size
         if isinstance(raw, VerifiedStream):
-            # The producer hashes as it downloads: do not hash the same bytes twice.
-            return raw.checked(expected=self.digest, source=self.source, on_complete=lambda _d, _s: None)
-        return HashingReader(checked, expected=self.digest, source=self.source)
+            # The producer hashes as it downloads (and refuses bytes past the size): do not hash
+            # the same bytes twice.
+            return raw.checked(
+                expected=self.digest, source=self.source, on_complete=lambda _d, _s: None, length=size
+            )
+        # Checked on the last byte too: a consumer copying exactly ``size`` bytes stops there.
+        return HashingReader(
+            _SizeChecked(raw, size, self.source), expected=self.digest, source=self.source, length=size
+        )
 
     def open_tar(self) -> Readable:
         """Stream the layer's tar: :meth:`open`, hashed on a read-ahead thread (unless its

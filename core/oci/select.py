@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..redact import listing
 from . import mediatypes as mt
 from .descriptor import Descriptor
 from .errors import ManifestError, PlatformNotFoundError
@@ -30,7 +31,6 @@ __all__ = [
 MAX_INDEX_DEPTH = 4  # an index of indexes of ... deeper than this is a loop or an attack
 # Real images nest one or two indexes; each may be up to 4 MiB, so this bounds the work.
 MAX_INDEXES_FETCHED = 32
-_PLATFORMS_SHOWN = 10  # an error lists this many of the platforms there are, then a count
 REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 _ATTESTATION = "attestation-manifest"
 
@@ -89,9 +89,7 @@ def select_manifest(
     if len(entries) == 1 and entries[0].platform is None and mt.is_manifest(entries[0].media_type):
         return entries[0]
     available = list(walk.seen)  # de-duplicated, in index order
-    shown = ", ".join(available[:_PLATFORMS_SHOWN]) if available else "no image with a platform"
-    if len(available) > _PLATFORMS_SHOWN:
-        shown += f" and {len(available) - _PLATFORMS_SHOWN} more"
+    shown = listing(available) if available else "no image with a platform"
     raise PlatformNotFoundError(
         f"{reference} has no {platform}; it has {shown} (choose one with --platform)", available
     )

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cache import Cache, default_cache_dir
-from ..errors import CnbkitError, NoResolverError, UsageError
+from ..errors import CnbkitError, NoResolverError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress, new_progress
@@ -275,8 +275,8 @@ class Context:
         An error names the URI the user gave as well as the one forwarded.
 
         Raises:
-            UsageError: the URIs forward to each other in a loop (or more than 8 deep).
-            CnbkitError: whatever resolving ``uri`` raised.
+            CnbkitError: the URIs forward to each other in a loop (or more than 8 deep), or
+                whatever resolving ``uri`` raised.
         """
         locator = parse_locator(uri, self.options.base_dir)
         with self._forwarding(str(locator)):
@@ -291,8 +291,8 @@ class Context:
 
         Raises:
             NoResolverError: no plugin supplies images for ``uri``.
-            UsageError: the references forward to each other in a loop (or more than 8 deep).
-            CnbkitError: whatever getting the image raised.
+            CnbkitError: the references forward to each other in a loop (or more than 8 deep),
+                or whatever getting the image raised.
         """
         locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
@@ -308,7 +308,8 @@ class Context:
         """Track the chain of forwarded URIs: refuse loops, name the user's URI in errors."""
         if shown in self._resolving or len(self._resolving) >= _MAX_DEPTH:
             chain = " -> ".join([*self._resolving, shown])
-            raise UsageError(f"URIs forward to each other in a loop: {chain}")
+            # The plugins' configuration is at fault, not the command line: a failure (exit 1).
+            raise CnbkitError(f"URIs forward to each other in a loop: {chain}")
         self._resolving.append(shown)
         try:
             yield

@@ -259,6 +259,7 @@ class _BodyFetch(Interruptible):
         response, skip, received, failures = self.response, 0, 0, 0
         try:
             with cache.writer(expected=self.pin) as writer:
+                self.partial = writer
                 while True:
                     try:
                         for chunk in self._chunks(response, skip):
@@ -289,6 +290,7 @@ class _BodyFetch(Interruptible):
                         )
                         response, skip = self._resume(received)
                         self.response = response  # the one interrupt() shuts down now
+                        self.check_interrupted(display)  # while the resume was asked for
                 response.close()
                 self.check_interrupted(display)
                 try:
@@ -332,5 +334,7 @@ class DownloadBlob(Blob):
             assert fetch.committed is not None and fetch.committed.digest is not None
             return fetch.committed.digest, fetch.committed.size or 0
 
-        reader = ThreadedReader(fetch.run, name="cnbkit-download", interrupt=fetch.interrupt)
+        reader = ThreadedReader(
+            fetch.run, name="cnbkit-download", interrupt=fetch.interrupt, abandon=fetch.abandon
+        )
         return VerifiedStream(reader, verified)

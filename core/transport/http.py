@@ -23,6 +23,8 @@ from .urls import DOWNGRADE, NOT_HTTP, HttpTarget, scheme_refusal, split_url
 if TYPE_CHECKING:
     import requests
 
+    from ..archive.hashing import HashingFile
+
     Session = requests.Session  # the type the context hands plugins, named here only
 
 __all__ = [
@@ -169,12 +171,21 @@ class Interruptible:
     """
 
     response: requests.Response
+    partial: HashingFile | None = None  # the temp file being written, set by the transfer
     _interrupted = False
 
     def interrupt(self) -> None:
         """Stop the transfer from another thread."""
         self._interrupted = True
         abort_response(self.response)
+
+    def abandon(self) -> None:
+        """Remove the temp file of a transfer that :meth:`interrupt` could not stop in time:
+        one blocked where no socket can be shut down (a resume waiting for its headers). Its
+        thread, should it ever wake, finds the file gone and is never committed."""
+        partial = self.partial
+        if partial is not None:
+            partial.abort()
 
     def check_interrupted(self, what: str) -> None:
         """Raise :class:`DownloadError` once :meth:`interrupt` was called."""

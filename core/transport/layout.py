@@ -24,6 +24,7 @@ from ..oci.image import Image
 from ..oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
 from ..oci.platform import Platform
 from ..oci.select import select_manifest
+from ..redact import listing
 from .layout_files import MARKER_LIMIT, checked_dir, open_regular, read_small
 from .layout_writer import BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, REF_NAME_ANNOTATION, LayoutWriter
 
@@ -179,7 +180,7 @@ def _entry(layout: Layout, reference: str, tag: str | None, digest: str | None) 
         # Not listed: a blob of the layout may still be that manifest (one platform of an index).
         return Descriptor("", digest, 0)
     tags = layout.tags()
-    listed = ", ".join(tags) if tags else "none"
+    listed = listing(tags) if tags else "none"
     if tag is not None:
         found = [entry for entry in entries if entry.annotations.get(REF_NAME_ANNOTATION) == tag]
         if not found:

@@ -108,6 +108,7 @@ class BlobDownload(Interruptible):
         response, skip, failures = self.response, 0, 0
         try:
             with self.cache.writer(expected=self.digest) as writer:
+                self.partial = writer
                 while True:
                     try:
                         for chunk in self._chunks(response, skip):
@@ -145,6 +146,7 @@ class BlobDownload(Interruptible):
                         )
                         response, skip = self._resume()
                         self.response = response  # the one interrupt() shuts down now
+                        self.check_interrupted(self.source)  # while the resume was asked for
                 response.close()
                 self.check_interrupted(self.source)
                 try:

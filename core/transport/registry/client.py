@@ -296,7 +296,9 @@ class RegistryClient:
         except BaseException:
             lock.release()
             raise
-        reader = ThreadedReader(download.run, name="cnbkit-blob", interrupt=download.interrupt)
+        reader = ThreadedReader(
+            download.run, name="cnbkit-blob", interrupt=download.interrupt, abandon=download.abandon
+        )
         return VerifiedStream(reader, download.result)
 
     def _blob_request(
