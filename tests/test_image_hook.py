@@ -131,7 +131,9 @@ def test_forwarding_image_references_in_a_loop_is_refused(cache_dir: Path) -> No
     cnbkit.register_plugin(_Loop(), "loop")
     try:
         context = new_context(Options.build(cache_dir=cache_dir))
-        with pytest.raises(cnbkit.UsageError, match=r"loop: loopa:x -> loopb:x -> loopa:x"):
+        with pytest.raises(cnbkit.CnbkitError, match=r"loop: loopa:x -> loopb:x -> loopa:x") as raised:
             context.resolve_image("loopa:x")
+        # A plugin's configuration is at fault, not the command line: a failure, not a usage error.
+        assert not isinstance(raised.value, cnbkit.UsageError)
     finally:
         cnbkit.unregister_plugin("loop")
