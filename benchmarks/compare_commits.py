@@ -10,7 +10,12 @@ and CPU time (user + sys of the child). CPU time is the steadier figure on a bus
         benchmarks/work/l30.tgz benchmarks/work/l300.tgz
 
 The inputs are any URIs ``cnbkit resolve`` takes; ``benchmarks/run.py`` generates the ``.tgz``
-files in ``benchmarks/work/``.
+files in ``benchmarks/work/``. With ``--builder``, the inputs are builder.toml files instead,
+and each run is ``cnbkit builder create oci:DIR:bench --config INPUT`` to a fresh layout (cold:
+an empty cache; warm: the cache the cold run left):
+
+    python benchmarks/compare_commits.py --base /tmp/base/.venv/bin/python --builder \\
+        examples/builder.toml
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the python of the older build's venv")
     parser.add_argument("--new", default=sys.executable, help="the python of the newer build (this one)")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--builder", action="store_true", help="inputs are builder.toml files")
     parser.add_argument("inputs", nargs="+")
     args = parser.parse_args(argv)
     builds = {"base": args.base, "new": args.new}
@@ -68,11 +74,18 @@ def main(argv: list[str] | None = None) -> int:
                 for name in order:
                     cache = work / f"cache-{name}"
                     shutil.rmtree(cache, ignore_errors=True)
+                    if args.builder:
+                        for runs in (cold, warm):
+                            out = work / f"out-{name}"
+                            shutil.rmtree(out, ignore_errors=True)
+                            argv = ["builder", "create", f"oci:{out}:bench", "--config", uri, "-q"]
+                            runs[name].append(_run(builds[name], argv, cache))
+                        continue
                     save = str(work / f"layer-{name}.tar")
                     cold[name].append(_run(builds[name], ["resolve", uri, "--save", save, "-q"], cache))
                     warm[name].append(_run(builds[name], ["resolve", uri, "-q"], cache))
             label = Path(uri).name or uri
-            _report(f"{label} cold --save", cold["base"], cold["new"])
+            _report(f"{label} cold" + ("" if args.builder else " --save"), cold["base"], cold["new"])
             _report(f"{label} warm", warm["base"], warm["new"])
     return 0
 
