@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..archive.atomic import atomic_path
 from ..archive.hashing import HashingReader
@@ -18,7 +17,7 @@ from ..errors import DigestMismatchError, LifecycleError, WriteError
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
 
-__all__ = ["OPTIONAL_PHASES", "PHASES", "Lifecycle", "LifecycleAPIs"]
+__all__ = ["OPTIONAL_PHASES", "PHASES", "Lifecycle", "LifecycleAPIs", "Rebuild", "StoredLayer"]
 
 PHASES = ("analyzer", "builder", "creator", "detector", "exporter", "launcher", "restorer")
 OPTIONAL_PHASES = ("extender", "rebaser")
@@ -36,6 +35,29 @@ class LifecycleAPIs:
         return {"buildpack": self.buildpack.to_json(), "platform": self.platform.to_json()}
 
 
+class Rebuild(Protocol):
+    """Makes a lifecycle's layer again by validating its artifact anew (the validator's
+    :class:`~cnbkit.lifecycle.validator.Rebuilder`)."""
+
+    def __call__(self, blob: Blob, dest: Path | None) -> Path:
+        """Read ``blob`` again; write the layer to ``dest`` (atomically), or into the cache
+        when ``None``; return where it went."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """Where a validated lifecycle's layer is kept, and what makes it again when it is gone.
+
+    Attributes:
+        path: the layer file (in the cache, or a ``--save`` file), or ``None`` when none is kept.
+        rebuild: what writes it again from the artifact, or ``None`` when nothing can.
+    """
+
+    path: Path | None = None
+    rebuild: Rebuild | None = None
+
+
 @dataclass(frozen=True)
 class Lifecycle:
     """A validated lifecycle.
@@ -51,6 +73,7 @@ class Lifecycle:
         blob: the artifact it came from; ``blob.digest`` is its sha256.
         layer_digest: ``sha256:`` of the normalised layer (its diffID in an image).
         layer_size: the layer's byte count.
+        stored: where the layer file is, and what makes it again (see :class:`StoredLayer`).
     """
 
     version: str
@@ -63,8 +86,7 @@ class Lifecycle:
     blob: Blob
     layer_digest: str
     layer_size: int
-    _layer_path: Path | None = field(default=None, repr=False)
-    _rebuild: Callable[[Path | None], Path] | None = field(default=None, repr=False)
+    stored: StoredLayer = field(default_factory=StoredLayer, repr=False, compare=False)
 
     @classmethod
     def from_descriptor(
@@ -76,8 +98,7 @@ class Lifecycle:
         blob: Blob,
         layer_digest: str,
         layer_size: int,
-        layer_path: Path | None,
-        rebuild: Callable[[Path | None], Path],
+        stored: StoredLayer,
     ) -> Lifecycle:
         """The lifecycle a descriptor describes for ``target``: version, APIs and platform are
         derived, never restated (the validator and the cache record build it alike)."""
@@ -92,8 +113,7 @@ class Lifecycle:
             blob=blob,
             layer_digest=layer_digest,
             layer_size=layer_size,
-            _layer_path=layer_path,
-            _rebuild=rebuild,
+            stored=stored,
         )
 
     @property
@@ -102,16 +122,16 @@ class Lifecycle:
         return Platform(self.os, self.arch, self.variant)
 
     def _layer_file(self) -> Path:
-        path = self._layer_path
+        path, rebuild = self.stored.path, self.stored.rebuild
         if path is not None and path.is_file():
             if not _shared(path) or _matches(path, self.layer_digest):
                 return path
-            if self._rebuild is not None:  # a --save file linked into the cache was edited
+            if rebuild is not None:  # a --save file linked into the cache was edited
                 with contextlib.suppress(OSError):
                     path.unlink()
-        if self._rebuild is None:
+        if rebuild is None:
             raise LifecycleError(f"the layer of lifecycle {self.version} is no longer available")
-        return self._rebuild(None)  # re-read the artifact; the layer lands in the cache
+        return rebuild(self.blob, None)  # re-read the artifact; the layer lands in the cache
 
     def layer(self) -> Readable:
         """Open the normalised builder layer: an uncompressed tar of ``cnb/``,
@@ -135,9 +155,9 @@ class Lifecycle:
             WriteError: the file cannot be written.
         """
         target = Path(path).absolute()
-        source = self._layer_path
-        if (source is None or not source.is_file()) and self._rebuild is not None:
-            return self._rebuild(target)  # write it straight there: one write, not two
+        source, rebuild = self.stored.path, self.stored.rebuild
+        if (source is None or not source.is_file()) and rebuild is not None:
+            return rebuild(self.blob, target)  # write it straight there: one write, not two
         try:
             with atomic_path(target) as tmp:
                 reader = (
@@ -151,11 +171,11 @@ class Lifecycle:
                 finally:
                     close_stream(reader)
         except DigestMismatchError:
-            if source is None or self._rebuild is None:
+            if source is None or rebuild is None:
                 raise
             with contextlib.suppress(OSError):  # a --save file linked into the cache was edited
                 source.unlink()
-            return self._rebuild(target)
+            return rebuild(self.blob, target)
         return target
 
     def _verified_on_copy(self, source: Path) -> Readable:
