@@ -12,13 +12,13 @@ from typing import Any
 
 from . import __version__
 from .api import new_context, resolve_with
+from .blob import Blob
 from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, image_uri, read_config
 from .builder.image import BuilderImage
 from .builder.package import read_package
-from .blob import Blob
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
 from .oci.image import Image

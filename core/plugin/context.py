@@ -6,13 +6,11 @@ client) from the options; the services themselves take only the few things they 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..cache import Cache
-from ..errors import CnbkitError, NoResolverError
+from ..errors import NoResolverError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
     from ..transport.registry import RegistryClient
 
 __all__ = ["Context", "Found", "Hooks"]
-
-_MAX_DEPTH = 8  # URIs a plugin may forward through context.resolve before it is a loop
 
 
 class Hooks(Protocol):
@@ -76,14 +72,6 @@ class Context:
         options: every option, after flags and environment were combined.
         host: the typed hook calls (the plugin host).
         services: the services to share (a derived Context's); made from ``options`` if omitted.
-
-    Attributes:
-        options: every option; ``options.platform`` is always :attr:`platform`.
-        platform: the target platform (``--platform``, else the host's; the build image's
-            during a builder creation).
-        pull_policy: ``always``, ``if-not-present`` or ``never``.
-        offline: resolve from the cache only.
-        cache: the shared content-addressed :class:`~cnbkit.Cache`.
     """
 
     def __init__(self, options: Options, host: Hooks, *, services: Services | None = None) -> None:
@@ -93,12 +81,12 @@ class Context:
 
     @property
     def options(self) -> Options:
-        """Every option, after flags and environment were combined."""
+        """Every option, after flags and environment were combined (``platform`` included)."""
         return self._options
 
     @property
     def platform(self) -> Platform:
-        """The target platform."""
+        """The target platform: ``--platform``, else the host's; a builder's build image's."""
         return self._options.platform
 
     @property
@@ -113,7 +101,7 @@ class Context:
 
     @property
     def cache(self) -> Cache:
-        """The shared content-addressed cache."""
+        """The shared content-addressed :class:`~cnbkit.Cache`."""
         return self._services.cache
 
     def with_platform(self, platform: Platform) -> Context:
@@ -287,7 +275,7 @@ class Context:
         """
         locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
-        with self._forwarding(shown):
+        with self._services.forwarding(shown):
             blob = self._host.resolve(locator, self)
             if blob is None:
                 raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
@@ -307,7 +295,7 @@ class Context:
         """
         locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
-        with self._forwarding(shown):
+        with self._services.forwarding(shown):
             found = self._host.resolve_image(locator, self)
         if found is None:
             raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {self._claimed()}")
@@ -325,7 +313,7 @@ class Context:
         """
         locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
-        with self._forwarding(shown):
+        with self._services.forwarding(shown):
             blob = self._host.resolve(locator, self)
             if blob is not None:
                 return Found(blob, blob.resolver)
@@ -337,24 +325,6 @@ class Context:
     def _claimed(self) -> str:
         claims = self._host.claims().items()
         return ", ".join(f"{claim} ({name})" for name, found in claims for claim in found) or "nothing"
-
-    @contextmanager
-    def _forwarding(self, shown: str) -> Iterator[None]:
-        """Track the chain of forwarded URIs: refuse loops, name the user's URI in errors."""
-        chain = self._services.forwarding
-        if shown in chain or len(chain) >= _MAX_DEPTH:
-            # The plugins' configuration is at fault, not the command line: a failure (exit 1).
-            raise CnbkitError(f"URIs forward to each other in a loop: {' -> '.join([*chain, shown])}")
-        chain.append(shown)
-        try:
-            yield
-        except CnbkitError as exc:
-            via = f"{chain[0]} (forwarded as "
-            if len(chain) > 1 and not str(exc).startswith(via):  # the innermost forward says it
-                raise exc.within(f"{via}{shown})") from exc
-            raise
-        finally:
-            chain.pop()
 
     def export(self, target: str, image: Image) -> str:
         """Write ``image`` to ``target`` through the ``cnbkit_export`` plugins.

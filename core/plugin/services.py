@@ -6,9 +6,12 @@ depends on the platform, so a derived Context reuses them as they are."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..cache import Cache, default_cache_dir
+from ..errors import CnbkitError
 from ..options import Options
 from ..progress import Progress, new_progress
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Services"]
 
+_MAX_DEPTH = 8  # URIs a plugin may forward through context.resolve before it is a loop
+
 
 class Services:
     """The shared services of one resolve (or one builder creation).
@@ -28,17 +33,39 @@ class Services:
 
     Attributes:
         cache: the content-addressed cache.
-        forwarding: the chain of URIs being resolved through ``context.resolve`` (for loops).
     """
 
     def __init__(self, options: Options) -> None:
         self._options = options
         self.cache = Cache(options.cache_dir or default_cache_dir())
-        self.forwarding: list[str] = []
+        self._chain: list[str] = []  # the URIs being resolved, outermost first
         self._session: Session | None = None
         self._downloader: Downloader | None = None
         self._docker: Any = None
         self._registry: RegistryClient | None = None
+
+    @contextmanager
+    def forwarding(self, shown: str) -> Iterator[None]:
+        """Track the chain of URIs forwarded through the Context (every derived one too):
+        refuse loops, and name the user's URI in an error behind a forward.
+
+        Raises:
+            CnbkitError: ``shown`` is being resolved already, or the chain is 8 deep.
+        """
+        chain = self._chain
+        if shown in chain or len(chain) >= _MAX_DEPTH:
+            # The plugins' configuration is at fault, not the command line: a failure (exit 1).
+            raise CnbkitError(f"URIs forward to each other in a loop: {' -> '.join([*chain, shown])}")
+        chain.append(shown)
+        try:
+            yield
+        except CnbkitError as exc:
+            via = f"{chain[0]} (forwarded as "
+            if len(chain) > 1 and not str(exc).startswith(via):  # the innermost forward says it
+                raise exc.within(f"{via}{shown})") from exc
+            raise
+        finally:
+            chain.pop()
 
     def notice(self, message: str) -> None:
         """Tell the user something on stderr (not an error; silent with ``--quiet``)."""
