@@ -47,7 +47,7 @@ def _system_ca() -> str | bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass
 class Options:
     """Everything a resolve can be told, after flags and environment are combined.
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ..archive.atomic import atomic_path
 from ..archive.hashing import HashingReader
@@ -35,27 +36,27 @@ class LifecycleAPIs:
         return {"buildpack": self.buildpack.to_json(), "platform": self.platform.to_json()}
 
 
-class Rebuild(Protocol):
-    """Makes a lifecycle's layer again by validating its artifact anew (the validator's
-    :class:`~cnbkit.lifecycle.validator.Rebuilder`)."""
-
-    def __call__(self, blob: Blob, dest: Path | None) -> Path:
-        """Read ``blob`` again; write the layer to ``dest`` (atomically), or into the cache
-        when ``None``; return where it went."""
-        ...
+Rebuild = Callable[[Blob, "Path | None"], Path]
+"""Makes a lifecycle's layer again from its artifact (the validator's
+:class:`~cnbkit.lifecycle.validator.Rebuilder`): reads the Blob again, writes the layer to the
+path (atomically) or into the cache when ``None``, and returns where it went."""
 
 
-@dataclass(frozen=True)
 class StoredLayer:
     """Where a validated lifecycle's layer is kept, and what makes it again when it is gone.
+
+    (A plain class, not a dataclass: it is built on the warm path's import.)
 
     Attributes:
         path: the layer file (in the cache, or a ``--save`` file), or ``None`` when none is kept.
         rebuild: what writes it again from the artifact, or ``None`` when nothing can.
     """
 
-    path: Path | None = None
-    rebuild: Rebuild | None = None
+    __slots__ = ("path", "rebuild")
+
+    def __init__(self, path: Path | None = None, rebuild: Rebuild | None = None) -> None:
+        self.path = path
+        self.rebuild = rebuild
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive.atomic import beside
@@ -78,15 +77,23 @@ def validate_lifecycle(
     return cached
 
 
-@dataclass(frozen=True)
 class Rebuilder:
     """Makes a validated lifecycle's layer again (a cached layer that went away, a ``--save``
     file linked into the cache that was edited): the artifact is validated anew, as the first
-    time, without the policy step that already accepted it."""
+    time, without the policy step that already accepted it.
 
-    platform: Platform
-    cache: Cache
-    max_size: int | None
+    Args:
+        platform: the platform it was validated for.
+        cache: the cache it was validated into.
+        max_size: the size limit it was validated with.
+    """
+
+    __slots__ = ("cache", "max_size", "platform")
+
+    def __init__(self, platform: Platform, cache: Cache, max_size: int | None) -> None:
+        self.platform = platform
+        self.cache = cache
+        self.max_size = max_size
 
     def __call__(self, blob: Blob, dest: Path | None) -> Path:
         """Read ``blob`` again; write the layer to ``dest``, or into the cache; return where."""

@@ -7,7 +7,7 @@ client) from the options; the services themselves take only the few things they 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cache import Cache
 from ..errors import NoResolverError
@@ -53,20 +53,21 @@ class Hooks(Protocol):
         ...
 
 
-class Found(NamedTuple):
-    """What a URI named (:meth:`Context.find`): a Blob a resolver claimed it as, or else an
-    image an image source supplied for it; and the name of that plugin."""
+class Found:
+    """What a URI named (:meth:`Context.find`): ``artifact``, the Blob a resolver claimed it as
+    or the image an image source supplied, and ``plugin``, the name of the one that answered."""
 
-    artifact: Blob | Image
-    plugin: str
+    __slots__ = ("artifact", "plugin")
+
+    def __init__(self, artifact: Blob | Image, plugin: str) -> None:
+        self.artifact = artifact
+        self.plugin = plugin
 
 
 class Context:
     """Shared services for one resolve (or one builder creation).
 
-    A Context is never changed: per-call settings are derived (:meth:`with_platform` returns
-    a new Context sharing the same cache and clients), so no lookup's platform changes under
-    another's feet. The attributes below are read-only.
+    Never changed: its properties are read-only, per-call settings derived (:meth:`with_platform`).
 
     Args:
         options: every option, after flags and environment were combined.
@@ -105,8 +106,7 @@ class Context:
         return self._services.cache
 
     def with_platform(self, platform: Platform) -> Context:
-        """A Context for ``platform`` (in :attr:`platform` and ``options.platform`` alike),
-        sharing this one's cache, clients and plugins; this one is unchanged."""
+        """A new Context for ``platform`` (``options.platform`` too), sharing the services."""
         if platform == self.platform:
             return self
         return Context(replace(self._options, platform=platform), self._host, services=self._services)
@@ -268,8 +268,7 @@ class Context:
         An error names the URI the user gave as well as the one forwarded.
 
         Raises:
-            NoResolverError: no resolver claims ``uri`` (image sources are not asked: see
-                :meth:`find`).
+            NoResolverError: no resolver claims ``uri``; image sources are not asked (:meth:`find`).
             CnbkitError: the URIs forward to each other in a loop (or more than 8 deep), or
                 whatever resolving ``uri`` raised.
         """
@@ -302,10 +301,8 @@ class Context:
         return found[0]
 
     def find(self, uri: str) -> Found:
-        """What ``uri`` names, whatever it is: the Blob a resolver claims it as, else the image
-        an image source supplies for it (``oci:DIR``, an OCI layout directory, ``docker://``),
-        with the name of the plugin that answered. The lifecycle API and the builder's
-        buildpacks use it; the answer says which kind it is, no scheme is guessed.
+        """What ``uri`` names: the Blob a resolver claims it as, else the image an image source
+        supplies (``oci:DIR``, a layout directory, ``docker://``); no scheme is guessed.
 
         Raises:
             NoResolverError: no plugin claims ``uri``; the message lists what is claimed.
@@ -320,7 +317,7 @@ class Context:
             image = self._host.resolve_image(locator, self)
         if image is None:
             raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
-        return Found(*image)
+        return Found(image[0], image[1])
 
     def _claimed(self) -> str:
         claims = self._host.claims().items()
