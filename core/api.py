@@ -31,6 +31,18 @@ def _local_file(blob: Blob) -> Path | None:
     return blob.path if isinstance(blob, FileBlob) and not blob.is_dir else None
 
 
+def _lifecycle_blob(context: Context, uri: str) -> Blob:
+    """The Blob of the lifecycle ``uri`` names: the one a resolver claims it as, else the
+    lifecycle out of the image an image source supplies (``oci:DIR:TAG``, ``docker://REF``),
+    taken out by the one core service and credited to that plugin."""
+    found = context.find(uri)
+    if isinstance(found.artifact, Blob):
+        return found.artifact
+    from .lifecycle.from_image import image_blob
+
+    return image_blob(found.artifact, context.cache, found.plugin)
+
+
 def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
     from .lifecycle.versions import parse_version
 
@@ -128,13 +140,13 @@ def resolve_with(
         )
     else:
         assert uri is not None
-        shown, blob = str(parse_locator(uri, context.options.base_dir)), context.resolve(uri)
+        shown, blob = str(parse_locator(uri, context.options.base_dir)), _lifecycle_blob(context, uri)
     local = _local_file(blob)
     known = None
     if local is not None and blob.digest is None:
         known = remembered_digest(context.cache, local)
         if known is not None:
-            blob.record(known)
+            blob = blob.known_as(known)
 
     def accept(lifecycle: Lifecycle) -> None:
         if lifecycle_version is not None:
@@ -152,9 +164,10 @@ def resolve_with(
     )
     if stream and target is not None:
         _stream_layer(lifecycle, target)
-    if local is not None and blob.digest is not None and blob.digest != known:
+    read = lifecycle.blob  # its digest is known now: read to its end, or from the cache's record
+    if local is not None and read.digest is not None and read.digest != known:
         # Only when it changed: a warm resolve writes nothing (a read-only cache serves it).
-        remember_digest(context.cache, local, blob.digest, blob.size or 0)
+        remember_digest(context.cache, local, read.digest, read.size or 0)
     return shown, lifecycle
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .archive.hashing import HashingReader, VerifiedStream
 from .archive.streams import ChunkReader, Readable, close_stream
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from .oci.image import Layer
 
 __all__ = ["Blob", "FileBlob", "ImageInfo"]
+
+_B = TypeVar("_B", bound="Blob")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class Blob(ABC):
         digest: ``sha256:<hex>`` of the artifact as fetched, when known before reading; once a
             stream from :meth:`open` has been read to its end, the digest it had.
         size: byte count of the artifact as fetched, or ``None`` when unknown.
-        resolver: the name of the plugin that returned the blob (set by the core).
+        resolver: the name of the plugin that returned the blob (read-only: the core hands on
+            a copy credited to that plugin, :meth:`credited`).
         platform: the platform the artifact is known to be for (an image's), or ``None``.
         image: for a lifecycle out of an image, the image's digest, platform and labels (and
             its lifecycle layer, when one layer held it alone); ``None`` otherwise.
@@ -67,18 +71,42 @@ class Blob(ABC):
         digest: str | None = None,
         size: int | None = None,
         platform: Platform | None = None,
+        resolver: str = "",
     ) -> None:
         self.source = redact(source)
         self.digest = digest
         self.size = size
         self.platform = platform
-        self.resolver = ""
+        self._resolver = resolver
         self.image: ImageInfo | None = None
+
+    @property
+    def resolver(self) -> str:
+        """The name of the plugin that returned the blob (``""`` until the core credits one)."""
+        return self._resolver
+
+    def credited(self: _B, plugin: str) -> _B:
+        """This Blob, as returned by ``plugin``: a shallow copy whose :attr:`resolver` is
+        ``plugin`` (the plugin's own object is left as it was)."""
+        twin = copy.copy(self)
+        twin._resolver = plugin
+        return twin
+
+    def known_as(self: _B, digest: str, size: int | None = None) -> _B:
+        """This Blob with its digest (and size) known before it is read, from the cache's
+        memory of the same artifact: a shallow copy, as :meth:`credited`.
+
+        Raises:
+            DigestMismatchError: ``digest`` contradicts the digest the Blob already had.
+        """
+        twin = copy.copy(self)
+        twin.record(digest, size)
+        return twin
 
     def record(self, digest: str, size: int | None = None) -> None:
         """Learn the artifact's digest (and size) once they are known: at the end of a stream
-        from :meth:`open`, or from the cache's memory of the same artifact. The core calls it;
-        it is the one way a Blob's digest changes.
+        from :meth:`open` (which calls it), or in :meth:`known_as`. It is the one way a Blob's
+        digest changes; only the Blob itself calls it.
 
         Raises:
             DigestMismatchError: ``digest`` contradicts the digest the Blob already had.

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .api import new_context, resolve_with
+from .blob import Blob
 from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
@@ -20,7 +21,6 @@ from .builder.image import BuilderImage
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
-from .locator import parse_locator
 from .oci.image import Image
 from .options import Options
 from .plugin.context import Context
@@ -65,12 +65,11 @@ class BuilderResult:
 
 @contextmanager
 def _about(prefix: str) -> Iterator[None]:
-    """Put ``prefix`` in front of a failure's one-line message (keeping its type)."""
+    """Put ``prefix`` in front of a failure's one-line message (a new error of its type)."""
     try:
         yield
     except CnbkitError as exc:
-        exc.args = (f"{prefix}: {exc}",)
-        raise
+        raise exc.within(prefix) from exc
 
 
 def _where(config: BuilderConfig, key: str) -> str:
@@ -100,22 +99,24 @@ def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]
         return resolve_with(context, uri, version)
 
 
-_IMAGE_SCHEMES = ("docker", "oci")  # a buildpackage image, not an archive
-
-
 def _modules(
     entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context
 ) -> list[tuple[ModuleEntry, Module]]:
     """The module a ``[[buildpacks]]`` entry names, or every module of a buildpackage image
-    (the main one paired with the entry, the others with its URI only)."""
+    (the main one paired with the entry, the others with its URI only).
+
+    A Blob a resolver claims is a module (a directory, a ``.tgz``); when none claims the URI,
+    an image an image source supplies is a buildpackage (``docker://``, ``oci:``, an OCI
+    layout directory): the plugins' answer decides, no scheme is sniffed here."""
     where = f"{config.path}: [[{kind}s]] uri {entry.uri!r}" + (f" (line {entry.line})" if entry.line else "")
     with _about(where):
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
-        if parse_locator(entry.uri).scheme in _IMAGE_SCHEMES:
-            main, *others = read_package(context.resolve_image(image_uri(entry.uri)), kind, context.cache)
-            return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
-        return [(entry, read_module(context.resolve(entry.uri), kind))]
+        found = context.find(entry.uri).artifact
+        if isinstance(found, Blob):
+            return [(entry, read_module(found, kind))]
+        main, *others = read_package(found, kind, context.cache)
+        return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
 
 
 def create_builder(
@@ -156,8 +157,8 @@ def create_builder(
         (warn or context.notice)(message)
 
     image = _build_image(config, context)
-    # pack: the lifecycle follows the build image's platform, not the host's.
-    context.platform = image.platform
+    # pack: the lifecycle (and every module) follows the build image's platform, not the host's.
+    context = context.with_platform(image.platform)
     shown, lifecycle = _lifecycle(config, context)
     buildpacks = [
         pair for entry in config.buildpacks for pair in _modules(entry, "buildpack", config, context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TypeVar
 
 __all__ = [
     "ArchiveError",
@@ -25,10 +26,22 @@ __all__ = [
 ]
 
 
+_E = TypeVar("_E", bound="CnbkitError")
+
+
 class CnbkitError(Exception):
     """Base of every error cnbkit raises on purpose; its message is meant for the user."""
 
     exit_code = 1
+
+    def within(self: _E, prefix: str) -> _E:
+        """This error with ``prefix: `` before its message: a new exception of the same type
+        and attributes, for a caller that knows where it happened to raise ``from`` this one
+        (an exception in flight is never rewritten)."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.args = (f"{prefix}: {self}",)
+        return twin
 
 
 class UsageError(CnbkitError):

@@ -100,11 +100,10 @@ class BuilderImage(Image):
         """The layers, bottom first; a referenced layer keeps its own image as its ``origin``
         (an exporter may then skip or mount it), a new one has the builder as its origin."""
         layers = super().layers()
-        for layer in layers:
+        for position, layer in enumerate(layers):
             referenced = self._passthrough.get(layer.digest)
             if referenced is not None:
-                layer.origin = referenced.origin
-                layer.source = referenced.source
+                layers[position] = layer.kept_in(referenced.origin, referenced.source)
         return layers
 
 

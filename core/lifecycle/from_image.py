@@ -79,10 +79,11 @@ class ImageBlob(Blob):
     Args:
         image: the single-platform image.
         cache: where the record of an earlier read of the same layers is kept.
+        resolver: the name of the plugin that supplied the image.
     """
 
-    def __init__(self, image: Image, cache: Cache) -> None:
-        super().__init__(image.reference, platform=image.platform)
+    def __init__(self, image: Image, cache: Cache, resolver: str = "") -> None:
+        super().__init__(image.reference, platform=image.platform, resolver=resolver)
         self._image = image
         self._cache = cache
         self._layers = image.layers()
@@ -222,9 +223,10 @@ def _entry_tar(entry: TarEntry, same_layer: set[str]) -> Iterator[bytes]:
         yield padding(entry.size)
 
 
-def image_blob(image: Image, cache: Cache) -> ImageBlob:
-    """The lifecycle Blob of ``image`` (cheap: the layers are read when the Blob is opened)."""
-    return ImageBlob(image, cache)
+def image_blob(image: Image, cache: Cache, resolver: str = "") -> ImageBlob:
+    """The lifecycle Blob of ``image`` (cheap: the layers are read when the Blob is opened),
+    credited to ``resolver``, the plugin that supplied the image."""
+    return ImageBlob(image, cache, resolver)
 
 
 def _label_apis(text: str, where: str) -> dict[str, APISet]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,13 @@ from ..blob import Blob
 from ..cache import Cache
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
-from .model import Lifecycle
+from .model import Lifecycle, Rebuild, StoredLayer
 
 __all__ = ["LAYER_NAME", "META_NAME", "cached_lifecycles", "lifecycle_dir", "load", "store"]
 
 META_NAME = "lifecycle.json"
 LAYER_NAME = "layer.tar"
 _FORMAT = 3  # bump when this schema or the layer format changes
-
-Rebuild = Callable[[Path | None], Path]
 
 
 def lifecycle_dir(cache: Cache, digest: str, platform: Platform) -> Path:
@@ -66,8 +63,9 @@ def _apiset(data: dict[str, Any]) -> APISet:
 def from_meta(
     meta: dict[str, Any], blob: Blob, platform: Platform, layer: Path | None, rebuild: Rebuild
 ) -> Lifecycle:
-    """The :class:`Lifecycle` a cache record describes (``blob`` learns its digest and size)."""
-    blob.record(meta["source_digest"], meta["source_size"])
+    """The :class:`Lifecycle` a cache record describes (its blob: ``blob`` with the recorded
+    digest and size)."""
+    blob = blob.known_as(meta["source_digest"], meta["source_size"])
     apis = meta["apis"]
     descriptor = Descriptor(
         version=meta["version"],
@@ -83,8 +81,7 @@ def from_meta(
         blob=blob,
         layer_digest=meta["layer_digest"],
         layer_size=meta["layer_size"],
-        layer_path=layer,
-        rebuild=rebuild,
+        stored=StoredLayer(layer, rebuild),
     )
 
 

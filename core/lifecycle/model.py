@@ -18,7 +18,7 @@ from ..errors import DigestMismatchError, LifecycleError, WriteError
 from ..oci.platform import Platform
 from .descriptor import APISet, Descriptor
 
-__all__ = ["OPTIONAL_PHASES", "PHASES", "Lifecycle", "LifecycleAPIs"]
+__all__ = ["OPTIONAL_PHASES", "PHASES", "Lifecycle", "LifecycleAPIs", "Rebuild", "StoredLayer"]
 
 PHASES = ("analyzer", "builder", "creator", "detector", "exporter", "launcher", "restorer")
 OPTIONAL_PHASES = ("extender", "rebaser")
@@ -36,6 +36,29 @@ class LifecycleAPIs:
         return {"buildpack": self.buildpack.to_json(), "platform": self.platform.to_json()}
 
 
+Rebuild = Callable[[Blob, "Path | None"], Path]
+"""Makes a lifecycle's layer again from its artifact (the validator's
+:class:`~cnbkit.lifecycle.validator.Rebuilder`): reads the Blob again, writes the layer to the
+path (atomically) or into the cache when ``None``, and returns where it went."""
+
+
+class StoredLayer:
+    """Where a validated lifecycle's layer is kept, and what makes it again when it is gone.
+
+    (A plain class, not a dataclass: it is built on the warm path's import.)
+
+    Attributes:
+        path: the layer file (in the cache, or a ``--save`` file), or ``None`` when none is kept.
+        rebuild: what writes it again from the artifact, or ``None`` when nothing can.
+    """
+
+    __slots__ = ("path", "rebuild")
+
+    def __init__(self, path: Path | None = None, rebuild: Rebuild | None = None) -> None:
+        self.path = path
+        self.rebuild = rebuild
+
+
 @dataclass(frozen=True)
 class Lifecycle:
     """A validated lifecycle.
@@ -51,6 +74,7 @@ class Lifecycle:
         blob: the artifact it came from; ``blob.digest`` is its sha256.
         layer_digest: ``sha256:`` of the normalised layer (its diffID in an image).
         layer_size: the layer's byte count.
+        stored: where the layer file is, and what makes it again (see :class:`StoredLayer`).
     """
 
     version: str
@@ -63,8 +87,7 @@ class Lifecycle:
     blob: Blob
     layer_digest: str
     layer_size: int
-    _layer_path: Path | None = field(default=None, repr=False)
-    _rebuild: Callable[[Path | None], Path] | None = field(default=None, repr=False)
+    stored: StoredLayer = field(default_factory=StoredLayer, repr=False, compare=False)
 
     @classmethod
     def from_descriptor(
@@ -76,8 +99,7 @@ class Lifecycle:
         blob: Blob,
         layer_digest: str,
         layer_size: int,
-        layer_path: Path | None,
-        rebuild: Callable[[Path | None], Path],
+        stored: StoredLayer,
     ) -> Lifecycle:
         """The lifecycle a descriptor describes for ``target``: version, APIs and platform are
         derived, never restated (the validator and the cache record build it alike)."""
@@ -92,8 +114,7 @@ class Lifecycle:
             blob=blob,
             layer_digest=layer_digest,
             layer_size=layer_size,
-            _layer_path=layer_path,
-            _rebuild=rebuild,
+            stored=stored,
         )
 
     @property
@@ -102,16 +123,16 @@ class Lifecycle:
         return Platform(self.os, self.arch, self.variant)
 
     def _layer_file(self) -> Path:
-        path = self._layer_path
+        path, rebuild = self.stored.path, self.stored.rebuild
         if path is not None and path.is_file():
             if not _shared(path) or _matches(path, self.layer_digest):
                 return path
-            if self._rebuild is not None:  # a --save file linked into the cache was edited
+            if rebuild is not None:  # a --save file linked into the cache was edited
                 with contextlib.suppress(OSError):
                     path.unlink()
-        if self._rebuild is None:
+        if rebuild is None:
             raise LifecycleError(f"the layer of lifecycle {self.version} is no longer available")
-        return self._rebuild(None)  # re-read the artifact; the layer lands in the cache
+        return rebuild(self.blob, None)  # re-read the artifact; the layer lands in the cache
 
     def layer(self) -> Readable:
         """Open the normalised builder layer: an uncompressed tar of ``cnb/``,
@@ -135,9 +156,9 @@ class Lifecycle:
             WriteError: the file cannot be written.
         """
         target = Path(path).absolute()
-        source = self._layer_path
-        if (source is None or not source.is_file()) and self._rebuild is not None:
-            return self._rebuild(target)  # write it straight there: one write, not two
+        source, rebuild = self.stored.path, self.stored.rebuild
+        if (source is None or not source.is_file()) and rebuild is not None:
+            return rebuild(self.blob, target)  # write it straight there: one write, not two
         try:
             with atomic_path(target) as tmp:
                 reader = (
@@ -151,11 +172,11 @@ class Lifecycle:
                 finally:
                     close_stream(reader)
         except DigestMismatchError:
-            if source is None or self._rebuild is None:
+            if source is None or rebuild is None:
                 raise
             with contextlib.suppress(OSError):  # a --save file linked into the cache was edited
                 source.unlink()
-            return self._rebuild(target)
+            return rebuild(self.blob, target)
         return target
 
     def _verified_on_copy(self, source: Path) -> Readable:

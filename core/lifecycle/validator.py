@@ -26,9 +26,9 @@ from ..errors import WriteError
 from ..oci.platform import Platform
 from . import metadata
 from .descriptor import parse_descriptor
-from .model import PHASES, Lifecycle
+from .model import PHASES, Lifecycle, StoredLayer
 
-__all__ = ["Accept", "validate_lifecycle"]
+__all__ = ["Accept", "Rebuilder", "validate_lifecycle"]
 
 Accept = Callable[[Lifecycle], None]
 """Called with a validated lifecycle before its layer is put in place; raise to refuse it."""
@@ -67,13 +67,7 @@ def validate_lifecycle(
     """
     target = Path(save).absolute() if save is not None else None
     accept = _with_label_check(blob, accept)
-
-    def rebuild(dest: Path | None) -> Path:
-        rebuilt = _build(blob, platform, cache, dest, None, max_size)
-        assert rebuilt._layer_path is not None
-        return rebuilt._layer_path
-
-    cached = metadata.load(cache, blob, platform, rebuild)
+    cached = metadata.load(cache, blob, platform, Rebuilder(platform, cache, max_size))
     if cached is None:
         return _build(blob, platform, cache, target, accept, max_size)
     if accept is not None:
@@ -81,6 +75,31 @@ def validate_lifecycle(
     if target is not None:
         cached.save_layer(target)
     return cached
+
+
+class Rebuilder:
+    """Makes a validated lifecycle's layer again (a cached layer that went away, a ``--save``
+    file linked into the cache that was edited): the artifact is validated anew, as the first
+    time, without the policy step that already accepted it.
+
+    Args:
+        platform: the platform it was validated for.
+        cache: the cache it was validated into.
+        max_size: the size limit it was validated with.
+    """
+
+    __slots__ = ("cache", "max_size", "platform")
+
+    def __init__(self, platform: Platform, cache: Cache, max_size: int | None) -> None:
+        self.platform = platform
+        self.cache = cache
+        self.max_size = max_size
+
+    def __call__(self, blob: Blob, dest: Path | None) -> Path:
+        """Read ``blob`` again; write the layer to ``dest``, or into the cache; return where."""
+        path = _build(blob, self.platform, self.cache, dest, None, self.max_size).stored.path
+        assert path is not None  # a lifecycle just built has its layer file
+        return path
 
 
 def _with_label_check(blob: Blob, accept: Accept | None) -> Accept | None:
@@ -135,8 +154,7 @@ def _build(
                 blob=blob,
                 layer_digest=layer_digest,
                 layer_size=layer_size,
-                layer_path=path,
-                rebuild=lambda dest: _build(blob, platform, cache, dest, None, max_size)._layer_path or out,
+                stored=StoredLayer(path, Rebuilder(platform, cache, max_size)),
             )
 
         if accept is not None:

@@ -82,6 +82,18 @@ class Layer:
         self.origin = origin
         self._opener = opener
 
+    def kept_in(self, origin: Image | None, source: str) -> Layer:
+        """This layer as ``origin`` stores it, named ``source``: a new Layer (same descriptor,
+        diff ID, position and opener); this one is unchanged."""
+        return Layer(
+            self.descriptor,
+            diff_id=self.diff_id,
+            index=self.index,
+            opener=self._opener,
+            source=source,
+            origin=origin,
+        )
+
     @property
     def digest(self) -> str:
         """The digest of the stored (compressed) blob."""

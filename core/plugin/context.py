@@ -6,17 +6,16 @@ client) from the options; the services themselves take only the few things they 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..cache import Cache, default_cache_dir
-from ..errors import CnbkitError, NoResolverError
+from ..cache import Cache
+from ..errors import NoResolverError
 from ..locator import parse_locator
 from ..options import Options
-from ..progress import Progress, new_progress
+from ..progress import Progress
 from ..redact import redact
+from .services import Services
 
 if TYPE_CHECKING:
     from ..blob import Blob
@@ -24,20 +23,17 @@ if TYPE_CHECKING:
     from ..locator import Locator
     from ..oci.image import Image
     from ..oci.platform import Platform
-    from ..transport.download import Downloader
     from ..transport.http import Session
     from ..transport.registry import RegistryClient
 
-__all__ = ["Context", "Hooks"]
-
-_MAX_DEPTH = 8  # URIs a plugin may forward through context.resolve before it is a loop
+__all__ = ["Context", "Found", "Hooks"]
 
 
 class Hooks(Protocol):
     """The typed hook calls a Context makes (:class:`~cnbkit.plugin.host.PluginHost` is one)."""
 
-    def resolve(self, locator: Locator, context: Context) -> Blob:
-        """Ask the resolvers until one claims ``locator``."""
+    def resolve(self, locator: Locator, context: Context) -> Blob | None:
+        """Ask the resolvers until one claims ``locator``; ``None`` when none does."""
         ...
 
     def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
@@ -57,40 +53,71 @@ class Hooks(Protocol):
         ...
 
 
+class Found:
+    """What a URI named (:meth:`Context.find`): ``artifact``, the Blob a resolver claimed it as
+    or the image an image source supplied, and ``plugin``, the name of the one that answered."""
+
+    __slots__ = ("artifact", "plugin")
+
+    def __init__(self, artifact: Blob | Image, plugin: str) -> None:
+        self.artifact = artifact
+        self.plugin = plugin
+
+
 class Context:
     """Shared services for one resolve (or one builder creation).
 
-    Attributes:
+    Never changed: its properties are read-only, per-call settings derived (:meth:`with_platform`).
+
+    Args:
         options: every option, after flags and environment were combined.
-        platform: the target platform (``--platform``, else the host's).
-        pull_policy: ``always``, ``if-not-present`` or ``never``.
-        offline: resolve from the cache only.
-        cache: the shared content-addressed :class:`~cnbkit.Cache`.
+        host: the typed hook calls (the plugin host).
+        services: the services to share (a derived Context's); made from ``options`` if omitted.
     """
 
-    def __init__(self, options: Options, host: Hooks) -> None:
-        self.options = options
-        self.platform: Platform = options.platform
-        self.pull_policy = options.pull_policy
-        self.offline = options.offline
-        self.cache = Cache(options.cache_dir or default_cache_dir())
+    def __init__(self, options: Options, host: Hooks, *, services: Services | None = None) -> None:
+        self._options = options
         self._host = host
-        self._session: Session | None = None
-        self._downloader: Downloader | None = None
-        self._docker: Any = None
-        self._registry: RegistryClient | None = None
-        self._resolving: list[str] = []
+        self._services = services or Services(options)
+
+    @property
+    def options(self) -> Options:
+        """Every option, after flags and environment were combined (``platform`` included)."""
+        return self._options
+
+    @property
+    def platform(self) -> Platform:
+        """The target platform: ``--platform``, else the host's; a builder's build image's."""
+        return self._options.platform
+
+    @property
+    def pull_policy(self) -> str:
+        """``always``, ``if-not-present`` or ``never``."""
+        return self._options.pull_policy
+
+    @property
+    def offline(self) -> bool:
+        """Resolve from the cache only."""
+        return self._options.offline
+
+    @property
+    def cache(self) -> Cache:
+        """The shared content-addressed :class:`~cnbkit.Cache`."""
+        return self._services.cache
+
+    def with_platform(self, platform: Platform) -> Context:
+        """A new Context for ``platform`` (``options.platform`` too), sharing the services."""
+        if platform == self.platform:
+            return self
+        return Context(replace(self._options, platform=platform), self._host, services=self._services)
 
     def notice(self, message: str) -> None:
         """Tell the user something on stderr (not an error; silent with ``--quiet``)."""
-        if not self.options.quiet:
-            from ..redact import printable
-
-            print(f"cnbkit: {printable(message)}", file=sys.stderr)
+        self._services.notice(message)
 
     def progress(self, description: str, total: int | None) -> Progress:
         """A progress reporter for a long transfer: a bar on a terminal, else nothing."""
-        return new_progress(description, total, enabled=self.options.progress)
+        return self._services.progress(description, total)
 
     def http_session(self) -> Session:
         """The one ``requests`` session of this context (created on first use).
@@ -99,11 +126,7 @@ class Context:
         verification, timeouts and retries are applied per request by :meth:`download`,
         which plugins should prefer.
         """
-        if self._session is None:
-            from ..transport.http import new_session
-
-            self._session = new_session()
-        return self._session
+        return self._services.session()
 
     def download(self, url: str, *, sha256: str | None = None) -> Blob:
         """Fetch an ``https://`` (or allowed ``http://``) URL through the cache.
@@ -123,21 +146,7 @@ class Context:
             DownloadError: refused scheme, HTTP error status (``status`` set), TLS, timeout.
             CacheMissError: ``--offline`` and the cache lacks the URL.
         """
-        if self._downloader is None:
-            from ..transport.download import Downloader
-
-            self._downloader = Downloader(
-                cache=self.cache,
-                session=self.http_session,
-                verify=self.options.verify,
-                timeout=self.options.timeout,
-                allow_http=self.options.allow_http,
-                offline=self.offline,
-                progress=self.progress,
-                notice=self.notice,
-                max_size=self.options.max_size,
-            )
-        return self._downloader.download(url, sha256=sha256)
+        return self._services.downloader().download(url, sha256=sha256)
 
     def docker_client(self) -> Any:
         """A Docker SDK client from the environment (``DOCKER_HOST``), created on first use:
@@ -146,29 +155,13 @@ class Context:
         Raises:
             CnbkitError: no daemon answers (the message says where it was looked for).
         """
-        if self._docker is None:
-            from ..transport.daemon import connect
-
-            self._docker = connect()
-        return self._docker
+        return self._services.docker()
 
     def registry_client(self) -> RegistryClient:
         """The OCI distribution client of this context (created on first use, with this
         context's session, CA bundle, timeout, ``--insecure-registry`` hosts, progress and
         Docker credentials). Plugins normally want :meth:`registry_image` instead."""
-        if self._registry is None:
-            from ..transport.registry import RegistryClient
-
-            self._registry = RegistryClient(
-                self.http_session(),
-                verify=self.options.verify,
-                timeout=self.options.timeout,
-                insecure=self.options.insecure_registries,
-                progress=self.progress,
-                notice=self.notice,
-                max_size=self.options.max_size,
-            )
-        return self._registry
+        return self._services.registry()
 
     def registry_image(self, reference: str) -> Image:
         """The image ``reference`` (``[registry/]repo[:tag][@sha256:...]``, Docker Hub defaults)
@@ -275,12 +268,17 @@ class Context:
         An error names the URI the user gave as well as the one forwarded.
 
         Raises:
+            NoResolverError: no resolver claims ``uri``; image sources are not asked (:meth:`find`).
             CnbkitError: the URIs forward to each other in a loop (or more than 8 deep), or
                 whatever resolving ``uri`` raised.
         """
         locator = parse_locator(uri, self.options.base_dir)
-        with self._forwarding(str(locator)):
-            return self._host.resolve(locator, self)
+        shown = str(locator)
+        with self._services.forwarding(shown):
+            blob = self._host.resolve(locator, self)
+            if blob is None:
+                raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
+            return blob
 
     def resolve_image(self, uri: str) -> Image:
         """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
@@ -296,30 +294,34 @@ class Context:
         """
         locator = parse_locator(uri, self.options.base_dir)
         shown = str(locator)
-        with self._forwarding(shown):
+        with self._services.forwarding(shown):
             found = self._host.resolve_image(locator, self)
         if found is None:
-            known = ", ".join(f"{c} ({name})" for name, claims in self._host.claims().items() for c in claims)
-            raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {known or 'nothing'}")
+            raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {self._claimed()}")
         return found[0]
 
-    @contextmanager
-    def _forwarding(self, shown: str) -> Iterator[None]:
-        """Track the chain of forwarded URIs: refuse loops, name the user's URI in errors."""
-        if shown in self._resolving or len(self._resolving) >= _MAX_DEPTH:
-            chain = " -> ".join([*self._resolving, shown])
-            # The plugins' configuration is at fault, not the command line: a failure (exit 1).
-            raise CnbkitError(f"URIs forward to each other in a loop: {chain}")
-        self._resolving.append(shown)
-        try:
-            yield
-        except CnbkitError as exc:
-            if len(self._resolving) > 1 and not getattr(exc, "_cnbkit_via", False):
-                exc.args = (f"{self._resolving[0]} (forwarded as {shown}): {exc}",)
-                exc._cnbkit_via = True  # type: ignore[attr-defined]
-            raise
-        finally:
-            self._resolving.pop()
+    def find(self, uri: str) -> Found:
+        """What ``uri`` names: the Blob a resolver claims it as, else the image an image source
+        supplies (``oci:DIR``, a layout directory, ``docker://``); no scheme is guessed.
+
+        Raises:
+            NoResolverError: no plugin claims ``uri``; the message lists what is claimed.
+            CnbkitError: as :meth:`resolve` and :meth:`resolve_image`.
+        """
+        locator = parse_locator(uri, self.options.base_dir)
+        shown = str(locator)
+        with self._services.forwarding(shown):
+            blob = self._host.resolve(locator, self)
+            if blob is not None:
+                return Found(blob, blob.resolver)
+            image = self._host.resolve_image(locator, self)
+        if image is None:
+            raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
+        return Found(image[0], image[1])
+
+    def _claimed(self) -> str:
+        claims = self._host.claims().items()
+        return ", ".join(f"{claim} ({name})" for name, found in claims for claim in found) or "nothing"
 
     def export(self, target: str, image: Image) -> str:
         """Write ``image`` to ``target`` through the ``cnbkit_export`` plugins.

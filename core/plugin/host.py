@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ..blob import Blob
-from ..errors import CnbkitError, NoResolverError, PluginError
+from ..errors import CnbkitError, PluginError
 from ..redact import redact
 from .loader import (
     LoadedPlugin,
@@ -110,15 +110,17 @@ class PluginHost:
             ms = (time.perf_counter() - start) * 1000
             print(f"cnbkit: trace: {hook}({what}) -> {plugin}: {outcome} in {ms:.1f} ms", file=sys.stderr)
 
-    def resolve(self, locator: Locator, context: Context) -> Blob:
-        """Ask the resolvers in order until one claims ``locator``; return its Blob.
+    def resolve(self, locator: Locator, context: Context) -> Blob | None:
+        """Ask the resolvers in order until one claims ``locator``.
 
-        When none does, the image sources are asked (:meth:`resolve_image`); an image they
-        supply becomes the Blob of its lifecycle, credited to the image plugin.
+        Returns:
+            The Blob, credited to the plugin that claimed it (:meth:`cnbkit.Blob.credited`),
+            or ``None`` when none does (image sources are not asked: what comes back is a Blob
+            or nothing, never an image in disguise).
 
         Raises:
-            NoResolverError: no plugin claimed it; the message lists what is claimed.
-            PluginError: a plugin raised an unexpected exception (named in the message).
+            PluginError: a plugin raised an unexpected exception (named in the message) or
+                returned something that is not a :class:`cnbkit.Blob`.
         """
         kwargs = {"locator": locator, "context": context}
         for impl in self._impls("cnbkit_resolve"):
@@ -131,20 +133,8 @@ class PluginHost:
                     f"plugin {impl.plugin_name!r} returned {type(blob).__name__} for {locator}, "
                     "expected a cnbkit.Blob",
                 )
-            blob.resolver = impl.plugin_name
-            return blob
-        # No resolver claims it: an image source may (oci:, docker://, a third party's store);
-        # the lifecycle is then taken out of the image by the one core service.
-        found = self.resolve_image(locator, context)
-        if found is not None:
-            from ..lifecycle.from_image import image_blob
-
-            image, name = found
-            blob = image_blob(image, context.cache)
-            blob.resolver = name
-            return blob
-        known = ", ".join(f"{claim} ({name})" for name, claims in self.claims().items() for claim in claims)
-        raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {known or 'nothing'}")
+            return blob.credited(impl.plugin_name)
+        return None
 
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources in order until one supplies an image for ``locator``.
