@@ -15,12 +15,11 @@ from .api import new_context, resolve_with
 from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
-from .builder.config import BuilderConfig, ModuleEntry, image_uri, read_config
+from .builder.config import BuilderConfig, ModuleEntry, read_config
 from .builder.image import BuilderImage
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
-from .locator import parse_locator
 from .oci.image import Image
 from .options import Options
 from .plugin.context import Context
@@ -79,9 +78,9 @@ def _where(config: BuilderConfig, key: str) -> str:
 
 
 def _build_image(config: BuilderConfig, context: Context) -> Image:
-    uri = image_uri(config.build_image)
-    with _about(f"{config.path}: build image {uri}"):
-        return context.resolve_image(uri)
+    # The plugins' schemes first; a bare name no plugin claims is pack's docker image name.
+    with _about(f"{config.path}: build image {config.build_image}"):
+        return context.resolve_image(config.build_image, image_name=True)
 
 
 def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]:
@@ -100,9 +99,6 @@ def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]
         return resolve_with(context, uri, version)
 
 
-_IMAGE_SCHEMES = ("docker", "oci")  # a buildpackage image, not an archive
-
-
 def _modules(
     entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context
 ) -> list[tuple[ModuleEntry, Module]]:
@@ -112,8 +108,9 @@ def _modules(
     with _about(where):
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
-        if parse_locator(entry.uri).scheme in _IMAGE_SCHEMES:
-            main, *others = read_package(context.resolve_image(image_uri(entry.uri)), kind, context.cache)
+        package = context.find_image(entry.uri)  # an image source claims it: a buildpackage
+        if package is not None:
+            main, *others = read_package(package, kind, context.cache)
             return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
         return [(entry, read_module(context.resolve(entry.uri), kind))]
 

@@ -282,26 +282,41 @@ class Context:
         with self._forwarding(str(locator)):
             return self._host.resolve(locator, self)
 
-    def resolve_image(self, uri: str) -> Image:
-        """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
-
-        The builder's build and buildpackage images come this way; a plugin may also use it to
-        forward an image reference. The platform picked from a multi-platform index is
-        ``context.platform``.
+    def find_image(self, uri: str) -> Image | None:
+        """The image a ``cnbkit_resolve_image`` plugin supplies for ``uri`` as written, or
+        ``None`` when no plugin claims it (for callers that have another way to try).
 
         Raises:
-            NoResolverError: no plugin supplies images for ``uri``.
             CnbkitError: the references forward to each other in a loop (or more than 8 deep),
                 or whatever getting the image raised.
         """
         locator = parse_locator(uri, self.options.base_dir)
-        shown = str(locator)
-        with self._forwarding(shown):
+        with self._forwarding(str(locator)):
             found = self._host.resolve_image(locator, self)
-        if found is None:
+        return None if found is None else found[0]
+
+    def resolve_image(self, uri: str, *, image_name: bool = False) -> Image:
+        """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
+
+        The builder's build and buildpackage images come this way; a plugin may also use it to
+        forward an image reference. The platform picked from a multi-platform index is
+        ``context.platform``. The plugins get ``uri`` as written; with ``image_name``, one that
+        no plugin claims and that parses as an image name (pack's bare ``cnbs/build:jammy``)
+        is then asked for as ``docker://URI``.
+
+        Raises:
+            NoResolverError: no plugin supplies images for ``uri`` (named as written).
+            CnbkitError: the references forward to each other in a loop (or more than 8 deep),
+                or whatever getting the image raised.
+        """
+        image = self.find_image(uri)
+        if image is None and image_name and _is_image_name(uri):
+            image = self.find_image(f"docker://{uri}")
+        if image is None:
             known = ", ".join(f"{c} ({name})" for name, claims in self._host.claims().items() for c in claims)
+            shown = str(parse_locator(uri, self.options.base_dir))
             raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {known or 'nothing'}")
-        return found[0]
+        return image
 
     @contextmanager
     def _forwarding(self, shown: str) -> Iterator[None]:
@@ -343,3 +358,14 @@ class Context:
         """Every problem the ``cnbkit_check_lifecycle`` plugins find, each prefixed with the
         plugin's name (the core's policy step; plugins need not call it)."""
         return self._host.check_lifecycle(lifecycle, self)
+
+
+def _is_image_name(text: str) -> bool:
+    """Whether ``text`` is an image reference as ``docker pull`` reads it."""
+    from ..transport.registry.reference import parse_reference
+
+    try:
+        parse_reference(text)
+    except CnbkitError:
+        return False
+    return True

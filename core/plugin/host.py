@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
     from ..oci.image import Image
+    from ..oci.platform import Platform
     from .context import Context
 
 __all__ = ["PluginHost"]
@@ -154,8 +155,9 @@ class PluginHost:
             claims the locator.
 
         Raises:
-            PluginError: a plugin raised an unexpected exception or returned something that
-                is not a :class:`cnbkit.Image`.
+            PluginError: a plugin raised an unexpected exception, returned something that is
+                not a :class:`cnbkit.Image`, or an image for another platform than
+                ``context.platform`` (the core checks what every plugin returns).
         """
         from ..oci.image import Image  # the image model is needed only once an image is asked for
 
@@ -169,6 +171,13 @@ class PluginHost:
                     impl.plugin_name,
                     f"plugin {impl.plugin_name!r} returned {type(image).__name__} for {locator}, "
                     "expected a cnbkit.Image",
+                )
+            wanted = context.platform
+            if not _fits(wanted, image.platform):
+                raise PluginError(
+                    impl.plugin_name,
+                    f"plugin {impl.plugin_name!r} supplied a {image.platform} image for {locator}, "
+                    f"but {wanted} was asked for; the plugin must pick context.platform's image",
                 )
             return image, impl.plugin_name
         return None
@@ -247,6 +256,14 @@ class PluginHost:
                     }
                 )
         return rows
+
+
+def _fits(wanted: Platform, got: Platform) -> bool:
+    """Whether an image whose config says ``got`` serves the platform ``wanted``; a config
+    without a variant fits every variant of its architecture (image configs often omit it)."""
+    if wanted.matches(got):
+        return True
+    return not got.variant and (got.os, got.architecture) == (wanted.os, wanted.architecture)
 
 
 def _strings(value: object, plugin: str, hook: str) -> list[str]:
