@@ -16,7 +16,7 @@ from ..errors import CnbkitError, NoResolverError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress, new_progress
-from ..redact import redact
+from ..redact import described, printable, redact
 
 if TYPE_CHECKING:
     from ..blob import Blob
@@ -38,23 +38,21 @@ class Hooks(Protocol):
 
     def resolve(self, locator: Locator, context: Context) -> Blob:
         """Ask the resolvers until one claims ``locator``."""
-        ...
 
     def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
         """Every problem the policy hooks find."""
-        ...
 
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources until one supplies an image; the image and its plugin's name."""
-        ...
 
     def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
         """Ask the export plugins until one writes the image; what it wrote and its name."""
-        ...
 
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims (for "no plugin claims" messages)."""
-        ...
+
+    def exporters(self) -> dict[str, list[str]]:
+        """What each plugin says it exports to (for "no plugin exports to" messages)."""
 
 
 class Context:
@@ -84,8 +82,6 @@ class Context:
     def notice(self, message: str) -> None:
         """Tell the user something on stderr (not an error; silent with ``--quiet``)."""
         if not self.options.quiet:
-            from ..redact import printable
-
             print(f"cnbkit: {printable(message)}", file=sys.stderr)
 
     def progress(self, description: str, total: int | None) -> Progress:
@@ -284,12 +280,7 @@ class Context:
 
     def find_image(self, uri: str) -> Image | None:
         """The image a ``cnbkit_resolve_image`` plugin supplies for ``uri`` as written, or
-        ``None`` when no plugin claims it (for callers that have another way to try).
-
-        Raises:
-            CnbkitError: the references forward to each other in a loop (or more than 8 deep),
-                or whatever getting the image raised.
-        """
+        ``None`` when no plugin claims it; errors as for :meth:`resolve_image`."""
         locator = parse_locator(uri, self.options.base_dir)
         with self._forwarding(str(locator)):
             found = self._host.resolve_image(locator, self)
@@ -298,24 +289,25 @@ class Context:
     def resolve_image(self, uri: str, *, image_name: bool = False) -> Image:
         """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
 
-        The builder's build and buildpackage images come this way; a plugin may also use it to
-        forward an image reference. The platform picked from a multi-platform index is
-        ``context.platform``. The plugins get ``uri`` as written; with ``image_name``, one that
-        no plugin claims and that parses as an image name (pack's bare ``cnbs/build:jammy``)
-        is then asked for as ``docker://URI``.
+        The builder's images come this way; a plugin may use it to forward a reference. The
+        plugins get ``uri`` as written, for ``context.platform``; with ``image_name``, one no
+        plugin claims that parses as an image name (pack's ``cnbs/build:jammy``) is then
+        asked for as ``docker://URI``.
 
         Raises:
             NoResolverError: no plugin supplies images for ``uri`` (named as written).
             CnbkitError: the references forward to each other in a loop (or more than 8 deep),
                 or whatever getting the image raised.
         """
+        from ..transport.registry.reference import is_reference
+
         image = self.find_image(uri)
-        if image is None and image_name and _is_image_name(uri):
+        if image is None and image_name and is_reference(uri):
             image = self.find_image(f"docker://{uri}")
         if image is None:
-            known = ", ".join(f"{c} ({name})" for name, claims in self._host.claims().items() for c in claims)
             shown = str(parse_locator(uri, self.options.base_dir))
-            raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {known or 'nothing'}")
+            known = described(self._host.claims())
+            raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {known}")
         return image
 
     @contextmanager
@@ -348,24 +340,11 @@ class Context:
         """
         found = self._host.export(target, image, self)
         if found is None:
-            raise NoResolverError(
-                f"no plugin exports to {redact(target)!r}; write oci:DIR[:TAG] (an OCI image layout), "
-                "docker://REF (a registry) or docker-daemon:REF (the Docker daemon)"
-            )
+            known = described(self._host.exporters())
+            raise NoResolverError(f"no plugin exports to {redact(target)!r}; write one of: {known}")
         return found[0]
 
     def check_lifecycle(self, lifecycle: Lifecycle) -> list[str]:
         """Every problem the ``cnbkit_check_lifecycle`` plugins find, each prefixed with the
         plugin's name (the core's policy step; plugins need not call it)."""
         return self._host.check_lifecycle(lifecycle, self)
-
-
-def _is_image_name(text: str) -> bool:
-    """Whether ``text`` is an image reference as ``docker pull`` reads it."""
-    from ..transport.registry.reference import parse_reference
-
-    try:
-        parse_reference(text)
-    except CnbkitError:
-        return False
-    return True

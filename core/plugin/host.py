@@ -17,7 +17,7 @@ import pluggy
 
 from ..blob import Blob
 from ..errors import CnbkitError, NoResolverError, PluginError
-from ..redact import redact
+from ..redact import described, redact
 from .loader import (
     LoadedPlugin,
     PluginLoadError,
@@ -144,8 +144,7 @@ class PluginHost:
             blob = image_blob(image, context.cache)
             blob.resolver = name
             return blob
-        known = ", ".join(f"{claim} ({name})" for name, claims in self.claims().items() for claim in claims)
-        raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {known or 'nothing'}")
+        raise NoResolverError(f"no plugin claims {str(locator)!r}; claimed: {described(self.claims())}")
 
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources in order until one supplies an image for ``locator``.
@@ -208,13 +207,20 @@ class PluginHost:
 
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims, by plugin name, in the order they are asked."""
+        return self._described("cnbkit_resolvers")
+
+    def exporters(self) -> dict[str, list[str]]:
+        """What each plugin says it exports to, by plugin name, in the order they are asked."""
+        return self._described("cnbkit_exporters")
+
+    def _described(self, hook: str) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
-        for impl in self._impls("cnbkit_resolvers"):
-            # A plugin that cannot say what it claims must not break `cnbkit plugins` or the
-            # "no plugin claims X" message: its failure is shown in place of its claims.
+        for impl in self._impls(hook):
+            # A plugin that cannot describe itself must not break `cnbkit plugins` or the
+            # "no plugin claims X" message: its failure is shown in place of its patterns.
             try:
-                claimed = self._call(impl, "cnbkit_resolvers", {}, "")
-                result[impl.plugin_name] = _strings(claimed, impl.plugin_name, "cnbkit_resolvers")
+                described = self._call(impl, hook, {}, "")
+                result[impl.plugin_name] = _strings(described, impl.plugin_name, hook)
             except CnbkitError as exc:
                 result[impl.plugin_name] = [f"(unknown: {exc})"]
         return result
@@ -231,14 +237,15 @@ class PluginHost:
         return problems
 
     def describe(self) -> list[dict[str, Any]]:
-        """The ``cnbkit plugins --json`` list: name, claims, module, distribution, version."""
-        claims = self.claims()
+        """The ``cnbkit plugins --json`` list: name, claims, exports, module, distribution, version."""
+        claims, exports = self.claims(), self.exporters()
         rows: list[dict[str, Any]] = []
         for plugin in self.loaded:
             rows.append(
                 {
                     "name": plugin.name,
                     "claims": claims.get(plugin.name, []),
+                    "exports": exports.get(plugin.name, []),
                     "module": plugin.module,
                     "distribution": plugin.distribution,
                     "version": plugin.version,
@@ -250,6 +257,7 @@ class PluginHost:
                     {
                         "name": name,
                         "claims": claims.get(name, []),
+                        "exports": exports.get(name, []),
                         "module": getattr(module, "__name__", repr(module)),
                         "distribution": None,
                         "version": None,
