@@ -38,7 +38,6 @@ class BuilderResult:
         digest: the builder's manifest digest.
         target: the target as given.
         written: what the export plugin says it wrote.
-        exporter: the name of the plugin that wrote it.
         lifecycle: the lifecycle inside.
         image: the builder image (its ``records`` list each layer and its source).
         warnings: pack's warnings (deprecated APIs, an empty order).
