@@ -50,7 +50,7 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
     path, ref = _split(locator.scheme, locator.rest)
     full = Path(path) if os.path.isabs(path) else locator.base_dir / path
     opener = open_docker_archive if locator.scheme == "docker-archive" else open_oci_archive
-    return opener(full, ref=ref, platform=context.platform)
+    return opener(full, ref=ref, platform=context.platform, max_size=context.options.max_size)
 
 
 @hookimpl

@@ -5,9 +5,12 @@ and, for ``docker-archive:``, by ``docker load``, also streamed through ``/dev/s
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from tests.images import write_image
 from tests.services.dockerd import Dockerd
 from tests.services.proc import require_tool, service_env
 from tests.services.skopeo import skopeo
+from tests.test_builder_hostile_modules import package_layout
 
 REFS = {
     "docker-archive": ("acme/lifecycle:1", "acme/build:1", "acme/builder:1"),
@@ -133,3 +137,54 @@ def test_an_archive_into_a_missing_directory_leaves_nothing(tmp_path: Path) -> N
     assert "does not exist" in line, line
     assert not (tmp_path / "no-such-dir").exists()
     assert shutil.which("skopeo")
+
+
+def test_a_buildpackage_from_an_archive(tmp_path: Path) -> None:
+    config = _project(tmp_path / "project", "oci-archive")
+    root = tmp_path / "project"
+    package_layout(root / "pkg-layout")
+    skopeo("copy", f"oci:{root / 'pkg-layout'}:v1", f"oci-archive:{root / 'pkg.tar'}:pkg", workdir=root)
+    builder_toml(
+        config,
+        lifecycle='uri = "oci-archive:lc.tar:lc"',
+        image="oci-archive:build.tar:b",
+        buildpacks=("oci-archive:pkg.tar:pkg",),
+        order=("test/pkg",),
+    )
+    result = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config), "--json")
+    assert result.returncode == 0, result.stderr
+    sources = [layer["source"] for layer in json.loads(result.stdout)["layers"]]
+    assert any("oci-archive:" in s and "pkg.tar" in s for s in sources), sources
+
+
+def _save_tar(path: Path, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_hostile_docker_archives_are_refused_in_one_line(tmp_path: Path) -> None:
+    config = _project(tmp_path / "project", "docker-archive")
+    root = tmp_path / "project"
+    listed = b'[{"Config": "c.json", "RepoTags": ["acme/build:1"], "Layers": ["../x/layer.tar"]}]'
+    config_json = b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}'
+    cases = {
+        "missing layer": ({"manifest.json": listed, "c.json": config_json}, "which it lacks"),
+        "deep manifest.json": ({"manifest.json": b"[" * 100 + b"]" * 100}, "nest"),
+        "no manifest.json": ({"c.json": b"{}"}, "no manifest.json"),
+    }  # fmt: skip
+    for case, (files, expected) in cases.items():
+        _save_tar(root / "build.tar", files)
+        line = one_line_error(
+            run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config))
+        )
+        assert "docker-archive:build.tar" in line and expected in line, (case, line)
+    (root / "build.tar").unlink()
+    os.mkfifo(root / "build.tar")  # nobody writes it: reading would block forever
+    line = one_line_error(
+        run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config), timeout=60)
+    )
+    assert "not a regular file" in line, line
+    assert not (tmp_path / "out").exists()

@@ -6,7 +6,6 @@ build image and write a builder that ``skopeo inspect`` and ``docker load`` acce
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import re
 import types
@@ -14,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cnbkit
-from cnbkit.cli import main
 
 from tests.builder_support import build_image, builder_toml, buildpack
+from tests.conftest import in_process
 from tests.docker_images import lifecycle_spec
 from tests.images import write_image
 from tests.services.dockerd import Dockerd
@@ -64,11 +63,12 @@ def test_the_documented_plugins_make_a_builder_docker_loads(dockerd: Dockerd, tm
         image="my-archive:build.tar:acme/build:1",
     )
     out = tmp_path / "builder.tar"
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with _registered(), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["builder", "create", f"my-archive:{out}:acme/doc:1", "--config", str(config), "--json"])
-    assert code == 0, stderr.getvalue()
-    result = json.loads(stdout.getvalue())
+    with _registered():
+        code, stdout, stderr = in_process(
+            "builder", "create", f"my-archive:{out}:acme/doc:1", "-c", str(config), "--json"
+        )
+    assert code == 0, stderr
+    result = json.loads(stdout)
     assert result["written"].startswith(f"docker-archive:{out}:acme/doc:1 sha256:")
     assert any(f"of docker-archive:{root / 'lc.tar'}" in layer["source"] for layer in result["layers"])
     info = json.loads(skopeo("inspect", f"docker-archive:{out}", workdir=tmp_path).stdout)

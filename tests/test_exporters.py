@@ -5,14 +5,13 @@ every installed target kind, a third party's too."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from pathlib import Path
 
 import cnbkit
-from cnbkit.cli import main
 
 from tests.builder_support import builder_project
+from tests.conftest import in_process
 
 
 class _Tarballs:
@@ -27,13 +26,6 @@ class _Tarballs:
         return None
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 @contextlib.contextmanager
 def _tarballs():  # type: ignore[no-untyped-def]
     cnbkit.register_plugin(_Tarballs(), "tarballs")
@@ -45,8 +37,8 @@ def _tarballs():  # type: ignore[no-untyped-def]
 
 def test_plugins_json_lists_every_exporters_targets() -> None:
     with _tarballs():
-        code, out, _ = _cli("plugins", "--json")
-        text_code, text, _ = _cli("plugins")
+        code, out, _ = in_process("plugins", "--json")
+        text_code, text, _ = in_process("plugins")
     assert code == 0 and text_code == 0
     exports = {row["name"]: row["exports"] for row in json.loads(out)}
     assert exports["tarballs"] == ["tarball:PATH"]
@@ -61,7 +53,7 @@ def test_plugins_json_lists_every_exporters_targets() -> None:
 def test_the_export_error_lists_every_installed_target(tmp_path: Path) -> None:
     project = builder_project(tmp_path / "project")
     with _tarballs():
-        code, _, err = _cli("builder", "create", "nowhere:x", "--config", str(project / "builder.toml"))
+        code, _, err = in_process("builder", "create", "nowhere:x", "--config", str(project / "builder.toml"))
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 1 and len(errors) == 1, err
     for target in ("tarball:PATH (tarballs)", "oci:DIR[:TAG]", "docker-daemon:", "docker-archive:PATH[:REF]"):

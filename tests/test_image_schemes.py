@@ -6,16 +6,15 @@ an image for another platform than the one asked for is refused naming its plugi
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import cnbkit
 import pytest
-from cnbkit.cli import main
 
 from tests.builder_support import build_image, builder_toml, buildpack
+from tests.conftest import in_process
 from tests.docker_images import lifecycle_spec
 from tests.images import write_image
 from tests.lifecycles import make_lifecycle
@@ -54,14 +53,6 @@ def registered(plugin: object, name: str = "recorder") -> Iterator[None]:
         cnbkit.unregister_plugin(name)
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    """The CLI in this process, so the in-code plugin is asked."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
@@ -90,7 +81,7 @@ def test_a_plugins_scheme_reaches_it_as_written_everywhere(project: Path, tmp_pa
         order=("test/pkg",),
     )
     with registered(recorder):
-        code, out, err = cli(
+        code, out, err = in_process(
             "builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config), "--json"
         )
     assert code == 0, err
@@ -116,7 +107,7 @@ def test_an_unclaimed_image_name_becomes_docker(project: Path, tmp_path: Path) -
         order=("test/pkg",),
     )
     with registered(recorder):
-        code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config))
+        code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config))
     assert code == 0, err
     assert recorder.asked == [
         "acme:build", "docker://acme:build", "docker-archive:lifecycle.tar", "docker-archive:pkg.tar"
@@ -125,7 +116,7 @@ def test_an_unclaimed_image_name_becomes_docker(project: Path, tmp_path: Path) -
 
 def test_an_unclaimed_reference_is_named_as_written(project: Path, tmp_path: Path) -> None:
     config = builder_toml(project / "builder.toml", image="nosuch:./build.tar")
-    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config))
+    code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(config))
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 1 and len(errors) == 1, err
     assert "'nosuch:./build.tar'" in errors[0] and "docker://nosuch" not in errors[0], errors[0]
@@ -137,7 +128,7 @@ def test_an_image_for_another_platform_is_refused_naming_the_plugin(project: Pat
     recorder = Recorder({"docker-archive:./build.tar": (project / "build", "latest")}, platform="linux/amd64")
     config = builder_toml(project / "builder.toml", image="docker-archive:./build.tar")
     with registered(recorder, "careless-images"):
-        code, _, err = cli(
+        code, _, err = in_process(
             "builder",
             "create",
             f"oci:{tmp_path / 'out'}:t",

@@ -54,6 +54,7 @@ class TarIndex:
         self, path: str | os.PathLike[str], source: str, *, digests: bool, max_total: int = DEFAULT_MAX_TOTAL
     ) -> None:
         self.source = source
+        self._fd = -1
         self.members: dict[str, Member] = {}
         self.links: dict[str, str] = {}
         try:
@@ -65,12 +66,16 @@ class TarIndex:
             raise ImageError(f"{source}: not a regular file; give the path of a tar archive")
         os.set_blocking(fd, True)
         self._fd = fd
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as file:
-            for entry in iter_tar(file, source, max_total=max_total):
-                if entry.kind == "symlink":
-                    self.links[entry.name] = link_target(entry.name, entry.linkname).lstrip("/")
-                elif entry.kind == "file":
-                    self.members[entry.name] = self._member(entry, digests)
+        try:
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as file:
+                for entry in iter_tar(file, source, max_total=max_total):
+                    if entry.kind == "symlink":
+                        self.links[entry.name] = link_target(entry.name, entry.linkname).lstrip("/")
+                    elif entry.kind == "file":
+                        self.members[entry.name] = self._member(entry, digests)
+        except BaseException:
+            self.close()  # a refused archive holds no descriptor
+            raise
 
     @staticmethod
     def _member(entry: TarEntry, digests: bool) -> Member:
@@ -116,14 +121,19 @@ class TarIndex:
 
     def open(self, member: Member) -> Region:
         """A stream of the member's bytes (unverified: the image's Layer verifies them)."""
-        return Region(self._fd, member.offset, member.size, self.source)
+        return Region(self, member.offset, member.size)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes of the archive at ``offset``."""
+        return os.pread(self._fd, size, offset)
 
 
 class Region:
-    """``size`` bytes of the file ``fd`` from ``offset``, read with ``pread`` (no shared position)."""
+    """``size`` bytes of the archive from ``offset``, read with ``pread`` (no shared position);
+    it keeps its index, so the descriptor stays open while the stream is read."""
 
-    def __init__(self, fd: int, offset: int, size: int, source: str) -> None:
-        self._fd, self._pos, self._left, self._source = fd, offset, size, source
+    def __init__(self, tar: TarIndex, offset: int, size: int) -> None:
+        self._tar, self._pos, self._left = tar, offset, size
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all that is left for ``n < 0``); ``b""`` at the end."""
@@ -132,9 +142,11 @@ class Region:
         want = self._left if n is None or n < 0 else min(n, self._left)
         parts: list[bytes] = []
         while want:
-            data = os.pread(self._fd, min(want, CHUNK * 8), self._pos)
+            data = self._tar.pread(min(want, CHUNK), self._pos)
             if not data:
-                raise ImageError(f"{self._source}: the archive is shorter than it was; it changed while read")
+                raise ImageError(
+                    f"{self._tar.source}: the archive is shorter than it was; it changed while read"
+                )
             parts.append(data)
             self._pos += len(data)
             self._left -= len(data)
