@@ -30,6 +30,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .api import resolve_lifecycle
+    from .archive.atomic import atomic_writer
     from .archive.streams import Readable
     from .blob import Blob, FileBlob
     from .builder_api import create_builder
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
     from .lifecycle.descriptor import APISet, Descriptor
     from .lifecycle.model import Lifecycle, LifecycleAPIs
     from .locator import Locator, parse_locator
+    from .oci import mediatypes as media_types
     from .oci.config import ImageConfig
+    from .oci.descriptor import Descriptor as OciDescriptor
+    from .oci.errors import ImageError, ImageNotFoundError, ManifestError, PlatformNotFoundError
     from .oci.image import Image, Layer
     from .oci.manifest import Index, Manifest
     from .oci.platform import Platform, parse_platform
@@ -45,13 +49,34 @@ if TYPE_CHECKING:
     from .plugin.hookspecs import hookimpl
     from .plugin.loader import register_plugin, unregister_plugin
     from .redact import printable, redact
+    from .transport.daemon import DaemonUnavailableError
+    from .transport.docker_archive import open_docker_archive, write_docker_archive
     from .transport.layout import LayoutLocator, open_layout, parse_layout_locator
     from .transport.layout_export import export_layout
+    from .transport.oci_archive import open_oci_archive, write_oci_archive
+    from .transport.registry.reference import Reference as ImageReference
+    from .transport.registry.reference import parse_reference as parse_image_reference
+    from .transport.registry.wire import RegistryError
 
 __version__ = "0.1.0"
 
-# name -> the module that defines it (relative to this package)
+# name -> the module that defines it (relative to this package), or "module:its own name"
 _LAZY = {
+    "atomic_writer": ".archive.atomic",
+    "media_types": ".oci.mediatypes:",
+    "OciDescriptor": ".oci.descriptor:Descriptor",
+    "ImageError": ".oci.errors",
+    "ImageNotFoundError": ".oci.errors",
+    "ManifestError": ".oci.errors",
+    "PlatformNotFoundError": ".oci.errors",
+    "DaemonUnavailableError": ".transport.daemon",
+    "open_docker_archive": ".transport.docker_archive",
+    "write_docker_archive": ".transport.docker_archive",
+    "open_oci_archive": ".transport.oci_archive",
+    "write_oci_archive": ".transport.oci_archive",
+    "ImageReference": ".transport.registry.reference:Reference",
+    "parse_image_reference": ".transport.registry.reference:parse_reference",
+    "RegistryError": ".transport.registry.wire",
     "resolve_lifecycle": ".api",
     "create_builder": ".builder_api",
     "export_layout": ".transport.layout_export",
@@ -126,14 +151,32 @@ __all__ = [
     "register_plugin",
     "resolve_lifecycle",
     "unregister_plugin",
+    "atomic_writer",
+    "media_types",
+    "OciDescriptor",
+    "ImageError",
+    "ImageNotFoundError",
+    "ManifestError",
+    "PlatformNotFoundError",
+    "DaemonUnavailableError",
+    "open_docker_archive",
+    "write_docker_archive",
+    "open_oci_archive",
+    "write_oci_archive",
+    "ImageReference",
+    "parse_image_reference",
+    "RegistryError",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'cnbkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    module, colon, attribute = where.partition(":")
+    loaded = importlib.import_module(module, __name__)
+    # "module:" is the module itself; "module:attr" a name the face spells differently
+    value = (getattr(loaded, attribute) if attribute else loaded) if colon else getattr(loaded, name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 

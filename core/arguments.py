@@ -17,6 +17,12 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+_PULL_POLICY_HELP = (
+    "where docker:// images come from: the registry (always), the Docker daemon and else the "
+    "registry (if-not-present, the default), the daemon only (never)"
+)
+
+
 def _network_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network")
     group.add_argument(
@@ -88,7 +94,10 @@ def build_parser(version: str) -> Parser:
         "--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)"
     )
     resolve.add_argument(
-        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+        "--pull-policy",
+        choices=("always", "if-not-present", "never"),
+        default="if-not-present",
+        help=_PULL_POLICY_HELP,
     )
     resolve.add_argument(
         "--save",
@@ -123,7 +132,10 @@ def build_parser(version: str) -> Parser:
         "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
     )
     create.add_argument(
-        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+        "--pull-policy",
+        choices=("always", "if-not-present", "never"),
+        default="if-not-present",
+        help=_PULL_POLICY_HELP,
     )
     create.add_argument(
         "--lifecycle-mirror",

@@ -16,7 +16,7 @@ from .blob import Blob
 from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
-from .builder.config import BuilderConfig, ModuleEntry, image_uri, read_config
+from .builder.config import BuilderConfig, ModuleEntry, read_config
 from .builder.image import BuilderImage
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
@@ -39,7 +39,6 @@ class BuilderResult:
         digest: the builder's manifest digest.
         target: the target as given.
         written: what the export plugin says it wrote.
-        exporter: the name of the plugin that wrote it.
         lifecycle: the lifecycle inside.
         image: the builder image (its ``records`` list each layer and its source).
         warnings: pack's warnings (deprecated APIs, an empty order).
@@ -78,9 +77,9 @@ def _where(config: BuilderConfig, key: str) -> str:
 
 
 def _build_image(config: BuilderConfig, context: Context) -> Image:
-    uri = image_uri(config.build_image)
-    with _about(f"{config.path}: build image {uri}"):
-        return context.resolve_image(uri)
+    # The plugins' schemes first; a bare name no plugin claims is pack's docker image name.
+    with _about(f"{config.path}: build image {config.build_image}"):
+        return context.resolve_image(config.build_image, image_name=True)
 
 
 def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]:

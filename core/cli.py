@@ -164,7 +164,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     for row in rows:
         origin = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered in code"
         claims = ", ".join(row["claims"]) or "nothing"
-        lines.append(f"{row['name']:<{width}}{row['module']} ({origin}); claims {claims}")
+        exports = f"; exports to {', '.join(row['exports'])}" if row["exports"] else ""
+        lines.append(f"{row['name']:<{width}}{row['module']} ({origin}); claims {claims}{exports}")
     for row in failed:
         lines.append(f"{row['name']:<{width}}FAILED TO LOAD ({row['distribution']}): {row['error']}")
     _print("\n".join(lines))
@@ -179,8 +180,10 @@ def _cmd_builder(args: argparse.Namespace) -> int:
         args.target,
         **_shared_options(args),
     )
+    # A target streamed to stdout (docker-archive:/dev/stdout:REF | docker load): report on stderr.
+    out = sys.stderr if _streams_to_stdout(args.target) else None
     if args.json:
-        _print_json(result.to_json())
+        _print_json(result.to_json(), out)
     elif not args.quiet:
         reused = sum(1 for record in result.image.records if record.reused)
         lines = [
@@ -189,8 +192,14 @@ def _cmd_builder(args: argparse.Namespace) -> int:
             f"  {'layers':<12}{len(result.image.records)} ({reused} reused, not compressed again)",
         ]
         lines += [f"  {'':<12}{record.digest[:19]}  {record.source}" for record in result.image.records]
-        _print("\n".join(lines))
+        _print("\n".join(lines), out)
     return 0
+
+
+def _streams_to_stdout(target: str) -> bool:
+    """Whether an export target's path (``SCHEME:PATH[:REF]``) is where stdout goes."""
+    rest = target.partition(":")[2] if ":" in target else target
+    return any(is_stdout(path) for path in {rest, rest.partition(":")[0]} if path)
 
 
 _COMMANDS = {"resolve": _cmd_resolve, "cache": _cmd_cache, "plugins": _cmd_plugins, "builder": _cmd_builder}

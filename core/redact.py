@@ -89,3 +89,9 @@ def listing(items: Collection[str], limit: int = MAX_LISTED) -> str:
     shown = [clip(item) for item in itertools.islice(items, limit)]
     more = len(items) - len(shown)
     return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+def described(table: dict[str, list[str]]) -> str:
+    """What plugins say they claim or write, for "no plugin ..." messages: ``pattern (plugin)``
+    joined by commas, or ``nothing``."""
+    return ", ".join(f"{item} ({name})" for name, items in table.items() for item in items) or "nothing"

@@ -17,6 +17,12 @@ if TYPE_CHECKING:  # the image model is imported only when a builder is exported
 
 
 @hookimpl
+def cnbkit_exporters() -> list[str]:
+    """Targets: what ``cnbkit_export`` below writes."""
+    return ["docker://[REGISTRY/]REPO[:TAG] (a registry)", "docker-daemon:REPO[:TAG] (the Docker daemon)"]
+
+
+@hookimpl
 def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     """Push ``image`` to ``docker://[REGISTRY/]REPO[:TAG]`` (also pack's ``docker:/REF``) or load
     it into the daemon as ``docker-daemon:REPO[:TAG]``."""

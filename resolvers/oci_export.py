@@ -15,6 +15,12 @@ if TYPE_CHECKING:  # the image model is imported only when a builder is exported
 
 
 @hookimpl
+def cnbkit_exporters() -> list[str]:
+    """Targets: what ``cnbkit_export`` below writes."""
+    return ["oci:DIR[:TAG] (an OCI image layout)"]
+
+
+@hookimpl
 def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     """Write ``image`` to the OCI layout ``oci:DIR[:TAG]`` (``DIR`` relative to the working
     directory, as the user typed it on the command line)."""

@@ -72,6 +72,20 @@ def cli_json(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLi
     return json.loads(result.stdout)
 
 
+def in_process(*args: str) -> tuple[int, str, str]:
+    """Run ``cnbkit ARGS`` in this process (so plugins registered in code are asked): the exit
+    code, stdout and stderr."""
+    import contextlib
+    import io
+
+    from cnbkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
 def digest_of(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()

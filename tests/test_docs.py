@@ -187,6 +187,8 @@ def test_every_tested_block_is_run(doc: str) -> None:
         "tests/plugins/cnbkit-acme/pyproject.toml",
         "tests/test_docs.py runs this class",
         "tests/test_plugins.py runs this file",
+        "tests/test_doc_archives.py runs this image source",
+        "tests/test_doc_archives.py runs this exporter",
     )
     markers = [b.marker for b in code_blocks(doc) if b.marker]
     assert all(m.startswith(known) for m in markers), markers

@@ -124,6 +124,7 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     assert by_name["acme"] == {
         "name": "acme",
         "claims": ["acme://NAME"],
+        "exports": [],
         "module": "cnbkit_acme",
         "distribution": "cnbkit-acme",
         "version": "1.2.0",
@@ -131,6 +132,7 @@ def test_plugins_json_lists_builtins_then_third_parties(plugin_site: Path) -> No
     assert by_name["file"] == {
         "name": "file",
         "claims": ["PATH", "file://PATH"],
+        "exports": [],
         "module": "cnbkit.resolvers.file",
         "distribution": "cnbkit",
         "version": by_name["https"]["version"],
@@ -437,6 +439,7 @@ def test_plugin_registered_in_code_through_the_api(store: Path, cache_dir: Path)
     assert rows["incode"] == {
         "name": "incode",
         "claims": ["mem://NAME"],
+        "exports": [],
         "module": rows["incode"]["module"],
         "distribution": None,
         "version": None,

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import WriteError
 
-__all__ = ["atomic_path", "beside", "write_atomically"]
+__all__ = ["atomic_path", "atomic_writer", "beside", "write_atomically"]
 
 
 def beside(target: Path, suffix: str = "part") -> Path:
@@ -52,5 +54,43 @@ def write_atomically(target: Path, data: bytes) -> None:
     with atomic_path(target) as tmp:
         try:
             tmp.write_bytes(data)
+        except OSError as exc:
+            raise WriteError.from_os(target, exc) from None
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file whose bytes appear at ``path`` only once the ``with`` block ends cleanly.
+
+    A new path or a regular file is written beside it and renamed into place (a failure leaves
+    nothing, neither at ``path`` nor beside it). A FIFO or a character device (``/dev/stdout``
+    on a pipe), or a symlink to one, cannot be replaced: it is streamed into as the bytes come.
+
+    Raises:
+        WriteError: the directory does not exist, ``path`` is a directory or a socket, or a
+            write fails (the message names the path and the cause).
+    """
+    target = Path(path).absolute()
+    try:
+        mode: int | None = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise WriteError.from_os(target, exc) from None
+    if mode is not None and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        try:
+            with open(target, "wb") as stream:
+                yield stream
+        except OSError as exc:
+            raise WriteError.from_os(target, exc) from None
+        return
+    if mode is not None and not stat.S_ISREG(mode):
+        raise WriteError(f"cannot write {target}: it is neither a file, a FIFO nor a character device")
+    if not target.parent.is_dir():
+        raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
+    with atomic_path(target) as tmp:
+        try:
+            with open(tmp, "wb") as file:
+                yield file
         except OSError as exc:
             raise WriteError.from_os(target, exc) from None

@@ -73,6 +73,7 @@ class TarEntry:
         linkname: a symlink's target as written, or a hardlink's normalised target path
             (``""`` for other kinds).
         source: the artifact's (redacted) name, for messages.
+        offset: where the entry's data starts in the stream (to read it back from a file).
     """
 
     name: str
@@ -82,6 +83,7 @@ class TarEntry:
     size: int
     linkname: str
     source: str
+    offset: int = field(default=0, compare=False)
     _reader: _Reader | None = field(default=None, repr=False, compare=False)
     _serial: int = field(default=0, repr=False, compare=False)
 
@@ -130,7 +132,7 @@ class _Reader:
             self._left, self._pad = entry.size, padding_of(entry.size)
             self._current = entry.original
             if entry.name:  # the root directory itself ("./") has nothing to keep
-                entry._reader, entry._serial = self, self._serial
+                entry._reader, entry._serial, entry.offset = self, self._serial, self._in.offset
                 yield entry
             if not self._in.skip(self._left + self._pad):  # what the caller did not read
                 raise self._truncated(f"entry {self._current!r} is cut short")

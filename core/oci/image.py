@@ -114,9 +114,8 @@ class Layer:
 
         The stream raises :class:`~cnbkit.errors.DigestMismatchError` from the read that
         delivers the descriptor's last byte (and at its end) if the bytes do not have the
-        descriptor's digest, and :class:`ImageError` as soon as they exceed its size. Close
-        it with :func:`~cnbkit.archive.streams.close_stream`; decompress it with
-        :func:`~cnbkit.archive.streams.decompressed`.
+        descriptor's digest, and :class:`ImageError` as soon as they exceed its size. Call
+        its ``close()`` when done; :meth:`open_tar` gives the tar, decompressed.
         """
         raw = self._opener(self.descriptor)
         size = self.descriptor.size
@@ -134,7 +133,7 @@ class Layer:
     def open_tar(self) -> Readable:
         """Stream the layer's tar: :meth:`open`, hashed on a read-ahead thread (unless its
         producer hashed it already) while the caller's thread undoes gzip or zstd (by magic).
-        Close it with :func:`~cnbkit.archive.streams.close_stream`.
+        Call its ``close()`` when done.
         """
         # Inflating and read-ahead threads (isal: ~20 ms to import) only when a layer is read.
         from ..archive.compression import decompressed

@@ -14,7 +14,7 @@ from ..errors import NoResolverError
 from ..locator import parse_locator
 from ..options import Options
 from ..progress import Progress
-from ..redact import redact
+from ..redact import described, redact
 from .services import Services
 
 if TYPE_CHECKING:
@@ -38,19 +38,18 @@ class Hooks(Protocol):
 
     def check_lifecycle(self, lifecycle: Lifecycle, context: Context) -> list[str]:
         """Every problem the policy hooks find."""
-        ...
 
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources until one supplies an image; the image and its plugin's name."""
-        ...
 
     def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
         """Ask the export plugins until one writes the image; what it wrote and its name."""
-        ...
 
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims (for "no plugin claims" messages)."""
-        ...
+
+    def exporters(self) -> dict[str, list[str]]:
+        """What each plugin says it exports to (for "no plugin exports to" messages)."""
 
 
 class Found:
@@ -280,25 +279,36 @@ class Context:
                 raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
             return blob
 
-    def resolve_image(self, uri: str) -> Image:
+    def find_image(self, uri: str) -> Image | None:
+        """The image a ``cnbkit_resolve_image`` plugin supplies for ``uri`` as written, or
+        ``None`` when no plugin claims it; errors as for :meth:`resolve_image`."""
+        locator = parse_locator(uri, self.options.base_dir)
+        with self._services.forwarding(str(locator)):
+            found = self._host.resolve_image(locator, self)
+        return None if found is None else found[0]
+
+    def resolve_image(self, uri: str, *, image_name: bool = False) -> Image:
         """Get a single-platform image through the ``cnbkit_resolve_image`` plugins.
 
-        The builder's build and buildpackage images come this way; a plugin may also use it to
-        forward an image reference. The platform picked from a multi-platform index is
-        ``context.platform``.
+        The builder's images come this way; a plugin may use it to forward a reference. The
+        plugins get ``uri`` as written, for ``context.platform``; with ``image_name``, one no
+        plugin claims that parses as an image name (pack's ``cnbs/build:jammy``) is then
+        asked for as ``docker://URI``.
 
         Raises:
-            NoResolverError: no plugin supplies images for ``uri``.
+            NoResolverError: no plugin supplies images for ``uri`` (named as written).
             CnbkitError: the references forward to each other in a loop (or more than 8 deep),
                 or whatever getting the image raised.
         """
-        locator = parse_locator(uri, self.options.base_dir)
-        shown = str(locator)
-        with self._services.forwarding(shown):
-            found = self._host.resolve_image(locator, self)
-        if found is None:
+        from ..transport.registry.reference import is_reference
+
+        image = self.find_image(uri)
+        if image is None and image_name and is_reference(uri):
+            image = self.find_image(f"docker://{uri}")
+        if image is None:
+            shown = str(parse_locator(uri, self.options.base_dir))
             raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {self._claimed()}")
-        return found[0]
+        return image
 
     def find(self, uri: str) -> Found:
         """What ``uri`` names: the Blob a resolver claims it as, else the image an image source
@@ -320,8 +330,7 @@ class Context:
         return Found(image[0], image[1])
 
     def _claimed(self) -> str:
-        claims = self._host.claims().items()
-        return ", ".join(f"{claim} ({name})" for name, found in claims for claim in found) or "nothing"
+        return described(self._host.claims())
 
     def export(self, target: str, image: Image) -> str:
         """Write ``image`` to ``target`` through the ``cnbkit_export`` plugins.
@@ -335,10 +344,8 @@ class Context:
         """
         found = self._host.export(target, image, self)
         if found is None:
-            raise NoResolverError(
-                f"no plugin exports to {redact(target)!r}; write oci:DIR[:TAG] (an OCI image layout), "
-                "docker://REF (a registry) or docker-daemon:REF (the Docker daemon)"
-            )
+            known = described(self._host.exporters())
+            raise NoResolverError(f"no plugin exports to {redact(target)!r}; write one of: {known}")
         return found[0]
 
     def check_lifecycle(self, lifecycle: Lifecycle) -> list[str]:

@@ -25,6 +25,7 @@ __all__ = [
     "cnbkit_check_lifecycle",
     "cnbkit_resolve_image",
     "cnbkit_export",
+    "cnbkit_exporters",
 ]
 
 hookspec = pluggy.HookspecMarker("cnbkit")
@@ -138,4 +139,17 @@ def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
     Returns:
         A short description of what was written (``"oci:out:tag sha256:..."``), or ``None``
         when the target is not this plugin's.
+    """
+
+
+@hookspec
+def cnbkit_exporters() -> list[str] | None:
+    """Describe the targets this plugin's ``cnbkit_export`` writes, for ``cnbkit plugins`` and
+    the "no plugin exports to" error (as :func:`cnbkit_resolvers` describes what is claimed).
+
+    Not a ``firstresult`` hook: every plugin is asked.
+
+    Returns:
+        A list of short patterns such as ``["s3://BUCKET/KEY"]``, or ``None`` for a plugin
+        that exports nothing. A plugin that raises here is listed with its error instead.
     """

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
     from ..oci.image import Image
+    from ..oci.platform import Platform
     from .context import Context
 
 __all__ = ["PluginHost"]
@@ -144,8 +145,9 @@ class PluginHost:
             claims the locator.
 
         Raises:
-            PluginError: a plugin raised an unexpected exception or returned something that
-                is not a :class:`cnbkit.Image`.
+            PluginError: a plugin raised an unexpected exception, returned something that is
+                not a :class:`cnbkit.Image`, or an image for another platform than
+                ``context.platform`` (the core checks what every plugin returns).
         """
         from ..oci.image import Image  # the image model is needed only once an image is asked for
 
@@ -159,6 +161,13 @@ class PluginHost:
                     impl.plugin_name,
                     f"plugin {impl.plugin_name!r} returned {type(image).__name__} for {locator}, "
                     "expected a cnbkit.Image",
+                )
+            wanted = context.platform
+            if not _fits(wanted, image.platform):
+                raise PluginError(
+                    impl.plugin_name,
+                    f"plugin {impl.plugin_name!r} supplied a {image.platform} image for {locator}, "
+                    f"but {wanted} was asked for; the plugin must pick context.platform's image",
                 )
             return image, impl.plugin_name
         return None
@@ -189,13 +198,20 @@ class PluginHost:
 
     def claims(self) -> dict[str, list[str]]:
         """What each plugin says it claims, by plugin name, in the order they are asked."""
+        return self._described("cnbkit_resolvers")
+
+    def exporters(self) -> dict[str, list[str]]:
+        """What each plugin says it exports to, by plugin name, in the order they are asked."""
+        return self._described("cnbkit_exporters")
+
+    def _described(self, hook: str) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
-        for impl in self._impls("cnbkit_resolvers"):
-            # A plugin that cannot say what it claims must not break `cnbkit plugins` or the
-            # "no plugin claims X" message: its failure is shown in place of its claims.
+        for impl in self._impls(hook):
+            # A plugin that cannot describe itself must not break `cnbkit plugins` or the
+            # "no plugin claims X" message: its failure is shown in place of its patterns.
             try:
-                claimed = self._call(impl, "cnbkit_resolvers", {}, "")
-                result[impl.plugin_name] = _strings(claimed, impl.plugin_name, "cnbkit_resolvers")
+                described = self._call(impl, hook, {}, "")
+                result[impl.plugin_name] = _strings(described, impl.plugin_name, hook)
             except CnbkitError as exc:
                 result[impl.plugin_name] = [f"(unknown: {exc})"]
         return result
@@ -212,14 +228,15 @@ class PluginHost:
         return problems
 
     def describe(self) -> list[dict[str, Any]]:
-        """The ``cnbkit plugins --json`` list: name, claims, module, distribution, version."""
-        claims = self.claims()
+        """The ``cnbkit plugins --json`` list: name, claims, exports, module, distribution, version."""
+        claims, exports = self.claims(), self.exporters()
         rows: list[dict[str, Any]] = []
         for plugin in self.loaded:
             rows.append(
                 {
                     "name": plugin.name,
                     "claims": claims.get(plugin.name, []),
+                    "exports": exports.get(plugin.name, []),
                     "module": plugin.module,
                     "distribution": plugin.distribution,
                     "version": plugin.version,
@@ -231,12 +248,21 @@ class PluginHost:
                     {
                         "name": name,
                         "claims": claims.get(name, []),
+                        "exports": exports.get(name, []),
                         "module": getattr(module, "__name__", repr(module)),
                         "distribution": None,
                         "version": None,
                     }
                 )
         return rows
+
+
+def _fits(wanted: Platform, got: Platform) -> bool:
+    """Whether an image whose config says ``got`` serves the platform ``wanted``; a config
+    without a variant fits every variant of its architecture (image configs often omit it)."""
+    if wanted.matches(got):
+        return True
+    return not got.variant and (got.os, got.architecture) == (wanted.os, wanted.architecture)
 
 
 def _strings(value: object, plugin: str, hook: str) -> list[str]:

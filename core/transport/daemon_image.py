@@ -16,7 +16,6 @@ config and layers are cached, opening it again costs one ``inspect`` and no ``sa
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from ..archive.tarreader import TarEntry, iter_tar, link_target
 from ..cache import Cache, CacheEntry
 from ..errors import CnbkitError, DigestMismatchError
 from ..oci import mediatypes as mt
-from ..oci._json import load_json
 from ..oci.config import MAX_CONFIG_SIZE, ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.errors import ImageError, ImageNotFoundError, PlatformNotFoundError
@@ -36,6 +34,7 @@ from ..oci.manifest import Manifest
 from ..oci.platform import Platform
 from ..redact import printable
 from .daemon import docker_error, inspect_image
+from .docker_save import save_entry, synthesize
 
 __all__ = ["DaemonImage", "open_daemon_image"]
 
@@ -140,34 +139,6 @@ def _read_save(client: Any, name: str, cache: Cache, source: str, max_size: int,
     return saved
 
 
-def _manifest_entry(saved: _Saved, source: str) -> dict[str, Any]:
-    if "manifest.json" not in saved.small:
-        raise ImageError(f"{source}: the saved image has no manifest.json")
-    listed = load_json(
-        saved.small["manifest.json"],
-        source=f"{source}: the saved image's manifest.json",
-        limit=MAX_CONFIG_SIZE,
-        error=ImageError,
-    )
-    if not isinstance(listed, list) or len(listed) != 1 or not isinstance(listed[0], dict):
-        raise ImageError(f"{source}: the saved image's manifest.json does not describe one image")
-    entry: dict[str, Any] = listed[0]
-    if not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
-        raise ImageError(f"{source}: the saved image's manifest.json lacks Config or Layers")
-    return entry
-
-
-def _synthesize(config: ImageConfig, layers: list[tuple[str, int]]) -> Manifest:
-    body = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {"mediaType": mt.OCI_CONFIG, "digest": config.digest, "size": len(config.raw)},
-        "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-    }
-    data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    return Manifest.parse(data, mt.OCI_MANIFEST, source="the saved image's manifest")
-
-
 def _from_cache(cache: Cache, image_id: str, source: str) -> tuple[ImageConfig, list[tuple[str, int]]] | None:
     """The config and layers of image ``image_id`` if an earlier save left them all cached."""
     entry = cache.lookup(f"docker-daemon:{image_id}")
@@ -238,7 +209,7 @@ def open_daemon_image(
     cached = _from_cache(cache, image_id, source) if image_id else None
     if cached is None:
         saved = _read_save(client, name, cache, source, max_size, len(expected_layers))
-        entry = _manifest_entry(saved, source)
+        entry = save_entry(saved.small.get("manifest.json"), source)
         config_digest, config_size = saved.digest_of(entry["Config"], source)
         if config_size > MAX_CONFIG_SIZE:
             raise ImageError(f"{source}: the config is {config_size} bytes, over the {MAX_CONFIG_SIZE} limit")
@@ -257,4 +228,5 @@ def open_daemon_image(
         config, layers = cached
     if expected_layers and expected_layers != list(config.diff_ids):
         raise ImageError(f"{source}: the saved config's layers differ from the daemon's RootFS; try again")
-    return DaemonImage(source, _synthesize(config, layers), config, cache=cache)
+    manifest = synthesize(config, [(d, s, mt.OCI_LAYER) for d, s in layers])  # a save's layers are tars
+    return DaemonImage(source, manifest, config, cache=cache)

@@ -11,17 +11,16 @@ archive before it creates anything, so a failed stream leaves no image and no ta
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
-from ..archive.streams import CHUNK, close_stream
 from ..errors import CnbkitError, UsageError
 from ..oci.errors import ImageError
 from ..oci.image import Image
 from ..redact import printable
 from .daemon import inspect_image
 from .registry.reference import parse_reference
+from .tar_stream import END, tar_file, tar_layer
 
 __all__ = ["daemon_tag", "load_image", "save_stream"]
 
@@ -41,26 +40,14 @@ def daemon_tag(reference: str) -> str:
     return f"{name}:{ref.tag or 'latest'}"
 
 
-def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = 0
-    return info.tobuf(format=tarfile.USTAR_FORMAT)
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % 512)
-
-
-def save_stream(image: Image, tag: str) -> Iterator[bytes]:
-    """The ``docker save`` archive of ``image`` tagged ``tag``, as chunks of at most ``CHUNK`` bytes.
+def save_stream(image: Image, tag: str | None) -> Iterator[bytes]:
+    """The ``docker save`` archive of ``image`` tagged ``tag`` (untagged for ``None``), as chunks.
 
     Layout: ``<config hex>.json``, ``<layer hex>/layer.tar`` per distinct layer (as stored,
     compressed), ``manifest.json``; each blob verified against its digest as it streams.
     """
     config_name = f"{image.manifest.config.digest.partition(':')[2]}.json"
-    yield _header(config_name, len(image.config.raw)) + image.config.raw + _padding(len(image.config.raw))
+    yield tar_file(config_name, image.config.raw)
     names: list[str] = []
     written: set[str] = set()
     for layer in image.layers():
@@ -69,17 +56,12 @@ def save_stream(image: Image, tag: str) -> Iterator[bytes]:
         if name in written:  # the same blob twice (two empty layers): one file, named twice
             continue
         written.add(name)
-        yield _header(name, layer.size)
-        stream = layer.open()  # raises at its end if the bytes are not the digest's
-        try:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-        finally:
-            close_stream(stream)
-        yield _padding(layer.size)
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": names}]).encode()
-    yield _header("manifest.json", len(manifest)) + manifest + _padding(len(manifest))
-    yield b"\0" * 1024  # the end-of-archive marker
+        yield from tar_layer(name, layer)
+    tags = [tag] if tag else []
+    yield tar_file(
+        "manifest.json", json.dumps([{"Config": config_name, "RepoTags": tags, "Layers": names}]).encode()
+    )
+    yield END
 
 
 def _tag_if_present(client: Any, image: Image, tag: str) -> bool:

@@ -28,7 +28,15 @@ from ..redact import listing
 from .layout_files import MARKER_LIMIT, checked_dir, open_regular, read_small
 from .layout_writer import BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, REF_NAME_ANNOTATION, LayoutWriter
 
-__all__ = ["Layout", "LayoutImage", "LayoutLocator", "LayoutWriter", "open_layout", "parse_layout_locator"]
+__all__ = [
+    "Layout",
+    "LayoutImage",
+    "LayoutLocator",
+    "LayoutWriter",
+    "open_in_layout",
+    "open_layout",
+    "parse_layout_locator",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,10 @@ class Layout:
         self.name = f"oci:{path}"
         if not self.path.is_dir():
             raise LayoutError(f"{self.name}: no such directory; give the path of an OCI image layout")
+        self._load()
+
+    def _load(self) -> None:
+        """Read and check ``oci-layout`` and ``index.json``."""
         marker_data = self._read_file(LAYOUT_FILE, MARKER_LIMIT)
         marker = load_object(marker_data, source=f"{self.name}/{LAYOUT_FILE}", limit=MARKER_LIMIT)
         version = marker.get("imageLayoutVersion")
@@ -129,6 +141,14 @@ class Layout:
             file.close()
             raise LayoutError(f"{where} is {size} bytes, expected {descriptor.size}; the layout is corrupt")
         return file
+
+    def blob_size(self, digest: str) -> int | None:
+        """The size of the blob ``digest`` (validated), or ``None`` when the layout lacks it."""
+        algorithm, _, encoded = validate_digest(digest).partition(":")
+        try:
+            return os.lstat(self.path / BLOBS_DIR / algorithm / encoded).st_size
+        except OSError:
+            return None
 
     def read_blob(self, descriptor: Descriptor, limit: int) -> bytes:
         """Read a small blob (manifest, index, config) whole and check its digest.
@@ -201,11 +221,9 @@ def _entry(layout: Layout, reference: str, tag: str | None, digest: str | None) 
 
 def _blob_descriptor(layout: Layout, digest: str) -> Descriptor:
     """A descriptor for a blob found only by digest: its size and type come from the blob."""
-    path = layout.path / BLOBS_DIR / digest.split(":", 1)[0] / digest.split(":", 1)[1]
-    try:
-        size = os.lstat(path).st_size
-    except OSError:
-        raise ImageNotFoundError(f"{layout.name}@{digest}: no such manifest in the layout") from None
+    size = layout.blob_size(digest)
+    if size is None:
+        raise ImageNotFoundError(f"{layout.name}@{digest}: no such manifest in the layout")
     return Descriptor(mt.OCI_MANIFEST, digest, size)
 
 
@@ -236,7 +254,11 @@ def open_layout(
             validate_digest(digest)  # before it is ever joined to a path
         except ArchiveError as exc:
             raise UsageError(f"oci:{path}@{str(digest)[:80]}: {exc}") from None
-    layout = Layout(path)
+    return open_in_layout(Layout(path), tag=tag, digest=digest, platform=platform)
+
+
+def open_in_layout(layout: Layout, *, tag: str | None, digest: str | None, platform: Platform) -> LayoutImage:
+    """:func:`open_layout` for a layout already opened (a directory, or an ``oci-archive:``)."""
     reference = layout.name + (f":{tag}" if tag else f"@{digest}" if digest else "")
     chosen = _entry(layout, reference, tag, digest)
     if isinstance(chosen, Descriptor) and not chosen.media_type:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ...archive.digest import validate_digest
 from ...errors import CnbkitError, UsageError
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "parse_reference"]
+__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "is_reference", "parse_reference"]
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -143,3 +143,12 @@ def parse_reference(raw: str) -> Reference:
     if len(registry) + 1 + len(path) > _NAME_MAX:
         raise _error(raw, f"the name is longer than {_NAME_MAX} characters")
     return Reference(registry, path, tag, digest or None)
+
+
+def is_reference(raw: str) -> bool:
+    """Whether ``raw`` is an image reference as ``docker pull`` reads it."""
+    try:
+        parse_reference(raw)
+    except CnbkitError:
+        return False
+    return True

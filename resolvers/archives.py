@@ -1,0 +1,66 @@
+"""The ``archives`` plugin: ``docker-archive:PATH[:REF]`` (a ``docker save`` tarball) and
+``oci-archive:PATH[:REF]`` (an OCI layout in a tar), as image sources and export targets.
+
+Written from the ``cnbkit`` face alone, as a third party would: reading and writing are the
+core's ``open_docker_archive``/``write_docker_archive`` and ``open_oci_archive``/
+``write_oci_archive``; this plugin only says which references are its own. As in skopeo,
+``PATH`` ends at the first ``:``; ``REF`` picks an image of the archive, or tags the one written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnbkit import Context, Locator, UsageError, hookimpl, parse_locator
+
+if TYPE_CHECKING:  # the image model is imported only when an archive is opened
+    from cnbkit import Image
+
+_SCHEMES = ("docker-archive", "oci-archive")
+
+
+@hookimpl
+def cnbkit_resolvers() -> list[str]:
+    """Claims: archives as image sources (lifecycle, build image, buildpackages)."""
+    return [f"{scheme}:PATH[:REF]" for scheme in _SCHEMES]
+
+
+@hookimpl
+def cnbkit_exporters() -> list[str]:
+    """Targets: the same archives, written atomically or streamed (``/dev/stdout``)."""
+    return [f"{scheme}:PATH[:REF]" for scheme in _SCHEMES]
+
+
+def _split(scheme: str, rest: str) -> tuple[str, str | None]:
+    path, _, ref = rest.partition(":")
+    if not path:
+        raise UsageError(f"{scheme}:{rest}: no path; write {scheme}:PATH[:REF]")
+    return os.path.expanduser(path), ref or None
+
+
+@hookimpl
+def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
+    """The image of the archive (``PATH`` relative to the base directory), for the platform."""
+    if locator.scheme not in _SCHEMES:
+        return None
+    from cnbkit import open_docker_archive, open_oci_archive
+
+    path, ref = _split(locator.scheme, locator.rest)
+    full = Path(path) if os.path.isabs(path) else locator.base_dir / path
+    opener = open_docker_archive if locator.scheme == "docker-archive" else open_oci_archive
+    return opener(full, ref=ref, platform=context.platform, max_size=context.options.max_size)
+
+
+@hookimpl
+def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+    """Write ``image`` to the archive (``PATH`` relative to the working directory)."""
+    locator = parse_locator(target)
+    if locator.scheme not in _SCHEMES:
+        return None
+    from cnbkit import write_docker_archive, write_oci_archive
+
+    path, ref = _split(locator.scheme, locator.rest)
+    writer = write_docker_archive if locator.scheme == "docker-archive" else write_oci_archive
+    return writer(image, path, ref)
