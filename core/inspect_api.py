@@ -1,0 +1,50 @@
+"""The Python API of ``cnbkit builder inspect`` and ``cnbkit builder diff``: the builder images
+come through the image plugins (``context.resolve_image``: an OCI layout, a registry, the
+daemon, any plugin's source), and the pure report (:mod:`cnbkit.builder.inspect`) reads their
+manifest, config and labels; no layer is opened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import new_context
+from .builder.diff import diff_builders
+from .builder.inspect import UNLIMITED, inspect_builder
+from .errors import CnbkitError
+from .options import Options
+from .plugin.context import Context
+
+__all__ = ["diff_builder_images", "inspect_builder_image"]
+
+
+def _report(context: Context, uri: str, depth: int) -> dict[str, Any]:
+    try:
+        image = context.resolve_image(uri)
+    except CnbkitError as exc:  # name the image as the user wrote it (a source may not)
+        if uri not in str(exc):
+            exc.args = (f"{uri}: {exc}",)
+        raise
+    report = inspect_builder(image, depth=depth)
+    report["reference"] = uri  # what the user gave (the source's own name is in messages)
+    return report
+
+
+def inspect_builder_image(uri: str, *, depth: int = UNLIMITED, **options: Any) -> dict[str, Any]:
+    """The report on the builder ``uri`` names (``cnbkit builder inspect --json``).
+
+    Args:
+        uri: ``oci:DIR[:TAG]``, ``docker://REF``, ``docker-daemon:REF`` or a plugin's image URI.
+        depth: how deep the detection order expands meta-buildpacks (-1: all).
+        **options: :meth:`Options.build` keywords (``platform``, ``pull_policy``, ``offline``...).
+
+    Raises:
+        CnbkitError: the image cannot be had, or is not a builder (one line naming the label).
+    """
+    return _report(new_context(Options.build(**options)), uri, depth)
+
+
+def diff_builder_images(a: str, b: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """Both builders' reports and the changes from ``a`` to ``b`` (:func:`diff_builders`)."""
+    context = new_context(Options.build(**options))
+    left, right = _report(context, a, UNLIMITED), _report(context, b, UNLIMITED)
+    return left, right, diff_builders(left, right)

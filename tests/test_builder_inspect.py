@@ -1,0 +1,270 @@
+"""``cnbkit builder inspect`` and ``cnbkit builder diff``: builders made by cnbkit, read back
+from an OCI layout, the registry (its access log shows no layer fetched), the daemon and a third
+party's image source; the labels written and read back equal; non-builders, missing images and
+hostile labels as one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import cnbkit
+import pytest
+from cnbkit.builder.config import read_config
+from cnbkit.builder.labels_read import read_builder_labels
+from cnbkit.builder_api import create_builder
+
+from tests.builder_support import LayoutImages, build_image, builder_toml, buildpack
+from tests.conftest import cli_json, one_line_error, run_cli
+from tests.lifecycles import descriptor, make_lifecycle
+from tests.services.dockerd import Dockerd
+from tests.services.registry import Registry
+
+TWO_GROUPS = """
+[[order]]
+[[order.group]]
+id = "test/two"
+[[order.group]]
+id = "test/one"
+optional = true
+
+[[run.images]]
+image = "second.example/run"
+"""
+
+
+def _project(root: Path, *, lifecycle: str = "0.21.0", one: str = "1.0.0", description: str = "") -> Path:
+    """A builder project: a lifecycle of version ``lifecycle``, ``test/one`` at version ``one``
+    and ``test/two`` 2.0.0, an order of one group and one with both, two run images."""
+    root.mkdir()
+    make_lifecycle(root / "lifecycle.tgz", desc=descriptor(lifecycle))
+    buildpack(root / "bp", version=one)
+    buildpack(root / "bp2", ident="test/two", version="2.0.0")
+    build_image(root / "build", labels={"a.label": "kept", "io.buildpacks.stack.id": "test.stack"})
+    config = builder_toml(
+        root / "builder.toml", lifecycle='uri = "lifecycle.tgz"', buildpacks=("bp", "bp2"), extra=TWO_GROUPS
+    )
+    if description:
+        text = config.read_text().replace('description = "test builder"', f"description = {description}")
+        config.write_text(text)
+    return config
+
+
+def _builder(root: Path, **kwargs: Any) -> str:
+    config = _project(root, **kwargs)
+    created = run_cli("builder", "create", f"oci:{root / 'out'}:b", "--config", str(config), "-q")
+    assert created.returncode == 0, created.stderr
+    return f"oci:{root / 'out'}:b"
+
+
+def _facts(report: dict[str, Any]) -> dict[str, Any]:
+    """What the acceptance names: lifecycle version, each buildpack at its version, run images, stack."""
+    return {
+        "lifecycle": report["lifecycle"]["version"],
+        "buildpacks": sorted(f"{b['id']}@{b['version']}" for b in report["buildpacks"]),
+        "run": [r["image"] for r in report["run_images"]],
+        "stack": report["stack"]["id"],
+    }
+
+
+EXPECTED = {
+    "lifecycle": "0.21.0",
+    "buildpacks": ["test/one@1.0.0", "test/two@2.0.0"],
+    "run": ["cnbs/sample-base-run:jammy", "second.example/run"],
+    "stack": "test.stack",
+}
+
+
+def _check_text(text: str) -> None:
+    """The human output names the same facts, in pack's sections."""
+    for section in ("Created By:", "Stack:", "Lifecycle:", "Run Images:", "Buildpacks:", "Detection Order:"):
+        assert f"\n{section}\n" in text, text
+    assert "  Version: 0.21.0\n" in text
+    assert re.search(r"\n  test/one +One +1\.0\.0 ", text) and re.search(r"\n  test/two +One +2\.0\.0 ", text)
+    assert "\n  cnbs/sample-base-run:jammy\n  mirror.example/run\n  second.example/run\n" in text
+    assert "\n  ID: test.stack\n" in text
+    assert (
+        " ├ Group #1:\n │  └ test/one\n └ Group #2:\n    ├ test/two\n    └ test/one    (optional)\n" in text
+    )
+
+
+def test_the_labels_written_are_read_back_equal(tmp_path: Path, cache_dir: Path) -> None:
+    config_path = _project(tmp_path / "p")
+    result = create_builder(config_path, f"oci:{tmp_path / 'out'}:b")
+    config = read_config(config_path)
+    read = read_builder_labels(result.image.config.labels, where="the builder")
+    assert read.description == config.description
+    assert read.created_by == {"name": "cnbkit", "version": cnbkit.__version__}
+    assert read.stack_id == "test.stack"
+    assert read.lifecycle_version == result.lifecycle.version
+    assert read.apis == {k: dict(sorted(v.items())) for k, v in result.lifecycle.apis.to_json().items()}
+    assert read.run_images == [{"image": r.image, "mirrors": list(r.mirrors)} for r in config.run_images]
+    assert read.buildpacks == [
+        {"id": "test/one", "name": "One", "version": "1.0.0", "homepage": ""},
+        {"id": "test/two", "name": "One", "version": "2.0.0", "homepage": ""},
+    ]
+    assert read.order == [
+        [{"id": r.id, "version": r.version, "optional": r.optional} for r in group] for group in config.order
+    ]
+    diff_ids = {
+        r.source.split(" ")[1]: r.diff_id for r in result.image.records if r.source.startswith("buildpack ")
+    }
+    assert {
+        f"{i}@{v}": e["layerDiffID"] for i, vs in read.layers["buildpack"].items() for v, e in vs.items()
+    } == diff_ids
+    assert read.layers["extension"] == {} and read.extensions == [] and read.order_extensions == []
+
+
+def test_inspect_a_builder_in_an_oci_layout(tmp_path: Path) -> None:
+    ref = _builder(tmp_path / "p")
+    report = cli_json("builder", "inspect", ref, "--json")
+    assert _facts(report) == EXPECTED
+    layout = json.loads((tmp_path / "p" / "out" / "index.json").read_text())
+    assert report["digest"] == layout["manifests"][0]["digest"]
+    # What pack does not show: each module's layer, the lifecycle layer and the build image's.
+    manifest = json.loads((tmp_path / "p" / "out" / "blobs" / "sha256" / report["digest"][7:]).read_text())
+    digests = [layer["digest"] for layer in manifest["layers"]]
+    assert [b["layer"]["digest"] in digests for b in report["buildpacks"]] == [True, True]
+    assert report["lifecycle"]["layer"]["created_by"] == "cnbkit: lifecycle"
+    assert report["lifecycle"]["layer"]["digest"] == digests[report["lifecycle"]["layer"]["index"]]
+    assert [layer["digest"] for layer in report["build_image"]["layers"]] == digests[:1]
+    shown = run_cli("builder", "inspect", ref)
+    assert shown.returncode == 0, shown.stderr
+    _check_text(shown.stdout)
+
+
+def test_inspect_through_a_third_party_image_source(tmp_path: Path, cache_dir: Path) -> None:
+    from cnbkit.inspect_api import inspect_builder_image
+
+    ref = _builder(tmp_path / "p")
+    plugin = LayoutImages("vendor-store")
+    cnbkit.register_plugin(plugin, "vendor-store")
+    try:
+        report = inspect_builder_image(ref.replace("oci:", "vendor-store:", 1))
+    finally:
+        cnbkit.unregister_plugin("vendor-store")
+    assert _facts(report) == EXPECTED
+
+
+def test_inspect_a_builder_in_the_registry_fetches_no_layer(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    config = _project(tmp_path / "p")
+    repo = registry.unique_repo("inspect")
+    created = run_cli(
+        "builder", "create", f"docker://{registry.ref(repo, 't')}", "--config", str(config), "-q"
+    )
+    assert created.returncode == 0, created.stderr
+    mark = registry.mark()
+    fresh = {"CNBKIT_CACHE_DIR": str(tmp_path / "fresh-cache")}  # nothing known: all from the registry
+    ref = f"docker://{registry.ref(repo, 't')}"
+    report = cli_json("builder", "inspect", ref, "--json", "--pull-policy", "always", env=fresh)
+    assert _facts(report) == EXPECTED
+    shown = run_cli("builder", "inspect", ref, "--pull-policy", "always", env=fresh)
+    assert shown.returncode == 0, shown.stderr
+    _check_text(shown.stdout)
+    fetched = {
+        e.path.rsplit("/", 1)[1] for e in registry.log_requests("GET", rf"/v2/{repo}/blobs/.+", since=mark)
+    }
+    layers = {b["layer"]["digest"] for b in report["buildpacks"]} | {report["lifecycle"]["layer"]["digest"]}
+    assert fetched and not fetched & layers, fetched  # the config, never a layer
+    assert len(fetched) == 1
+
+
+def test_inspect_a_builder_in_the_daemon(docker_host: Dockerd, tmp_path: Path, cache_dir: Path) -> None:
+    config = _project(tmp_path / "p")
+    created = run_cli(
+        "builder", "create", "docker-daemon:cnbkit-test/inspect:t", "--config", str(config), "-q"
+    )
+    assert created.returncode == 0, created.stderr
+    for ref, extra in (
+        ("docker-daemon:cnbkit-test/inspect:t", ()),
+        ("docker://cnbkit-test/inspect:t", ("--pull-policy", "never")),
+    ):
+        report = cli_json("builder", "inspect", ref, "--json", *extra)
+        assert _facts(report) == EXPECTED, ref
+        shown = run_cli("builder", "inspect", ref, *extra)
+        assert shown.returncode == 0, shown.stderr
+        _check_text(shown.stdout)
+
+
+def test_diff_names_exactly_the_lifecycle_and_the_buildpack_that_changed(tmp_path: Path) -> None:
+    old = _builder(tmp_path / "old")
+    new = _builder(tmp_path / "new", lifecycle="0.21.1", one="1.0.1")
+    found = run_cli("builder", "diff", old, new, "--json")
+    assert found.returncode == 1, found.stderr
+    changes = json.loads(found.stdout)["changes"]
+    assert [(c["subject"], c["change"]) for c in changes] == [
+        ("lifecycle", "changed"),
+        ("buildpack test/one", "changed"),
+    ]
+    assert changes[0]["from"]["version"] == "0.21.0" and changes[0]["to"]["version"] == "0.21.1"
+    assert changes[1]["from"]["version"] == "1.0.0" and changes[1]["to"]["version"] == "1.0.1"
+    assert set(changes[1]["from"]) == {"version", "layer"}
+    text = run_cli("builder", "diff", old, new)
+    assert text.returncode == 1
+    lines = text.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("~ lifecycle: version 0.21.0 -> 0.21.1; layer ")
+    assert lines[1].startswith("~ buildpack test/one: version 1.0.0 -> 1.0.1; layer ")
+
+
+def test_diff_of_a_builder_with_itself_is_nothing(tmp_path: Path) -> None:
+    ref = _builder(tmp_path / "p")
+    same = run_cli("builder", "diff", ref, ref)
+    assert (same.returncode, same.stdout, same.stderr) == (0, "", "")
+    assert json.loads(run_cli("builder", "diff", ref, ref, "--json").stdout)["changes"] == []
+
+
+def test_diff_needs_two_builders() -> None:
+    bad = run_cli("builder", "diff", "oci:one")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1
+
+
+def test_a_plain_image_is_one_line_naming_the_missing_label(tmp_path: Path) -> None:
+    build_image(tmp_path / "plain")
+    for args in (
+        ("inspect", f"oci:{tmp_path / 'plain'}"),
+        ("diff", f"oci:{tmp_path / 'plain'}", f"oci:{tmp_path / 'plain'}"),
+    ):
+        line = one_line_error(run_cli("builder", *args))
+        assert "is not a builder: it has no io.buildpacks.builder.metadata label" in line, line
+
+
+def test_a_missing_image_is_one_line_naming_it(registry: Registry, tmp_path: Path) -> None:
+    line = one_line_error(run_cli("builder", "inspect", f"oci:{tmp_path / 'nowhere'}"))
+    assert str(tmp_path / "nowhere") in line, line
+    missing = registry.ref(registry.unique_repo("missing"), "t")
+    line = one_line_error(run_cli("builder", "inspect", f"docker://{missing}", "--pull-policy", "always"))
+    assert missing in line, line
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "said"),
+    [
+        ("io.buildpacks.builder.metadata", '{"lifecycle": 5}', "lifecycle must be an object"),
+        (
+            "io.buildpacks.builder.metadata",
+            '{"buildpacks": [{"id": ["x"]}]}',
+            "buildpacks id must be a string",
+        ),
+        ("io.buildpacks.builder.metadata", "[" * 100_000, "io.buildpacks.builder.metadata"),
+        ("io.buildpacks.buildpack.order", '[{"group": 1}]', "group must be a list of objects"),
+        ("io.buildpacks.stack.mixins", '"all"', "io.buildpacks.stack.mixins: the label must be a list"),
+    ],
+)
+def test_a_malformed_label_is_one_line_naming_it(label: str, value: str, said: str, tmp_path: Path) -> None:
+    labels = {"io.buildpacks.builder.metadata": "{}", label: value}
+    build_image(tmp_path / "odd", labels=labels)
+    line = one_line_error(run_cli("builder", "inspect", f"oci:{tmp_path / 'odd'}"))
+    assert said in line and label in line, line
+
+
+def test_untrusted_label_text_is_escaped(tmp_path: Path) -> None:
+    evil = json.dumps({"description": "x\x1b]0;owned\x07\x1b[2Jy", "lifecycle": {"version": "1\r\x1b[31m"}})
+    build_image(tmp_path / "evil", labels={"io.buildpacks.builder.metadata": evil})
+    shown = run_cli("builder", "inspect", f"oci:{tmp_path / 'evil'}")
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\r" not in shown.stdout and "\x07" not in shown.stdout
+    assert "Description: x\\x1b]0;owned\\x07\\x1b[2Jy" in shown.stdout
