@@ -74,6 +74,18 @@ def _order(title: str, groups: list[dict[str, Any]]) -> list[str]:
     return [f"{title}:", *(_tree(groups, " ") if groups else [f"  {_NONE}"])]
 
 
+def _extensions(report: dict[str, Any]) -> list[str]:
+    """As pack: the extension sections only for a builder that has extensions."""
+    if not (report["extensions"] or report["order_extensions"]):
+        return []
+    return [
+        *_modules("Extensions", report["extensions"]),
+        "",
+        *_order("Detection Order (Extensions)", report["order_extensions"]),
+        "",
+    ]
+
+
 def inspect_text(report: dict[str, Any]) -> str:
     """The report of :func:`cnbkit.builder.inspect.inspect_builder` for a person."""
     lifecycle, stack = report["lifecycle"], report["stack"]
@@ -82,8 +94,7 @@ def inspect_text(report: dict[str, Any]) -> str:
         "",
         f"Digest: {report['digest']} ({report['platform']})",
         "",
-        f"Description: {report['description']}",
-        "",
+        *([f"Description: {report['description']}", ""] if report["description"] else []),
         "Created By:",
         f"  Name: {report['created_by']['name']}",
         f"  Version: {report['created_by']['version']}",
@@ -106,10 +117,7 @@ def inspect_text(report: dict[str, Any]) -> str:
         "",
         *_order("Detection Order", report["order"]),
         "",
-        *_modules("Extensions", report["extensions"]),
-        "",
-        *_order("Detection Order (Extensions)", report["order_extensions"]),
-        "",
+        *_extensions(report),
         "Build Image Layers:",
         *(f"  {_layer(layer)}" for layer in report["build_image"]["layers"]),
         *([] if report["build_image"]["layers"] else [f"  {_NONE}"]),

@@ -268,3 +268,32 @@ def test_untrusted_label_text_is_escaped(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "\x1b" not in shown.stdout and "\r" not in shown.stdout and "\x07" not in shown.stdout
     assert "Description: x\\x1b]0;owned\\x07\\x1b[2Jy" in shown.stdout
+
+
+def test_the_order_tree_expands_a_meta_buildpack_to_the_depth_asked(tmp_path: Path) -> None:
+    config = _project(tmp_path / "p")
+    meta = tmp_path / "p" / "meta"
+    meta.mkdir()
+    (meta / "buildpack.toml").write_text(
+        'api = "0.10"\n[buildpack]\n  id = "test/meta"\n  version = "3.0.0"\n\n'
+        '[[order]]\n[[order.group]]\n  id = "test/two"\n  version = "2.0.0"\n'
+    )
+    text = config.read_text().replace('uri = "bp2"', 'uri = "bp2"\n\n[[buildpacks]]\nuri = "meta"')
+    config.write_text(
+        text.replace('[[order.group]]\nid = "test/two"', '[[order.group]]\nid = "test/meta"', 1)
+    )
+    created = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:b", "--config", str(config), "-q")
+    assert created.returncode == 0, created.stderr
+    ref = f"oci:{tmp_path / 'out'}:b"
+    full = run_cli("builder", "inspect", ref).stdout
+    assert " ├ Group #1:\n │  └ test/one\n └ Group #2:\n    ├ test/meta\n    │  └ Group #1:\n" in full, full
+    assert "    │     └ test/two@2.0.0\n    └ test/one    (optional)\n" in full, full
+    flat = run_cli("builder", "inspect", ref, "--depth", "0").stdout
+    assert "test/two@2.0.0" not in flat and "    ├ test/meta\n    └ test/one    (optional)\n" in flat, flat
+    nested = cli_json("builder", "inspect", ref, "--json")["order"][1]["group"][0]
+    assert nested["order"] == [{"group": [{"id": "test/two", "version": "2.0.0", "optional": False}]}]
+    assert (
+        "order" not in cli_json("builder", "inspect", ref, "--json", "--depth", "0")["order"][1]["group"][0]
+    )
+    bad = run_cli("builder", "inspect", ref, "--depth", "-2")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -75,8 +75,11 @@ def _expand(order: Order, layers: dict[str, dict[str, dict[str, Any]]], depth: i
             refs = []
             for ref in group:
                 item: dict[str, Any] = dict(ref)
-                key = f"{ref['id']}@{ref['version']}"
-                inner = layers.get(ref["id"], {}).get(ref["version"], {}).get("order")
+                versions = layers.get(ref["id"], {})
+                # an entry without a version means the only one there is (as pack resolves it)
+                version = ref["version"] or (next(iter(versions)) if len(versions) == 1 else "")
+                key = f"{ref['id']}@{version}"
+                inner = versions.get(version, {}).get("order")
                 if inner and key not in path and (depth == UNLIMITED or level < depth):
                     nested = read_order(inner, where=where, label=f"the order of {key}")
                     item["order"] = groups(nested, level + 1, (*path, key))
