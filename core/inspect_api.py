@@ -11,21 +11,35 @@ from .api import new_context
 from .builder.diff import diff_builders
 from .builder.inspect import UNLIMITED, inspect_builder
 from .errors import CnbkitError
+from .oci.image import Image
+from .oci.platform import parse_platform
 from .options import Options
 from .plugin.context import Context
 
 __all__ = ["diff_builder_images", "inspect_builder_image"]
 
 
-def _report(context: Context, uri: str, depth: int) -> dict[str, Any]:
+def _image(context: Context, uri: str) -> Image:
     try:
-        image = context.resolve_image(uri)
+        return context.resolve_image(uri)
     except CnbkitError as exc:  # name the image as the user wrote it (a source may not)
         if uri not in str(exc):
             exc.args = (f"{uri}: {exc}",)
         raise
+
+
+def _report(context: Context, uri: str, depth: int, *, every: bool = False) -> dict[str, Any]:
+    """The report on ``uri``; with ``every``, a multi-platform builder's other platforms are
+    reported in ``others`` (each image is resolved again for its platform)."""
+    image = _image(context, uri)
     report = inspect_builder(image, depth=depth)
     report["reference"] = uri  # what the user gave (the source's own name is in messages)
+    report["others"] = []
+    for platform in image.platforms if every else ():
+        if platform != report["platform"]:
+            context.platform = parse_platform(platform)
+            other = inspect_builder(_image(context, uri), depth=depth)
+            report["others"].append({**other, "reference": uri, "others": []})
     return report
 
 
@@ -40,7 +54,8 @@ def inspect_builder_image(uri: str, *, depth: int = UNLIMITED, **options: Any) -
     Raises:
         CnbkitError: the image cannot be had, or is not a builder (one line naming the label).
     """
-    return _report(new_context(Options.build(**options)), uri, depth)
+    every = options.get("platform") is None  # --platform picks one; else every platform is shown
+    return _report(new_context(Options.build(**options)), uri, depth, every=every)
 
 
 def diff_builder_images(a: str, b: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:

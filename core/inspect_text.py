@@ -87,12 +87,18 @@ def _extensions(report: dict[str, Any]) -> list[str]:
 
 
 def inspect_text(report: dict[str, Any]) -> str:
-    """The report of :func:`cnbkit.builder.inspect.inspect_builder` for a person."""
+    """The report of :func:`cnbkit.inspect_api.inspect_builder_image` for a person: a
+    multi-platform builder's other platforms follow, each in full."""
+    return "\n\n".join(_one(r) for r in [report, *report.get("others", [])])
+
+
+def _one(report: dict[str, Any]) -> str:
     lifecycle, stack = report["lifecycle"], report["stack"]
     lines = [
         f"Inspecting builder: {report['reference']!r}",
         "",
         f"Digest: {report['digest']} ({report['platform']})",
+        *([f"Platforms: {', '.join(report['platforms'])}"] if len(report["platforms"]) > 1 else []),
         "",
         *([f"Description: {report['description']}", ""] if report["description"] else []),
         "Created By:",

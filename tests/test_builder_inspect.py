@@ -17,10 +17,11 @@ from cnbkit.builder.labels_read import read_builder_labels
 from cnbkit.builder_api import create_builder
 
 from tests.builder_support import LayoutImages, build_image, builder_toml, buildpack
-from tests.conftest import cli_json, one_line_error, run_cli
+from tests.conftest import cli_json, digest_of, one_line_error, run_cli
 from tests.lifecycles import descriptor, make_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
+from tests.services.skopeo import copy
 
 TWO_GROUPS = """
 [[order]]
@@ -297,3 +298,68 @@ def test_the_order_tree_expands_a_meta_buildpack_to_the_depth_asked(tmp_path: Pa
     )
     bad = run_cli("builder", "inspect", ref, "--depth", "-2")
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+
+
+def _multi_arch(root: Path) -> str:
+    """Builders for linux/amd64 and linux/arm64 under one index, tagged ``multi``."""
+    config = _project(root)
+    build_image(
+        root / "build", platform="linux/arm64", tag="arm", labels={"io.buildpacks.stack.id": "arm.stack"}
+    )
+    arm = root / "arm.toml"
+    arm.write_text(config.read_text().replace("oci:build:latest", "oci:build:arm"))
+    entries = []
+    for name, toml, platform in (("amd", config, "linux/amd64"), ("arm", arm, "linux/arm64")):
+        made = run_cli(
+            "builder", "create", f"oci:{root / 'out'}:{name}", "--config", str(toml), "--platform", platform
+        )
+        assert made.returncode == 0, made.stderr
+        listed = json.loads((root / "out" / "index.json").read_text())["manifests"]
+        entry = next(e for e in listed if e["annotations"]["org.opencontainers.image.ref.name"] == name)
+        os_, arch = platform.split("/")
+        entries.append(
+            {k: entry[k] for k in ("mediaType", "digest", "size")}
+            | {"platform": {"os": os_, "architecture": arch}}
+        )
+    data = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    ).encode()
+    digest = digest_of(data)
+    (root / "out" / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+    index = json.loads((root / "out" / "index.json").read_text())
+    index["manifests"].append(
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": len(data),
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}}
+    )  # fmt: skip
+    (root / "out" / "index.json").write_text(json.dumps(index))
+    return f"oci:{root / 'out'}:multi"
+
+
+def test_a_multi_arch_builder_shows_every_platform_and_platform_picks_one(tmp_path: Path) -> None:
+    ref = _multi_arch(tmp_path / "p")
+    report = cli_json("builder", "inspect", ref, "--json", "--platform", "linux/amd64")
+    assert report["platforms"] == ["linux/amd64", "linux/arm64"] and report["others"] == []
+    assert (report["platform"], report["stack"]["id"]) == ("linux/amd64", "test.stack")
+    picked = cli_json("builder", "inspect", ref, "--json", "--platform", "linux/arm64")
+    assert (picked["platform"], picked["stack"]["id"], picked["others"]) == ("linux/arm64", "arm.stack", [])
+    every = cli_json("builder", "inspect", ref, "--json")
+    shown = {every["platform"], *(o["platform"] for o in every["others"])}
+    assert shown == {"linux/amd64", "linux/arm64"} and len(every["others"]) == 1
+    assert {o["stack"]["id"] for o in [every, *every["others"]]} == {"test.stack", "arm.stack"}
+    text = run_cli("builder", "inspect", ref).stdout
+    assert text.count("Inspecting builder:") == 2 and "(linux/arm64)" in text and "(linux/amd64)" in text
+    assert "Platforms: linux/amd64, linux/arm64" in text
+
+
+def test_a_multi_arch_builder_in_the_registry_shows_every_platform(
+    registry: Registry, tmp_path: Path
+) -> None:
+    layout = _multi_arch(tmp_path / "p")
+    ref = copy(layout, registry, registry.unique_repo("multi"), "t", workdir=tmp_path, extra=("--all",))
+    mark = registry.mark()
+    every = cli_json("builder", "inspect", f"docker://{ref}", "--json", "--pull-policy", "always")
+    assert every["platforms"] == ["linux/amd64", "linux/arm64"] and len(every["others"]) == 1
+    assert {o["stack"]["id"] for o in [every, *every["others"]]} == {"test.stack", "arm.stack"}
+    layers = {b["layer"]["digest"] for o in [every, *every["others"]] for b in o["buildpacks"]}
+    fetched = {e.path.rsplit("/", 1)[1] for e in registry.log_requests("GET", r"/v2/.+/blobs/.+", since=mark)}
+    assert not fetched & layers and len(fetched) == 2  # the two configs

@@ -24,6 +24,7 @@ _PLAIN = (
     ("build image", "build_image"),
     ("description", "description"),
     ("created by", "created_by"),
+    ("platforms", "platforms"),
 )
 
 

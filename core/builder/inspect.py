@@ -98,7 +98,7 @@ def inspect_builder(image: Image, *, depth: int = UNLIMITED) -> dict[str, Any]:
         depth: how deep the detection order expands meta-buildpacks (-1: all the way).
 
     Returns:
-        ``{"reference", "digest", "platform", "description", "created_by", "stack", "lifecycle",
+        ``{"reference", "digest", "platform", "platforms", "description", "created_by", "stack", "lifecycle",
         "run_images", "buildpacks", "extensions", "order", "order_extensions", "system",
         "build_image", "labels"}`` (README, ``builder inspect``).
 
@@ -124,6 +124,7 @@ def inspect_builder(image: Image, *, depth: int = UNLIMITED) -> dict[str, Any]:
         "reference": image.reference,
         "digest": image.digest,
         "platform": str(image.platform),
+        "platforms": list(image.platforms) or [str(image.platform)],
         "description": labels.description,
         "created_by": labels.created_by,
         "stack": {"id": labels.stack_id, "mixins": labels.mixins},
