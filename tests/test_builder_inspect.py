@@ -93,6 +93,10 @@ def _check_text(text: str) -> None:
 
 def test_the_labels_written_are_read_back_equal(tmp_path: Path, cache_dir: Path) -> None:
     config_path = _project(tmp_path / "p")
+    labels = {"io.buildpacks.stack.id": "test.stack", "io.buildpacks.stack.mixins": '["gcc", "build:git"]'}
+    build_image(tmp_path / "p" / "build", labels=labels)
+    system = '\n[system.pre]\nbuildpacks = [{ id = "test/two", version = "2.0.0" }]\n'
+    config_path.write_text(config_path.read_text() + system)
     result = create_builder(config_path, f"oci:{tmp_path / 'out'}:b")
     config = read_config(config_path)
     read = read_builder_labels(result.image.config.labels, where="the builder")
@@ -115,6 +119,8 @@ def test_the_labels_written_are_read_back_equal(tmp_path: Path, cache_dir: Path)
     assert {
         f"{i}@{v}": e["layerDiffID"] for i, vs in read.layers["buildpack"].items() for v, e in vs.items()
     } == diff_ids
+    assert read.mixins == ["gcc", "build:git"]
+    assert read.system == {"pre": [{"id": "test/two", "version": "2.0.0", "optional": False}], "post": []}
     assert read.layers["extension"] == {} and read.extensions == [] and read.order_extensions == []
 
 
@@ -363,3 +369,46 @@ def test_a_multi_arch_builder_in_the_registry_shows_every_platform(
     layers = {b["layer"]["digest"] for o in [every, *every["others"]] for b in o["buildpacks"]}
     fetched = {e.path.rsplit("/", 1)[1] for e in registry.log_requests("GET", r"/v2/.+/blobs/.+", since=mark)}
     assert not fetched & layers and len(fetched) == 2  # the two configs
+
+
+def test_meta_buildpacks_naming_each_other_over_and_over_are_one_line(tmp_path: Path) -> None:
+    # 40 meta-buildpacks, each naming the next twice: 2**40 entries in a full tree.
+    layers = {
+        f"m/{n}": {
+            "1": {
+                "api": "0.10",
+                "layerDiffID": "sha256:" + "0" * 64,
+                "order": [{"group": [{"id": f"m/{n + 1}", "version": "1"}] * 2}],
+            }
+        }
+        for n in range(40)
+    }
+    labels = {
+        "io.buildpacks.builder.metadata": "{}",
+        "io.buildpacks.buildpack.layers": json.dumps(layers),
+        "io.buildpacks.buildpack.order": json.dumps([{"group": [{"id": "m/0", "version": "1"}]}]),
+    }
+    build_image(tmp_path / "deep", labels=labels)
+    line = one_line_error(run_cli("builder", "inspect", f"oci:{tmp_path / 'deep'}", timeout=60))
+    assert "expands to more than 100,000 entries; give a smaller --depth" in line, line
+    shallow = run_cli("builder", "inspect", f"oci:{tmp_path / 'deep'}", "--depth", "3", timeout=60)
+    assert shallow.returncode == 0, shallow.stderr
+    assert shallow.stdout.count("m/3@1") == 8 and "m/4@1" not in shallow.stdout
+
+
+def test_diff_names_a_buildpack_added_and_a_run_image_changed(tmp_path: Path) -> None:
+    old = _builder(tmp_path / "old")
+    config = _project(tmp_path / "new")
+    buildpack(tmp_path / "new" / "bp3", ident="test/three", version="3.0.0")
+    text = config.read_text().replace('uri = "bp2"', 'uri = "bp2"\n\n[[buildpacks]]\nuri = "bp3"')
+    config.write_text(text.replace('image = "second.example/run"', 'image = "third.example/run"'))
+    made = run_cli("builder", "create", f"oci:{tmp_path / 'new' / 'out'}:b", "--config", str(config), "-q")
+    assert made.returncode == 0, made.stderr
+    found = run_cli("builder", "diff", old, f"oci:{tmp_path / 'new' / 'out'}:b")
+    assert found.returncode == 1, found.stderr
+    lines = found.stdout.splitlines()
+    assert lines[0] == "+ buildpack test/three@3.0.0", lines
+    assert lines[1].startswith("~ run images: [") and "third.example/run" in lines[1], lines
+    assert len(lines) == 2, lines
+    back = run_cli("builder", "diff", f"oci:{tmp_path / 'new' / 'out'}:b", old).stdout.splitlines()
+    assert back[0] == "- buildpack test/three@3.0.0", back

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import BuilderError
 from ..oci.image import Image, Layer
 from .labels_read import READ_LABELS, BuilderLabels, Order, read_builder_labels, read_order
 
 __all__ = ["inspect_builder"]
 
 UNLIMITED = -1
+MAX_ORDER_ENTRIES = 100_000  # far beyond any real builder; a hostile label could reach 2**100
 
 
 def _layer(layer: Layer | None) -> dict[str, Any] | None:
@@ -67,12 +69,25 @@ def _modules(
 
 def _expand(order: Order, layers: dict[str, dict[str, dict[str, Any]]], depth: int, where: str) -> list[Any]:
     """The order as ``[{"group": [ref]}]``, a meta-buildpack's ref holding its own ``order``
-    (read from the layers label) down to ``depth`` levels (-1: all; a loop stops at the path)."""
+    (read from the layers label) down to ``depth`` levels (-1: all; a loop stops at the path).
+
+    Raises:
+        BuilderError: the tree would hold more than :data:`MAX_ORDER_ENTRIES` entries (labels
+            whose meta-buildpacks name each other many times over grow it exponentially).
+    """
+    shown = 0
 
     def groups(order: Order, level: int, path: tuple[str, ...]) -> list[Any]:
+        nonlocal shown
         result = []
         for group in order:
             refs = []
+            shown += len(group)
+            if shown > MAX_ORDER_ENTRIES:
+                raise BuilderError(
+                    f"{where}: the detection order expands to more than {MAX_ORDER_ENTRIES:,} entries; "
+                    "give a smaller --depth"
+                )
             for ref in group:
                 item: dict[str, Any] = dict(ref)
                 versions = layers.get(ref["id"], {})
