@@ -15,6 +15,7 @@ from .oci.image import Image
 from .oci.platform import parse_platform
 from .options import Options
 from .plugin.context import Context
+from .redact import redact
 
 __all__ = ["diff_builder_images", "inspect_builder_image"]
 
@@ -33,13 +34,13 @@ def _report(context: Context, uri: str, depth: int, *, every: bool = False) -> d
     reported in ``others`` (each image is resolved again for its platform)."""
     image = _image(context, uri)
     report = inspect_builder(image, depth=depth)
-    report["reference"] = uri  # what the user gave (the source's own name is in messages)
+    report["reference"] = redact(uri)  # as the user gave it, credentials masked
     report["others"] = []
     for platform in image.platforms if every else ():
         if platform != report["platform"]:
             context.platform = parse_platform(platform)
             other = inspect_builder(_image(context, uri), depth=depth)
-            report["others"].append({**other, "reference": uri, "others": []})
+            report["others"].append({**other, "reference": report["reference"], "others": []})
     return report
 
 

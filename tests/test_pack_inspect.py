@@ -76,6 +76,12 @@ def test_a_pack_builder_is_inspected_as_pack_inspects_it(
     report = cli_json("builder", "inspect", f"docker://{ref}", "--json", "--pull-policy", "always")
     assert _cnbkit_facts(report) == by_pack
     assert by_pack["lifecycle"] == peers.lifecycle_version and by_pack["buildpacks"]
+    # What pack does not show, found in pack's layout: the build image's layers, then pack's
+    # directories layer, then the lifecycle's, below the buildpacks'.
+    assert len(report["build_image"]["layers"]) == len(base_spec().layers)
+    lifecycle = report["lifecycle"]["layer"]
+    assert lifecycle["index"] == len(base_spec().layers) + 1 and lifecycle["digest"].startswith("sha256:")
+    assert all(b["layer"]["digest"] and b["layer"]["size"] for b in report["buildpacks"])
     text = run_cli("builder", "inspect", f"docker://{ref}", "--pull-policy", "always")
     assert text.returncode == 0, text.stderr
     assert f"\n  Version: {peers.lifecycle_version}\n" in text.stdout
