@@ -412,3 +412,36 @@ def test_diff_names_a_buildpack_added_and_a_run_image_changed(tmp_path: Path) ->
     assert len(lines) == 2, lines
     back = run_cli("builder", "diff", f"oci:{tmp_path / 'new' / 'out'}:b", old).stdout.splitlines()
     assert back[0] == "- buildpack test/three@3.0.0", back
+
+
+def test_extensions_are_listed_with_their_layers_and_order(tmp_path: Path) -> None:
+    config = _project(tmp_path / "p")
+    ext = tmp_path / "p" / "ext"
+    (ext / "bin").mkdir(parents=True)
+    (ext / "extension.toml").write_text(
+        'api = "0.10"\n[extension]\n  id = "test/ext"\n  version = "1.2.3"\n  homepage = "https://ext.example"\n'
+    )
+    for name in ("detect", "generate"):
+        (ext / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+        (ext / "bin" / name).chmod(0o755)
+    extra = (
+        '\n[[extensions]]\nuri = "ext"\n\n[[order-extensions]]\n[[order-extensions.group]]\nid = "test/ext"\n'
+    )
+    config.write_text(config.read_text() + extra)
+    made = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:b", "--config", str(config), "-q")
+    assert made.returncode == 0, made.stderr
+    ref = f"oci:{tmp_path / 'out'}:b"
+    report = cli_json("builder", "inspect", ref, "--json")
+    (extension,) = report["extensions"]
+    assert (extension["id"], extension["version"], extension["homepage"]) == (
+        "test/ext",
+        "1.2.3",
+        "https://ext.example",
+    )
+    assert extension["layer"]["digest"] and extension["layer"]["size"] > 0
+    assert report["order_extensions"] == [{"group": [{"id": "test/ext", "version": "", "optional": False}]}]
+    assert _facts(report) == EXPECTED
+    assert report["lifecycle"]["layer"]["created_by"] == "cnbkit: lifecycle"  # found below the modules
+    text = run_cli("builder", "inspect", ref).stdout
+    assert re.search(r"\nExtensions:\n  ID .*\n  test/ext +- +1\.2\.3 +https://ext\.example ", text), text
+    assert "\nDetection Order (Extensions):\n └ Group #1:\n    └ test/ext\n" in text, text
