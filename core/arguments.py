@@ -62,6 +62,49 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to pick from a multi-arch builder"
+    )
+    parser.add_argument(
+        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _network_options(parser)
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < -1:
+        raise argparse.ArgumentTypeError("give -1 (all) or a depth of 0 or more")
+    return value
+
+
+def _inspect_commands(builder_commands: argparse._SubParsersAction[Parser]) -> None:
+    inspect = builder_commands.add_parser(
+        "inspect",
+        help="show what is in a builder (manifest, config and labels only)",
+        description="Show a builder's lifecycle, buildpacks, order, run images and stack, from any "
+        "image source, without downloading a layer.",
+    )
+    inspect.add_argument("image", help="oci:DIR[:TAG], docker://REF, docker-daemon:REF or a plugin's image")
+    inspect.add_argument(
+        "--depth", type=_depth, default=-1, metavar="N", help="order tree depth (default -1: all)"
+    )
+    _image_options(inspect)
+    diff = builder_commands.add_parser(
+        "diff",
+        help="what changed between two builders (exit 0 equal, 1 different)",
+        description="Compare two builders: lifecycle, buildpacks, order, run images, stack, labels.",
+    )
+    diff.add_argument("old", help="the builder before (any image source)")
+    diff.add_argument("new", help="the builder after (any image source)")
+    _image_options(diff)
+
+
 def build_parser(version: str) -> Parser:
     """The whole command line: commands, their options and help texts."""
     parser = Parser(
@@ -118,7 +161,7 @@ def build_parser(version: str) -> Parser:
     prune.add_argument("--days", type=float, default=30.0, help="unused for this many days (default 30)")
     cache_commands.add_parser("clear", help="remove everything the cache holds")
 
-    builder = commands.add_parser("builder", help="make builder images")
+    builder = commands.add_parser("builder", help="make, inspect and compare builder images")
     builder_commands = builder.add_subparsers(dest="builder_command", metavar="ACTION", parser_class=Parser)
     builder_commands.required = True
     create = builder_commands.add_parser(
@@ -145,6 +188,8 @@ def build_parser(version: str) -> Parser:
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(create)
+
+    _inspect_commands(builder_commands)
 
     plugins = commands.add_parser("plugins", help="list the plugins and what they claim")
     plugins.add_argument("--json", action="store_true")

@@ -44,6 +44,18 @@ def _print(text: str, file: TextIO | None = None) -> None:
 def _shared_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :meth:`Options.build` keywords that ``resolve`` and ``builder create`` share."""
     return {
+        **_image_options(args),
+        "lifecycle_mirror": args.lifecycle_mirror,
+        "progress": not (args.json or args.quiet),
+        # notices (an unverified download) still reach stderr with --json
+        "quiet": args.quiet,
+    }
+
+
+def _image_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :meth:`Options.build` keywords of every command that reads images (no progress:
+    ``builder inspect`` and ``diff`` read manifests and configs only)."""
+    return {
         "platform": args.platform,
         "pull_policy": args.pull_policy,
         "offline": args.offline,
@@ -51,11 +63,8 @@ def _shared_options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "allow_http": args.allow_http,
         "insecure_registries": args.insecure_registry,
-        "lifecycle_mirror": args.lifecycle_mirror,
         "max_size": args.max_size,
-        "progress": not (args.json or args.quiet),
-        # notices (an unverified download) still reach stderr with --json
-        "quiet": args.quiet,
+        "progress": False,
     }
 
 
@@ -172,7 +181,32 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_api import inspect_builder_image
+    from .inspect_text import inspect_text
+
+    report = inspect_builder_image(args.image, depth=args.depth, **_image_options(args))
+    _print_json(report) if args.json else _print(inspect_text(report))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .inspect_api import diff_builder_images
+    from .inspect_text import diff_text
+
+    old, new, changes = diff_builder_images(args.old, args.new, **_image_options(args))
+    if args.json:
+        _print_json({"old": old["reference"], "new": new["reference"], "changes": changes})
+    elif changes:
+        _print(diff_text(changes))
+    return 1 if changes else 0
+
+
 def _cmd_builder(args: argparse.Namespace) -> int:
+    if args.builder_command == "inspect":
+        return _cmd_inspect(args)
+    if args.builder_command == "diff":
+        return _cmd_diff(args)
     from .builder_api import create_builder
 
     result = create_builder(

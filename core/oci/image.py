@@ -162,11 +162,16 @@ class Image(ABC):
         reference: how messages name the image (``oci:DIR:tag``, ``docker.io/x:1``).
         manifest: the image manifest.
         config: the image config.
+        platforms: when the image was chosen from a multi-platform index, every platform the
+            index offers (``OS/ARCH[/VARIANT]``, attestations left out); else ``()``. A source
+            sets it after making the image (``builder inspect`` shows them all).
 
     Raises:
         ManifestError: (constructor) the manifest is not an image's, or the config has a
             different number of diff IDs than the manifest has layers.
     """
+
+    platforms: tuple[str, ...] = ()
 
     def __init__(self, reference: str, manifest: Manifest, config: ImageConfig) -> None:
         if not manifest.is_image:

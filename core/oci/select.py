@@ -24,6 +24,7 @@ __all__ = [
     "REFERENCE_TYPE_ANNOTATION",
     "Fetch",
     "image_entries",
+    "index_platforms",
     "is_attestation",
     "select_manifest",
 ]
@@ -53,6 +54,12 @@ def image_entries(index: Index) -> list[Descriptor]:
         for entry in index.manifests
         if (mt.is_manifest(entry.media_type) or mt.is_index(entry.media_type)) and not is_attestation(entry)
     ]
+
+
+def index_platforms(index: Index) -> tuple[str, ...]:
+    """The platforms ``index``'s image entries declare, in its order (nested indexes and
+    entries without a platform are not looked into)."""
+    return tuple(str(e.platform) for e in image_entries(index) if e.platform is not None)
 
 
 def select_manifest(

@@ -23,7 +23,7 @@ from ..oci.errors import ImageNotFoundError, LayoutError, ManifestError, Platfor
 from ..oci.image import Image
 from ..oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
 from ..oci.platform import Platform
-from ..oci.select import select_manifest
+from ..oci.select import index_platforms, select_manifest
 from ..redact import listing
 from .layout_files import MARKER_LIMIT, checked_dir, open_regular, read_small
 from .layout_writer import BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, REF_NAME_ANNOTATION, LayoutWriter
@@ -270,7 +270,9 @@ def open_in_layout(layout: Layout, *, tag: str | None, digest: str | None, platf
     else:
         target = chosen
     pinned_platform = isinstance(chosen, Descriptor) and chosen.platform is not None
+    platforms: tuple[str, ...] = ()
     if isinstance(target, Index):
+        platforms = index_platforms(target)
         selected = select_manifest(target, platform, layout.fetch, reference=reference)
         pinned_platform = selected.platform is not None
         target = layout.fetch(selected)
@@ -285,4 +287,6 @@ def open_in_layout(layout: Layout, *, tag: str | None, digest: str | None, platf
             f"{reference} is {config.platform}, not {platform}; choose another image or --platform",
             [str(config.platform)],
         )
-    return LayoutImage(layout, reference, target, config)
+    image = LayoutImage(layout, reference, target, config)
+    image.platforms = platforms
+    return image

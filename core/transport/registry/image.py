@@ -23,7 +23,7 @@ from ...oci.image import Image
 from ...oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_or_index, verify_digest
 from ...oci.mediatypes import MANIFEST_ACCEPT
 from ...oci.platform import Platform
-from ...oci.select import select_manifest
+from ...oci.select import index_platforms, select_manifest
 from .quick import http_allowed, quick_head, remember_endpoint
 from .reference import Reference
 
@@ -231,7 +231,9 @@ def open_registry_image(
     reference = str(ref)
     target = fetcher.manifest(digest)
     pinned_platform = False
+    platforms: tuple[str, ...] = ()
     if isinstance(target, Index):
+        platforms = index_platforms(target)
         selected = select_manifest(
             target, platform, lambda d: fetcher.manifest(d.digest, d.media_type), reference=reference
         )
@@ -247,7 +249,7 @@ def open_registry_image(
             f"{reference} is {config.platform}, not {platform}; choose another image or --platform",
             [str(config.platform)],
         )
-    return RegistryImage(
+    image = RegistryImage(
         ref.with_digest(target.digest),
         target,
         config,
@@ -256,3 +258,5 @@ def open_registry_image(
         offline=offline,
         reference=reference,
     )
+    image.platforms = platforms
+    return image
