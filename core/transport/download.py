@@ -19,12 +19,8 @@ from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
-from .http import (
-    Interruptible,
-    full_length,
-    open_response,
-    retry_or_raise,
-)
+from .http import Interruptible, full_length, retry_or_raise
+from .request import send
 from .urls import HttpTarget, check_scheme, split_url
 
 if TYPE_CHECKING:
@@ -160,13 +156,18 @@ def _fetch(client: Downloader, target: HttpTarget, pin: str | None, lock: Releas
 
 
 def _open(client: Downloader, target: HttpTarget, headers: dict[str, str]) -> requests.Response:
-    return open_response(
+    allow_http = client.allow_http
+    return send(
         client.session(),
-        target,
+        "GET",
+        target.url,
         headers=headers,
+        credentials=target.auth,
         verify=client.verify,
         timeout=client.timeout,
-        allow_http=client.allow_http,
+        allow_http=lambda _host: allow_http,
+        display=target.display,
+        http_advice="pass --allow-http",
     )
 
 

@@ -21,9 +21,10 @@ from urllib.parse import urlencode, urlsplit
 
 from ...oci._json import load_json
 from ...redact import redact
+from ..request import send
 from ..urls import DOWNGRADE, NOT_HTTP, scheme_refusal
 from .credentials import Credentials, CredentialsProvider
-from .wire import RegistryError, read_body, send
+from .wire import RegistryError, read_body
 
 if TYPE_CHECKING:
     import requests
@@ -241,11 +242,13 @@ class Authenticator:
             method,
             url,
             headers=headers,
-            authorization=authorization,
+            credentials=authorization,
             body=body,
             verify=self._verify,
             timeout=self._timeout,
             allow_http=self._allow_http,
+            peer="registry",
+            error=RegistryError,
         )
         try:
             if response.status_code != 200:
