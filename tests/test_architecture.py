@@ -124,3 +124,27 @@ def test_one_module_sends_http_requests() -> None:
         for hit in _senders(path)
     ]
     assert found and all(hit.startswith("core/transport/request.py:") for hit in found), found
+
+
+def _resumers(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("retry_or_raise"):
+            return True  # decides whether a broken body is resumed
+        if isinstance(node, ast.Dict) and any(
+            isinstance(key, ast.Constant) and key.value == "Range" for key in node.keys
+        ):
+            return True  # asks for the rest of a body
+    return False
+
+
+def test_one_module_writes_a_body_into_the_cache() -> None:
+    # One verified, resumable body stream (transport/body.py) for the https download and the
+    # registry's blobs: resume, size and digest rules are kept in one place.
+    found = [
+        str(path.relative_to(ROOT))
+        for base in ("core", "resolvers")
+        for path in sorted((ROOT / base).rglob("*.py"))
+        if _resumers(path)
+    ]
+    assert found == ["core/transport/body.py"], found

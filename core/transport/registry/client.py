@@ -21,7 +21,7 @@ from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
 from ...progress import Progress
-from .blobs import BlobDownload
+from ..body import BodyStream
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
 from .reference import Reference
@@ -281,17 +281,22 @@ class RegistryClient:
             if length.isdigit() and int(length) > self.max_size:
                 response.close()
                 raise size_limit_error(source, self.max_size, "blob")
-            download = BlobDownload(
+            progress = self._progress(source, size)
+            download = BodyStream(
                 source=source,
-                digest=digest,
-                size=size,
-                cache=cache,
-                lock=lock,
                 response=response,
                 reopen=lambda headers: self._blob_request(ref, digest, headers, expect=None),
-                progress=self._progress(source, size),
+                cache=cache,
+                lock=lock,
+                progress=lambda: progress,
                 timeout=self.connection.timeout,
+                expected=digest,
+                size=size,
+                size_from="the manifest gives",
                 max_size=self.max_size,
+                kind="blob",
+                peer="registry",
+                error=RegistryError,
             )
         except BaseException:
             lock.release()
