@@ -125,8 +125,7 @@ class Connection:
             ref.registry,
             scheme,
             self._credentials,
-            self.session,
-            verify=self.verify,
+            self._send,
             timeout=self.timeout,
             allow_http=self.allow_http,
         )
