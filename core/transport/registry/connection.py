@@ -18,10 +18,9 @@ from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
 from ..request import send
-from ..urls import PLAIN_HTTP, scheme_refusal
+from ..urls import PLAIN_HTTP, http_allowed, scheme_refusal
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
-from .quick import http_allowed
 from .reference import Reference
 from .wire import RegistryError, error_code
 
