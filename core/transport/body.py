@@ -213,12 +213,12 @@ class BodyStream(Interruptible):
                 response.close()
                 self.check_interrupted(self.source)
                 try:
-                    self.path = writer.commit()
+                    path = writer.commit()
                 except DigestMismatchError as exc:
                     raise DigestMismatchError(f"{self.source}: {exc}; nothing was cached") from None
-            self.digest = writer.digest
             if self.on_commit is not None:
                 self.on_commit(writer.digest, self.received)
+            self.digest, self.path = writer.digest, path  # done: later readers get the file
         finally:
             response.close()
             progress.close()

@@ -1,4 +1,7 @@
-"""Downloading through the cache: revalidation, pinning, resume, a body cached as it is read.
+"""Downloading through the cache: revalidation, pinning, a body cached as it is read.
+
+The request is :func:`cnbkit.transport.request.send`'s and the body, resumed and verified,
+:class:`cnbkit.transport.body.BodyStream`'s: the same two the registry client uses.
 
 A cold download overlaps the network, hashing and the cache write (a background thread) with
 inflating and checking the archive (the caller's thread): all release the GIL. The cache entry
