@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,57 @@ def test_every_package_is_packaged() -> None:
         for init in (ROOT / "core").rglob("__init__.py")
     } | {"cnbkit.resolvers"}
     assert found == listed
+
+
+# What sends a request through requests or urllib3: a session's or the module's verbs, a pool's.
+_SEND_VERBS = {"request", "get", "post", "put", "patch", "head", "delete", "options", "send", "urlopen"}
+_SENDER = re.compile(r"(^|[._])session(\(\))?$|^requests$|^urllib3\b|pool", re.IGNORECASE)
+
+
+def _senders(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            receiver = ast.unparse(node.func.value)
+            if node.func.attr in _SEND_VERBS and _SENDER.search(receiver):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {receiver}.{node.func.attr}(...)")
+        if isinstance(node, ast.keyword) and node.arg == "allow_redirects":
+            found.append(f"{path.relative_to(ROOT)}:{node.value.lineno}: allow_redirects=")
+    return found
+
+
+def test_one_module_sends_http_requests() -> None:
+    # One request function (transport/request.py) follows redirects, retries and times out for
+    # every HTTP exchange: a second caller of requests would be a second policy to keep in step.
+    found = [
+        hit
+        for base in ("core", "resolvers")
+        for path in sorted((ROOT / base).rglob("*.py"))
+        for hit in _senders(path)
+    ]
+    assert found and all(hit.startswith("core/transport/request.py:") for hit in found), found
+
+
+def _resumers(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("retry_or_raise"):
+            return True  # decides whether a broken body is resumed
+        if isinstance(node, ast.Dict) and any(
+            isinstance(key, ast.Constant) and key.value == "Range" for key in node.keys
+        ):
+            return True  # asks for the rest of a body
+    return False
+
+
+def test_one_module_writes_a_body_into_the_cache() -> None:
+    # One verified, resumable body stream (transport/body.py) for the https download and the
+    # registry's blobs: resume, size and digest rules are kept in one place.
+    found = [
+        str(path.relative_to(ROOT))
+        for base in ("core", "resolvers")
+        for path in sorted((ROOT / base).rglob("*.py"))
+        if _resumers(path)
+    ]
+    assert found == ["core/transport/body.py"], found

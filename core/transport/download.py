@@ -1,4 +1,7 @@
-"""Downloading through the cache: revalidation, pinning, resume, a body cached as it is read.
+"""Downloading through the cache: revalidation, pinning, a body cached as it is read.
+
+The request is :func:`cnbkit.transport.request.send`'s and the body, resumed and verified,
+:class:`cnbkit.transport.body.BodyStream`'s: the same two the registry client uses.
 
 A cold download overlaps the network, hashing and the cache write (a background thread) with
 inflating and checking the archive (the caller's thread): all release the GIL. The cache entry
@@ -8,23 +11,19 @@ is committed, and the stream's end reported, only once the body was complete and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..archive.hashing import VerifiedStream
-from ..archive.streams import CHUNK, Readable
-from ..archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
+from ..archive.streams import Readable
+from ..archive.tarinput import DEFAULT_MAX_TOTAL
 from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
 from ..cache import Cache, CacheEntry, Releasable
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
-from .http import (
-    Interruptible,
-    full_length,
-    open_response,
-    retry_or_raise,
-)
+from .body import BodyStream
+from .request import send
 from .urls import HttpTarget, check_scheme, split_url
 
 if TYPE_CHECKING:
@@ -155,186 +154,66 @@ def _fetch(client: Downloader, target: HttpTarget, pin: str | None, lock: Releas
         status, reason = response.status_code, response.reason
         response.close()
         raise DownloadError(f"{target.display}: HTTP {status} {reason}".rstrip(), status)
-    fetch = _BodyFetch(client, target, pin, lock, response)
-    return DownloadBlob(fetch)
+    length = response.headers.get("Content-Length")
+    size = int(length) if length and length.isdigit() else None
+    etag, last_modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+
+    def remember(digest: str, received: int) -> None:
+        cache.remember(
+            CacheEntry(url=target.url, digest=digest, size=received, etag=etag, last_modified=last_modified)
+        )
+
+    stream = BodyStream(
+        source=target.display,
+        response=response,
+        reopen=lambda more: _open(client, target, {"Accept-Encoding": "identity", **more}),
+        cache=cache,
+        lock=lock,
+        progress=lambda: client.progress(target.display, size),
+        timeout=client.timeout,
+        expected=pin,
+        size=size,
+        size_from="its Content-Length gives",
+        max_size=client.max_size,
+        revalidate=True,
+        on_commit=remember,
+    )
+    return DownloadBlob(stream)
 
 
 def _open(client: Downloader, target: HttpTarget, headers: dict[str, str]) -> requests.Response:
-    return open_response(
+    allow_http = client.allow_http
+    return send(
         client.session(),
-        target,
+        "GET",
+        target.url,
         headers=headers,
+        credentials=target.auth,
         verify=client.verify,
         timeout=client.timeout,
-        allow_http=client.allow_http,
+        allow_http=lambda _host: allow_http,
+        display=target.display,
+        http_advice="pass --allow-http",
     )
-
-
-class _BodyFetch(Interruptible):
-    """Reads one response body into the cache, resuming with ``Range`` when it breaks."""
-
-    def __init__(
-        self, client: Downloader, target: HttpTarget, pin: str | None, lock: Releasable, response: Any
-    ) -> None:
-        self.client = client
-        self.target = target
-        self.pin = pin
-        self.lock = lock
-        self.response = response
-        length = response.headers.get("Content-Length")
-        self.total = int(length) if length and length.isdigit() else None
-        self.etag = response.headers.get("ETag")
-        self.last_modified = response.headers.get("Last-Modified")
-        self.committed: FileBlob | None = None
-        self.started = False
-        self.left = client.max_size if (self.total or 0) <= client.max_size else -1
-
-    def _chunks(self, response: Any, skip: int) -> Iterator[bytes]:
-        while chunk := response.raw.read(CHUNK, decode_content=False):
-            if skip:
-                dropped = min(skip, len(chunk))
-                chunk, skip = chunk[dropped:], skip - dropped
-                if not chunk:
-                    continue
-            self.left -= len(chunk)
-            if self.left < 0:  # an ArchiveError: run() neither resumes nor retries it
-                raise size_limit_error(self.target.display, self.client.max_size, "download")
-            yield chunk
-
-    def _resume(self, received: int) -> tuple[Any, int]:
-        headers = {"Accept-Encoding": "identity", "Range": f"bytes={received}-"}
-        if self.etag or self.last_modified:
-            headers["If-Range"] = self.etag or self.last_modified or ""
-        response = _open(self.client, self.target, headers)
-        if response.status_code in (200, 206):
-            changed = self._changed(response)
-            if changed:
-                response.close()
-                raise DownloadError(
-                    f"{self.target.display}: the file changed on the server during the download "
-                    f"({changed}); nothing was cached, resolve it again"
-                )
-        if response.status_code == 206:
-            content_range = response.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {received}-"):
-                response.close()
-                raise DownloadError(f"{self.target.display}: server resumed at the wrong offset")
-            return response, 0
-        if response.status_code == 200:  # no range support: read it again, skip what we have
-            return response, received
-        response.close()
-        raise DownloadError(
-            f"{self.target.display}: HTTP {response.status_code} while resuming the download",
-            response.status_code,
-        )
-
-    def _changed(self, response: Any) -> str:
-        """Why the resumed response is not the same file as the first one, or ``""``.
-
-        A 200 to a ``Range`` request is either a server without range support (same file) or
-        the answer to an ``If-Range`` that no longer holds (a new file): the validators and the
-        length tell them apart. The bytes already streamed cannot be taken back, so a new
-        file fails the download rather than splicing two files together.
-        """
-        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        if self.etag and etag and etag != self.etag:
-            return f"ETag {self.etag} became {etag}"
-        if self.last_modified and modified and modified != self.last_modified:
-            return f"Last-Modified {self.last_modified} became {modified}"
-        total = full_length(response)
-        if self.total is not None and total is not None and total != self.total:
-            return f"{self.total} bytes became {total}"
-        if response.status_code == 200 and not (self.etag or self.last_modified) and total is None:
-            return "the server gives no validator or length to tell"
-        return ""
-
-    def run(self, put: Callable[[bytes], None]) -> None:
-        """Stream the body to the cache and to ``put``; commit when complete and verified."""
-        import requests
-        import urllib3
-
-        display = self.target.display
-        cache = self.client.cache
-        progress = self.client.progress(display, self.total)
-        response, skip, received, failures = self.response, 0, 0, 0
-        try:
-            with cache.writer(expected=self.pin) as writer:
-                self.partial = writer
-                while True:
-                    try:
-                        for chunk in self._chunks(response, skip):
-                            writer.write(chunk)
-                            put(chunk)
-                            received += len(chunk)
-                            progress.update(len(chunk))
-                        if self.total is not None and received < self.total:
-                            raise DownloadError("short body")
-                        break
-                    except (
-                        requests.RequestException,
-                        urllib3.exceptions.HTTPError,
-                        OSError,
-                        DownloadError,
-                    ) as exc:
-                        response.close()
-                        self.check_interrupted(display)
-                        failures += 1
-                        retry_or_raise(
-                            exc,
-                            display,
-                            peer="server",
-                            timeout=self.client.timeout,
-                            failures=failures,
-                            received=received,
-                            total=self.total,
-                        )
-                        response, skip = self._resume(received)
-                        self.response = response  # the one interrupt() shuts down now
-                        self.check_interrupted(display)  # while the resume was asked for
-                response.close()
-                self.check_interrupted(display)
-                try:
-                    path = writer.commit()
-                except DigestMismatchError as exc:
-                    raise DigestMismatchError(f"{display}: {exc}; nothing was cached") from None
-            cache.remember(
-                CacheEntry(
-                    url=self.target.url,
-                    digest=writer.digest,
-                    size=received,
-                    etag=self.etag,
-                    last_modified=self.last_modified,
-                )
-            )
-            self.committed = FileBlob(path, source=display, digest=writer.digest)
-        finally:
-            response.close()
-            progress.close()
-            self.lock.release()
 
 
 class DownloadBlob(Blob):
     """A URL being downloaded: the first :meth:`open_raw` streams the body (into the cache
     at the same time); later ones read the cached copy."""
 
-    def __init__(self, fetch: _BodyFetch) -> None:
-        super().__init__(fetch.target.display, digest=fetch.pin, size=fetch.total)
-        self._fetch = fetch
+    def __init__(self, stream: BodyStream) -> None:
+        super().__init__(stream.source, digest=stream.expected, size=stream.size)
+        self._stream = stream
 
     def open_raw(self) -> Readable:
         """The body as it arrives (first call), else the committed cache file."""
-        if self._fetch.committed is not None:
-            return self._fetch.committed.open_raw()
-        if self._fetch.started:
+        stream = self._stream
+        if stream.path is not None:
+            return FileBlob(stream.path, source=self.source, digest=stream.digest).open_raw()
+        if stream.started:
             raise CnbkitError(f"{self.source}: the download was interrupted; resolve it again")
-        self._fetch.started = True
-        fetch = self._fetch
-
-        def verified() -> tuple[str, int]:
-            assert fetch.committed is not None and fetch.committed.digest is not None
-            return fetch.committed.digest, fetch.committed.size or 0
-
+        stream.started = True
         reader = ThreadedReader(
-            fetch.run, name="cnbkit-download", interrupt=fetch.interrupt, abandon=fetch.abandon
+            stream.run, name="cnbkit-download", interrupt=stream.interrupt, abandon=stream.abandon
         )
-        return VerifiedStream(reader, verified)
+        return VerifiedStream(reader, stream.result)

@@ -1,5 +1,6 @@
-"""HTTP for every resolver: one session, manual redirects, retries, clear errors.
+"""HTTP for every resolver: one session, clear errors, transfers that can be interrupted.
 
+The request itself (redirects, retries) is :func:`cnbkit.transport.request.send`.
 ``requests`` is imported only in :mod:`cnbkit.transport` and only inside the functions that
 need it: the CLI and a warm resolve of a local file never pay for it.
 """
@@ -7,18 +8,12 @@ need it: the CLI and a warm resolve of a local file never pay for it.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
-import random
 import socket
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
 
 from ..errors import DownloadError
 from ..redact import redact
-from .urls import DOWNGRADE, NOT_HTTP, HttpTarget, scheme_refusal, split_url
 
 if TYPE_CHECKING:
     import requests
@@ -33,24 +28,15 @@ __all__ = [
     "abort_response",
     "full_length",
     "ca_hint",
-    "check_redirect",
     "Session",
     "connection_failure",
     "is_timeout",
     "new_session",
-    "open_response",
-    "redirect_location",
     "retry_or_raise",
     "stalled",
-    "retry_after",
 ]
 
-_REDIRECTS = (301, 302, 303, 307, 308)
-_RETRY_STATUS = (429, 500, 502, 503, 504)
-_MAX_REDIRECTS = 10
-ATTEMPTS = 4
-_BACKOFF = 0.25
-_MAX_RETRY_AFTER = 30.0
+ATTEMPTS = 4  # tries of a request, and breaks of a body, before giving up (request.py)
 
 
 def new_session() -> requests.Session:
@@ -63,24 +49,6 @@ def new_session() -> requests.Session:
     session.mount("http://", adapter)
     session.headers["User-Agent"] = "cnbkit"
     return session
-
-
-def retry_after(response: requests.Response) -> float | None:
-    """How long a 429 or 503 asks to wait (``Retry-After`` seconds or HTTP-date), or ``None``."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    import email.utils  # rare: only a Retry-After date needs it
-
-    try:  # an HTTP-date; anything else is ignored (the normal backoff applies)
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return max(0.0, parsed.timestamp() - time.time())
 
 
 # Where a CA bundle comes from after --ca-cert, in cnbkit's order (options.py): first set wins.
@@ -151,16 +119,6 @@ def abort_response(response: requests.Response) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def redirect_location(response: requests.Response) -> str:
-    """A redirect's ``Location`` as the text it is: UTF-8 (as requests reads it), not the
-    Latin-1 mojibake of the raw header."""
-    location: str = response.headers["location"]
-    try:
-        return location.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return location
-
-
 class Interruptible:
     """A transfer that another thread can stop while it is blocked reading ``self.response``.
 
@@ -200,108 +158,6 @@ def is_timeout(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return False
-
-
-def open_response(
-    session: requests.Session,
-    target: HttpTarget,
-    *,
-    headers: dict[str, str],
-    verify: str | bool,
-    timeout: float,
-    allow_http: bool,
-    sleep: Callable[[float], None] = time.sleep,
-) -> requests.Response:
-    """GET ``target`` with redirects, retries and backoff; return the streaming response.
-
-    Redirects are followed by hand, so that credentials from the URL go only to the original
-    host, an ``https`` URL never redirects to ``http``, and every hop gets the same checks.
-    Connection errors, 429 and 5xx are retried (``ATTEMPTS`` in all) with exponential backoff,
-    honouring ``Retry-After``; a timeout is not retried (a stalled server tends to stay so).
-
-    Raises:
-        DownloadError: any failure, with the (redacted) URL and the HTTP status.
-    """
-    import requests
-
-    last: Exception | None = None
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            sleep(_BACKOFF * 2 ** (attempt - 1) * (1 + random.random() / 4))
-        url, auth, hops = target.url, target.auth, 0
-        try:
-            while True:
-                response = session.get(
-                    url,
-                    headers=headers,
-                    auth=auth,
-                    stream=True,
-                    allow_redirects=False,
-                    verify=verify,
-                    timeout=(timeout, timeout),
-                )
-                if response.status_code not in _REDIRECTS or "location" not in response.headers:
-                    break
-                response.close()
-                hops += 1
-                next_url = urljoin(url, redirect_location(response))
-                url, auth = _redirect(target, url, next_url, auth, allow_http, hops)
-        except UnicodeDecodeError:
-            # requests decodes every redirect's Location as UTF-8, even with redirects off
-            raise DownloadError(f"{target.display}: redirected to a Location that is not UTF-8") from None
-        except requests.exceptions.RequestException as exc:
-            if is_timeout(exc) or isinstance(exc, requests.exceptions.SSLError):
-                raise connection_failure(exc, target.display, timeout, verify) from None
-            last = exc
-            continue
-        if response.status_code in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
-            wait = retry_after(response)
-            response.close()
-            if wait is not None:
-                if wait > _MAX_RETRY_AFTER:
-                    raise DownloadError(
-                        f"{target.display}: server busy (HTTP {response.status_code}), asks to "
-                        f"retry after {wait:.0f} s"
-                    )
-                sleep(wait)
-            last = DownloadError(f"{target.display}: HTTP {response.status_code}")
-            continue
-        return response
-    if isinstance(last, DownloadError):
-        raise DownloadError(f"{last} (after {ATTEMPTS} attempts)")
-    assert last is not None
-    raise connection_failure(last, target.display, timeout, verify)
-
-
-def _redirect(
-    target: HttpTarget, url: str, next_url: str, auth: Any, allow_http: bool, hops: int
-) -> tuple[str, Any]:
-    if hops > _MAX_REDIRECTS:
-        raise DownloadError(f"{target.display}: more than {_MAX_REDIRECTS} redirects")
-    check_redirect(target.display, url, next_url, lambda _host: allow_http, "pass --allow-http")
-    old, new = urlsplit(url), urlsplit(next_url)
-    if (new.hostname, new.port) != (old.hostname, old.port):
-        auth = None  # credentials were given for the first host only
-    clean = split_url(next_url)  # userinfo in a Location header is never used
-    return clean.url, auth
-
-
-def check_redirect(
-    display: str, url: str, next_url: str, http_allowed: Callable[[str], bool], advice: str
-) -> None:
-    """Refuse a redirect from ``url`` to ``next_url`` that breaks the scheme rule
-    (:func:`~cnbkit.transport.urls.scheme_refusal`); ``advice`` ends the plain-http message.
-
-    Raises:
-        DownloadError: naming ``display`` and the refused URL.
-    """
-    refusal = scheme_refusal(next_url, http_allowed, after=url)
-    if refusal is NOT_HTTP:
-        raise DownloadError(f"{display}: redirected to unsupported scheme {urlsplit(next_url).scheme!r}")
-    if refusal is DOWNGRADE:
-        raise DownloadError(f"{display}: refusing a redirect from https to http ({redact(next_url)})")
-    if refusal:
-        raise DownloadError(f"{display}: redirected to plain http ({redact(next_url)}); {advice}")
 
 
 def full_length(response: Any) -> int | None:

@@ -6,7 +6,7 @@ No ``requests`` here: the registry's quick path and every message use these with
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -14,6 +14,7 @@ from ..errors import DownloadError
 from ..redact import redact
 
 __all__ = [
+    "http_allowed",
     "DOWNGRADE",
     "NOT_HTTP",
     "PLAIN_HTTP",
@@ -116,3 +117,13 @@ def check_scheme(target: HttpTarget, allow_http: bool) -> None:
             f"{target.display}: plain http to a non-loopback host is refused; use https, or pass "
             "--allow-http (CNBKIT_ALLOW_HTTP=1) if you trust the network"
         )
+
+
+def http_allowed(host: str, insecure: bool | Collection[str]) -> bool:
+    """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``):
+    loopback always; others when ``insecure`` is ``True`` or lists the host or ``host:port``."""
+    name = urlsplit(f"//{host}").hostname or host
+    if is_loopback(name) or insecure is True:
+        return True
+    listed = () if isinstance(insecure, bool) else insecure
+    return host in listed or name in listed

@@ -23,10 +23,13 @@ from ...oci._json import load_json
 from ...redact import redact
 from ..urls import DOWNGRADE, NOT_HTTP, scheme_refusal
 from .credentials import Credentials, CredentialsProvider
-from .wire import RegistryError, read_body, send
+from .wire import RegistryError, read_body
 
 if TYPE_CHECKING:
     import requests
+
+    # method, URL, headers, Authorization (or None), body: Connection's sender
+    Sender = Callable[[str, str, dict[str, str], str | None, bytes | None], requests.Response]
 
 __all__ = ["Authenticator", "Challenge", "clear_token_cache", "login_advice", "parse_challenges"]
 
@@ -116,9 +119,9 @@ class Authenticator:
         scheme: ``https`` or ``http``: the scheme the registry is reached with (no realm may
             downgrade it).
         credentials: finds credentials; called at most once, and only when a challenge needs them.
-        session: the shared session; the token request goes to the realm with it.
-        verify: TLS verification for the realm.
-        timeout: seconds.
+        send: sends a request (method, URL, headers, authorization, body): the connection's,
+            so that the token request has the registry's TLS, timeout and redirect rules.
+        timeout: seconds (for the message when the token server stalls).
         allow_http: whether plain http may be used for a host.
     """
 
@@ -127,9 +130,8 @@ class Authenticator:
         registry: str,
         scheme: str,
         credentials: CredentialsProvider,
-        session: requests.Session,
+        send: Sender,
         *,
-        verify: str | bool,
         timeout: float,
         allow_http: Callable[[str], bool],
     ) -> None:
@@ -139,8 +141,7 @@ class Authenticator:
         self._provider = credentials
         self._credentials: Credentials | None = None
         self._looked_up = False
-        self._session = session
-        self._verify = verify
+        self._send = send
         self._timeout = timeout
         self._allow_http = allow_http
 
@@ -236,17 +237,7 @@ class Authenticator:
             if creds is not None and (creds.username or creds.password):
                 pair = f"{creds.username}:{creds.password}".encode()
                 authorization = "Basic " + base64.b64encode(pair).decode("ascii")
-        response = send(
-            self._session,
-            method,
-            url,
-            headers=headers,
-            authorization=authorization,
-            body=body,
-            verify=self._verify,
-            timeout=self._timeout,
-            allow_http=self._allow_http,
-        )
+        response = self._send(method, url, headers, authorization, body)
         try:
             if response.status_code != 200:
                 status = response.status_code

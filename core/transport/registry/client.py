@@ -21,9 +21,10 @@ from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
 from ...progress import Progress
-from .blobs import BlobDownload
+from ..body import BodyStream
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
+from .quick import manifest_head
 from .reference import Reference
 from .wire import RegistryError, read_body
 
@@ -127,17 +128,16 @@ class RegistryClient:
             RegistryError: not found, refused, or a digest that does not match ``ref.digest``.
         """
         response = self._manifest_request(ref, "HEAD", accept)
-        digest = response.headers.get("Docker-Content-Digest", "")
+        found = manifest_head(response.headers)  # the warm path's reading too (quick.py)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        length = response.headers.get("Content-Length", "")
         response.close()
-        if not digest or not length.isdigit():  # some registries omit them on HEAD: GET it
+        if found is None:
             data, media_type, digest = self.get_manifest(ref, accept)
             return digest, media_type, len(data)
-        digest = self._digest_header(ref, digest)
+        digest = self._digest_header(ref, found[0])
         if ref.digest and digest != ref.digest:
             raise RegistryError(f"{ref}: the registry says its digest is {digest}; refused")
-        return digest, media_type, int(length)
+        return digest, media_type, found[1]
 
     def get_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_TYPES) -> tuple[bytes, str, str]:
         """Fetch a manifest or index as bytes, verified.
@@ -281,17 +281,22 @@ class RegistryClient:
             if length.isdigit() and int(length) > self.max_size:
                 response.close()
                 raise size_limit_error(source, self.max_size, "blob")
-            download = BlobDownload(
+            progress = self._progress(source, size)
+            download = BodyStream(
                 source=source,
-                digest=digest,
-                size=size,
-                cache=cache,
-                lock=lock,
                 response=response,
                 reopen=lambda headers: self._blob_request(ref, digest, headers, expect=None),
-                progress=self._progress(source, size),
+                cache=cache,
+                lock=lock,
+                progress=lambda: progress,
                 timeout=self.connection.timeout,
+                expected=digest,
+                size=size,
+                size_from="the manifest gives",
                 max_size=self.max_size,
+                kind="blob",
+                peer="registry",
+                error=RegistryError,
             )
         except BaseException:
             lock.release()

@@ -17,12 +17,12 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
-from ..urls import PLAIN_HTTP, scheme_refusal
+from ..request import send
+from ..urls import PLAIN_HTTP, http_allowed, scheme_refusal
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
-from .quick import http_allowed
 from .reference import Reference
-from .wire import RegistryError, error_code, send
+from .wire import RegistryError, error_code
 
 if TYPE_CHECKING:
     import requests
@@ -124,8 +124,7 @@ class Connection:
             ref.registry,
             scheme,
             self._credentials,
-            self.session,
-            verify=self.verify,
+            self._send,
             timeout=self.timeout,
             allow_http=self.allow_http,
         )
@@ -161,11 +160,13 @@ class Connection:
             method,
             url,
             headers=headers,
-            authorization=authorization,
+            credentials=authorization,
             body=body,
             verify=self.verify,
             timeout=self.timeout,
             allow_http=self.allow_http,
+            peer="registry",
+            error=RegistryError,
         )
 
     def request(

@@ -24,7 +24,8 @@ from ...oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_o
 from ...oci.mediatypes import MANIFEST_ACCEPT
 from ...oci.platform import Platform
 from ...oci.select import index_platforms, select_manifest
-from .quick import http_allowed, quick_head, remember_endpoint
+from ..urls import http_allowed
+from .quick import quick_head, remember_endpoint
 from .reference import Reference
 
 if TYPE_CHECKING:  # the client (auth, requests' helpers) is imported only when a request is due

@@ -7,23 +7,29 @@ asking for credentials (a stamp in the cache: a scheme, never a credential), and
 process sends its ``HEAD`` straight there with a bare socket. Anything but a clean ``200``
 with a valid ``Docker-Content-Digest`` (a 401 because the registry now wants credentials, a
 redirect, an error, a proxy that must be used) returns ``None``, and the caller takes the full
-client's path, which pings, authenticates and reports errors properly. Plain http is used only
-if it is still allowed now.
+client's path, which pings, authenticates and reports errors properly.
+
+It is a cache-only shortcut, not a second HTTP client with rules of its own: it runs only for
+a registry the cache remembers; the scheme rule is the one every request obeys
+(:func:`~cnbkit.transport.urls.scheme_refusal`: plain http only if it is still allowed now);
+the timeout is the client's; the answer is read by the client's own reading of a tag's ``HEAD``
+(:func:`manifest_head`); a redirect, a retry status or anything doubtful is left to the one
+request function (:func:`cnbkit.transport.request.send`) by returning ``None``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from ...archive.digest import validate_digest
 from ...cache import Cache, CacheEntry
 from ...errors import CnbkitError
-from ..urls import is_loopback
+from ..urls import scheme_refusal
 from .reference import Reference
 
-__all__ = ["http_allowed", "quick_head", "remember_endpoint"]
+__all__ = ["manifest_head", "quick_head", "remember_endpoint"]
 
 _PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 
@@ -59,7 +65,7 @@ def quick_head(
     if entry is None or entry.etag not in ("http", "https"):
         return None
     scheme = entry.etag
-    if (scheme == "http" and not allow_http(ref.api_host)) or _proxied(ref.hostname):
+    if scheme_refusal(f"{scheme}://{ref.api_host}/", allow_http) or _proxied(ref.hostname):
         return None
     parts = urlsplit(f"//{ref.api_host}")
     if scheme == "https" and verify is False:
@@ -78,24 +84,26 @@ def quick_head(
     if head is None:
         return None
     status, headers = head
-    header = headers.get("docker-content-digest", "")
-    length = headers.get("content-length", "")
-    if status != 200 or not length.isdigit():
+    found = manifest_head(headers) if status == 200 else None
+    if found is None:
         return None
     try:
-        return validate_digest(header.strip()), int(length)
+        return validate_digest(found[0]), found[1]
     except CnbkitError:
+        return None  # the full client words the refusal
+
+
+def manifest_head(headers: Mapping[str, str]) -> tuple[str, int] | None:
+    """``(Docker-Content-Digest, Content-Length)`` of a manifest ``HEAD``'s answer, the digest
+    not yet validated; ``None`` when either is missing (some registries omit them: GET it).
+
+    ``headers`` is looked up by lower-case name (requests' headers ignore case).
+    """
+    digest = headers.get("docker-content-digest", "").strip()
+    length = headers.get("content-length", "")
+    if not digest or not length.isdigit():
         return None
-
-
-def http_allowed(host: str, insecure: bool | Collection[str]) -> bool:
-    """Whether plain http may be used with ``host`` (``name``, ``name:port`` or ``[v6]:port``):
-    loopback always; others when ``insecure`` is ``True`` or lists the host or ``host:port``."""
-    name = urlsplit(f"//{host}").hostname or host
-    if is_loopback(name) or insecure is True:
-        return True
-    listed = () if isinstance(insecure, bool) else insecure
-    return host in listed or name in listed
+    return digest, int(length)
 
 
 _MAX_HEAD = 64 * 1024  # a HEAD answer's status line and headers; more is not a registry
