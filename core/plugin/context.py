@@ -202,31 +202,15 @@ class Context:
             CnbkitError: (``required``) no daemon, no such image, another platform; and, either
                 way, a save that fails or does not match its config.
         """
-        from ..transport.daemon import DaemonUnavailableError, daemon_address
-        from ..transport.daemon_image import open_daemon_image
+        from .sources import daemon_image
 
-        where = daemon_address()
-        if where is None:
-            if not required:
-                return None
-            raise DaemonUnavailableError(
-                f"{reference}: no Docker daemon (DOCKER_HOST is unset or its socket is missing); "
-                "start Docker, set DOCKER_HOST, or use --pull-policy if-not-present"
-            )
-        try:
-            client = self.docker_client()
-        except DaemonUnavailableError:
-            if not required:
-                return None
-            raise
-        return open_daemon_image(
-            client,
+        return daemon_image(
+            self.docker_client,
             reference,
             cache=self.cache,
             platform=self.platform,
-            where=where,
-            required=required,
             max_size=self.options.max_size,
+            required=required,
         )
 
     def push_image(self, image: Image, reference: str) -> str:
