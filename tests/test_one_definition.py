@@ -1,0 +1,89 @@
+"""One definition of each constant and helper: a second copy is a second rule to keep in step."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import cnbkit
+import pytest
+
+ROOT = Path(__file__).parent.parent
+CORE = ROOT / "core"
+_SOURCES = sorted([*CORE.rglob("*.py"), *(ROOT / "resolvers").rglob("*.py")])
+
+
+def _where(pattern: str) -> list[str]:
+    found = re.compile(pattern)
+    return [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _SOURCES
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if found.search(line)
+    ]
+
+
+def _files(pattern: str) -> list[str]:
+    return sorted({hit.rsplit(":", 1)[0] for hit in _where(pattern)})
+
+
+def test_media_types_are_spelled_in_one_module() -> None:
+    assert _files(r"[\"']application/vnd\.") == ["core/oci/mediatypes.py"]
+
+
+def test_the_silent_progress_is_defined_once() -> None:
+    assert _files(r"^\s*class _Silent\b") == ["core/progress.py"]
+
+
+def test_the_pull_policies_are_listed_once() -> None:
+    # The names as values (choices, defaults); prose in docstrings and messages may name them.
+    assert _files(r"[\"']if-not-present[\"']") == ["core/options.py"]
+
+
+def test_files_are_renamed_into_place_by_the_atomic_helpers_only() -> None:
+    # archive/atomic.py holds the one durability rule; hashing.py moves a verified cache blob
+    # (VerifiedStream.commit) and the lifecycle sorts a layer file in place under its own lock.
+    renames = _files(r"\bos\.(replace|rename)\(")
+    assert renames == ["core/archive/atomic.py", "core/archive/hashing.py"], renames
+
+
+def test_plugin_load_failure_is_a_record_not_a_misnamed_exception() -> None:
+    from cnbkit.plugin import loader
+
+    assert not hasattr(loader, "PluginLoadError")
+    failure = loader.PluginLoadFailure("broken", "dist 1.0", "ImportError: no module")
+    assert not isinstance(failure, BaseException) and failure.name == "broken"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OciDescriptor",
+        "media_types",
+        "ImageError",
+        "PlatformNotFoundError",
+        "RegistryError",
+        "DaemonUnavailableError",
+    ],
+)
+def test_the_face_serves_what_an_image_source_needs(name: str) -> None:
+    assert name in cnbkit.__all__ and getattr(cnbkit, name) is not None
+
+
+def _docstrings() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(CORE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                if doc:
+                    found.append((str(path.relative_to(ROOT)), doc))
+    return found
+
+
+@pytest.mark.parametrize("gone", ["registry/blobs.py", "open_response", "lifecycle/links.py", "_layer_path"])
+def test_docstrings_and_the_map_name_no_module_or_function_that_moved(gone: str) -> None:
+    stale = [where for where, doc in _docstrings() if gone in doc]
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert stale == [] and gone not in architecture, stale
