@@ -21,7 +21,7 @@ from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
 from ...oci.mediatypes import MANIFEST_ACCEPT
-from ...progress import Progress
+from ...progress import Progress, Silent
 from ..body import BodyStream
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_MAX", "RegistryClient"]
 
 MANIFEST_MAX = 4 * 1024 * 1024  # what containerd and the distribution spec accept
-
-
-class _Silent:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class RegistryClient:
@@ -86,7 +78,7 @@ class RegistryClient:
             insecure=insecure,
             credentials=credentials or DockerConfigCredentials(),
         )
-        self._progress = progress or (lambda _description, _total: _Silent())
+        self._progress = progress or (lambda _description, _total: Silent())
         self._notice = notice
         self.max_size = max_size
 
