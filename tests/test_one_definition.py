@@ -37,8 +37,9 @@ def test_the_silent_progress_is_defined_once() -> None:
 
 
 def test_the_pull_policies_are_listed_once() -> None:
-    # The names as values (choices, defaults); prose in docstrings and messages may name them.
-    assert _files(r"[\"']if-not-present[\"']") == ["core/options.py"]
+    # The list and the default (prose, and a plugin comparing a policy, may name one).
+    assert _files(r"[\"']always[\"'], [\"']if-not-present") == ["core/options.py"]
+    assert _files(r"(default=|[^=!]= |\bor )[\"']if-not-present[\"']") == ["core/options.py"]
 
 
 def test_files_are_renamed_into_place_by_the_atomic_helpers_only() -> None:
