@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from pathlib import Path
 
+from ..archive.atomic import beside
 from ..archive.streams import close_stream
 from ..errors import UsageError, WriteError
 from ..oci import mediatypes as mt
@@ -72,7 +72,7 @@ def export_layout(image: Image, rest: str, base_dir: str | os.PathLike[str] | No
         else:
             if not target.parent.is_dir():
                 raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
-            temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+            temp = beside(target)
             try:
                 _write(LayoutWriter(temp), image, where.tag)
                 os.rename(temp, target)
