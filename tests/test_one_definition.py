@@ -50,6 +50,17 @@ def test_one_atomic_write_helper_with_one_durability_rule() -> None:
     assert helpers and all(hit.startswith("core/archive/atomic.py:") for hit in helpers), helpers
 
 
+def test_versions_are_parsed_by_one_rule_each() -> None:
+    # A lifecycle version by lifecycle/versions.py (pack's semver), an API version by the
+    # descriptor's api_version: no third pattern, no comparison by stripping a "v".
+    patterns = _where(r"r[\"]\^?v\?")
+    assert [hit.rsplit(":", 1)[0] for hit in patterns] == [
+        "core/lifecycle/descriptor.py",
+        "core/lifecycle/versions.py",
+    ], patterns
+    assert _where(r"\.lstrip\([\"']v[\"']\)") == []
+
+
 def test_plugin_load_failure_is_a_record_not_a_misnamed_exception() -> None:
     from cnbkit.plugin import loader
 

@@ -17,6 +17,7 @@ __all__ = [
     "Fetcher",
     "RELEASE_PLATFORMS",
     "lifecycle_url",
+    "normal_version",
     "parse_version",
     "resolve_version",
 ]
@@ -61,9 +62,19 @@ def parse_version(text: str) -> str:
     Raises:
         UsageError: not a semantic version.
     """
+    version = normal_version(text)
+    if version is None:
+        raise UsageError(f"invalid lifecycle version {text!r}: expected a semantic version like 0.21.0")
+    return version
+
+
+def normal_version(text: str) -> str | None:
+    """A lifecycle version normalised as pack does (``v0.19`` -> ``0.19.0``), or ``None`` when
+    ``text`` is not a semantic version: the one rule for the versions of lifecycles (the
+    descriptor's, the image label's, a requested one)."""
     match = _VERSION.match(text.strip())
     if not match:
-        raise UsageError(f"invalid lifecycle version {text!r}: expected a semantic version like 0.21.0")
+        return None
     core = f"{match['major']}.{match['minor'] or 0}.{match['patch'] or 0}"
     return core + (match["pre"] or "") + (match["build"] or "")
 
