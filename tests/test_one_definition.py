@@ -61,6 +61,12 @@ def test_versions_are_parsed_by_one_rule_each() -> None:
     assert _where(r"\.lstrip\([\"']v[\"']\)") == []
 
 
+def test_relative_paths_are_resolved_against_the_base_by_one_helper() -> None:
+    # locator.local_path (Locator.path_for for a plugin): "~" expanded, relative to base_dir.
+    joins = _where(r"(is_absolute\(\)|isabs\(\w+\)) else [(\w].* / ")
+    assert [hit.rsplit(":", 1)[0] for hit in joins] == ["core/locator.py"], joins
+
+
 def test_plugin_load_failure_is_a_record_not_a_misnamed_exception() -> None:
     from cnbkit.plugin import loader
 
