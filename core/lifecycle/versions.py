@@ -62,21 +62,20 @@ def parse_version(text: str) -> str:
     Raises:
         UsageError: not a semantic version.
     """
-    version = normal_version(text)
-    if version is None:
+    match = _VERSION.match(text.strip())
+    if not match:
         raise UsageError(f"invalid lifecycle version {text!r}: expected a semantic version like 0.21.0")
-    return version
+    core = f"{match['major']}.{match['minor'] or 0}.{match['patch'] or 0}"
+    return core + (match["pre"] or "") + (match["build"] or "")
 
 
 def normal_version(text: str) -> str | None:
-    """A lifecycle version normalised as pack does (``v0.19`` -> ``0.19.0``), or ``None`` when
-    ``text`` is not a semantic version: the one rule for the versions of lifecycles (the
-    descriptor's, the image label's, a requested one)."""
-    match = _VERSION.match(text.strip())
-    if not match:
+    """:func:`parse_version`, or ``None`` when ``text`` is not a semantic version: the one rule
+    for the versions of lifecycles (the descriptor's, the image label's, a requested one)."""
+    try:
+        return parse_version(text)
+    except UsageError:
         return None
-    core = f"{match['major']}.{match['minor'] or 0}.{match['patch'] or 0}"
-    return core + (match["pre"] or "") + (match["build"] or "")
 
 
 def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -> str:
