@@ -67,6 +67,12 @@ def test_relative_paths_are_resolved_against_the_base_by_one_helper() -> None:
     assert [hit.rsplit(":", 1)[0] for hit in joins] == ["core/locator.py"], joins
 
 
+def test_no_list_of_image_schemes_beside_the_plugins_claims() -> None:
+    # A builder.toml image goes to the plugins as written and, unclaimed, as docker://NAME
+    # (Context.resolve_image); builder/config.py's own scheme list was a dead second rule.
+    assert _where(r"[\"'](oci|docker|docker-daemon):[\"']") == []
+
+
 def test_plugin_load_failure_is_a_record_not_a_misnamed_exception() -> None:
     from cnbkit.plugin import loader
 
