@@ -44,12 +44,9 @@ def _lifecycle_blob(context: Context, uri: str) -> Blob:
 
 
 def _check_version(lifecycle: Lifecycle, requested: str, shown: str) -> None:
-    from .lifecycle.versions import parse_version
+    from .lifecycle.versions import normal_version, parse_version
 
-    try:
-        found = parse_version(lifecycle.version)
-    except UsageError:
-        found = lifecycle.version
+    found = normal_version(lifecycle.version) or lifecycle.version
     if found != parse_version(requested):
         raise LifecycleError(
             f"{shown} holds lifecycle {lifecycle.version}, not the requested {requested}: "

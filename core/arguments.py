@@ -6,6 +6,7 @@ import argparse
 from typing import NoReturn
 
 from .errors import UsageError
+from .options import DEFAULT_PULL_POLICY, PULL_POLICIES
 
 __all__ = ["Parser", "build_parser"]
 
@@ -21,6 +22,11 @@ _PULL_POLICY_HELP = (
     "where docker:// images come from: the registry (always), the Docker daemon and else the "
     "registry (if-not-present, the default), the daemon only (never)"
 )
+
+
+def _pull_policy(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    # The names and the default are Options' (one list); argparse shows them in --help.
+    parser.add_argument("--pull-policy", choices=PULL_POLICIES, default=DEFAULT_PULL_POLICY, help=help)
 
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
@@ -66,9 +72,7 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to pick from a multi-arch builder"
     )
-    parser.add_argument(
-        "--pull-policy", choices=("always", "if-not-present", "never"), default="if-not-present"
-    )
+    _pull_policy(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     _network_options(parser)
 
@@ -136,12 +140,7 @@ def build_parser(version: str) -> Parser:
     resolve.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="target platform (default: the host's)"
     )
-    resolve.add_argument(
-        "--pull-policy",
-        choices=("always", "if-not-present", "never"),
-        default="if-not-present",
-        help=_PULL_POLICY_HELP,
-    )
+    _pull_policy(resolve, help=_PULL_POLICY_HELP)
     resolve.add_argument(
         "--save",
         metavar="PATH",
@@ -174,12 +173,7 @@ def build_parser(version: str) -> Parser:
     create.add_argument(
         "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
     )
-    create.add_argument(
-        "--pull-policy",
-        choices=("always", "if-not-present", "never"),
-        default="if-not-present",
-        help=_PULL_POLICY_HELP,
-    )
+    _pull_policy(create, help=_PULL_POLICY_HELP)
     create.add_argument(
         "--lifecycle-mirror",
         metavar="URL",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .redact import redact
 
-__all__ = ["Locator", "parse_locator"]
+__all__ = ["Locator", "local_path", "parse_locator"]
 
 # RFC 3986 scheme; one letter is a Windows drive ("C:\x"), not a scheme.
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
@@ -54,8 +54,19 @@ class Locator:
         ``~`` expands to the home directory.
         """
         text = self.raw if self.scheme is None else self.rest
-        path = Path(os.path.expanduser(text.split("#", 1)[0] if self.scheme else text))
-        return path if path.is_absolute() else (self.base_dir / path).absolute()
+        return self.path_for(text.split("#", 1)[0] if self.scheme else text)
+
+    def path_for(self, text: str) -> Path:
+        """``text`` (a path inside a reference: ``oci:DIR``'s ``DIR``) as an absolute path:
+        ``~`` expanded, a relative path against ``base_dir``."""
+        return local_path(text, self.base_dir)
+
+
+def local_path(text: str, base_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``text`` as an absolute path: ``~`` expanded, a relative path against ``base_dir`` (the
+    working directory by default). The one rule for every path a user writes."""
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else (Path(base_dir or Path.cwd()) / path).absolute()
 
 
 def parse_locator(uri: str, base_dir: str | os.PathLike[str] | None = None) -> Locator:

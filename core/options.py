@@ -11,9 +11,10 @@ from .archive.tarinput import DEFAULT_MAX_TOTAL
 from .errors import UsageError
 from .oci.platform import Platform, host_platform, parse_platform
 
-__all__ = ["DEFAULT_MAX_SIZE", "PULL_POLICIES", "Options", "parse_size"]
+__all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_PULL_POLICY", "PULL_POLICIES", "Options", "parse_size"]
 
 PULL_POLICIES = ("always", "if-not-present", "never")
+DEFAULT_PULL_POLICY = "if-not-present"  # as pack's
 DEFAULT_MAX_SIZE = DEFAULT_MAX_TOTAL  # 4 GiB: a lifecycle is ~300 MB
 _TRUE = ("1", "true", "yes", "on")
 _SIZE = re.compile(r"(\d{1,20})\s*(?:([KMGT])(?:i?B)?|B)?", re.IGNORECASE)
@@ -57,7 +58,7 @@ class Options:
 
     platform: Platform = field(default_factory=host_platform)
     base_dir: Path = field(default_factory=Path.cwd)
-    pull_policy: str = "if-not-present"
+    pull_policy: str = DEFAULT_PULL_POLICY
     offline: bool = False
     cache_dir: Path | None = None
     verify: str | bool = True
@@ -101,7 +102,7 @@ class Options:
             raise UsageError(f"max_size must be a positive number of bytes, got {max_size}")
         if isinstance(platform, str):
             platform = parse_platform(platform)
-        policy = pull_policy or "if-not-present"
+        policy = pull_policy or DEFAULT_PULL_POLICY
         if policy not in PULL_POLICIES:
             raise UsageError(f"invalid pull policy {policy!r}: use one of {', '.join(PULL_POLICIES)}")
         if timeout is None:

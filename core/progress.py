@@ -7,7 +7,7 @@ from typing import Protocol
 
 from .redact import printable
 
-__all__ = ["Progress", "new_progress"]
+__all__ = ["Progress", "Silent", "new_progress"]
 
 
 class Progress(Protocol):
@@ -20,7 +20,9 @@ class Progress(Protocol):
         """The transfer ended (successfully or not)."""
 
 
-class _Silent:
+class Silent:
+    """A progress that reports nothing (no terminal, or nobody asked)."""
+
     def update(self, n: int) -> None:
         pass
 
@@ -52,5 +54,5 @@ class _Bar:
 def new_progress(description: str, total: int | None, *, enabled: bool) -> Progress:
     """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else a silent one."""
     if not enabled or not sys.stderr.isatty():
-        return _Silent()
+        return Silent()
     return _Bar(description, total)

@@ -10,7 +10,6 @@ core's ``open_docker_archive``/``write_docker_archive`` and ``open_oci_archive``
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnbkit import Context, Locator, UsageError, hookimpl, parse_locator
@@ -48,7 +47,7 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
     from cnbkit import open_docker_archive, open_oci_archive
 
     path, ref = _split(locator.scheme, locator.rest)
-    full = Path(path) if os.path.isabs(path) else locator.base_dir / path
+    full = locator.path_for(path)
     opener = open_docker_archive if locator.scheme == "docker-archive" else open_oci_archive
     return opener(full, ref=ref, platform=context.platform, max_size=context.options.max_size)
 

@@ -9,8 +9,6 @@ blob verified) is the core's ``cnbkit.open_layout``; this plugin only says what 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnbkit import Context, Locator, hookimpl
@@ -27,12 +25,6 @@ def cnbkit_resolvers() -> list[str]:
     return ["oci:DIR[:TAG]", "oci:DIR@sha256:HEX", "DIR holding an oci-layout file"]
 
 
-def _local(text: str, base_dir: Path) -> Path:
-    """``text`` as a path: ``~`` expanded, relative paths against the base directory."""
-    path = Path(os.path.expanduser(text))
-    return path if path.is_absolute() else (base_dir / path).absolute()
-
-
 @hookimpl
 def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
     """Open the image an ``oci:`` reference (or a layout directory) names, for the target platform."""
@@ -41,7 +33,7 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
 
     if locator.scheme == "oci":
         parsed = parse_layout_locator(locator.rest)
-        path = _local(parsed.path, locator.base_dir)
+        path = locator.path_for(parsed.path)
         return open_layout(path, tag=parsed.tag, digest=parsed.digest, platform=context.platform)
     if locator.scheme in (None, "file"):
         path = locator.local_path()

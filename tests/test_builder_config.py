@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cnbkit
 import pytest
-from cnbkit.builder.config import image_uri, parse_config, read_config
+from cnbkit.builder.config import parse_config, read_config
 from cnbkit.builder.files import build_env_files, order_toml, resolve_order, run_toml, stack_toml, system_toml
 from cnbkit.builder.labels import go_json
 from hypothesis import given, settings
@@ -61,7 +61,6 @@ def test_a_pack_users_builder_toml_with_bare_image_names_reads_unchanged(tmp_pat
     config = read_config(path)
     assert config.base_dir == path.parent
     assert config.build_image == "cnbs/sample-base-build:jammy"  # [stack] build-image merged in
-    assert image_uri(config.build_image) == "docker://cnbs/sample-base-build:jammy"
     assert [(r.image, r.mirrors) for r in config.run_images] == [
         ("cnbs/sample-base-run:jammy", ("mirror.example/run:jammy",))
     ]
@@ -77,22 +76,6 @@ def test_a_pack_users_builder_toml_with_bare_image_names_reads_unchanged(tmp_pat
     assert stack_toml(config) == (
         b'[run-image]\n  image = "cnbs/sample-base-run:jammy"\n  mirrors = ["mirror.example/run:jammy"]\n'
     )
-
-
-@pytest.mark.parametrize(
-    ("value", "uri"),
-    [
-        ("cnbs/sample-base-build:jammy", "docker://cnbs/sample-base-build:jammy"),
-        ("ubuntu:jammy", "docker://ubuntu:jammy"),
-        ("localhost:5000/build:1", "docker://localhost:5000/build:1"),
-        ("docker://x/y:1", "docker://x/y:1"),
-        ("docker:/x/y", "docker:/x/y"),
-        ("oci:build-image:latest", "oci:build-image:latest"),
-        ("thirdparty://store/x", "thirdparty://store/x"),
-    ],
-)
-def test_image_names_without_a_scheme_mean_docker(value: str, uri: str) -> None:
-    assert image_uri(value) == uri
 
 
 @pytest.mark.parametrize(

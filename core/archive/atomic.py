@@ -2,6 +2,14 @@
 
 A reader (another process, the user) never sees a half-written file, and a failure leaves
 nothing behind: neither at the target nor beside it.
+
+The one durability rule for every file cnbkit writes into place (the cache's records and
+blobs, OCI layouts, archives, ``--save``): atomic against readers and against this process
+dying, and no ``fsync``. What is written is either re-fetchable (the cache) or
+content-addressed and checked against its digest when read again (blobs, layouts), so a file
+that a power loss truncates is found and refused, never misread; an ``fsync`` per file would
+cost every warm resolve and every layout a disk flush for no such gain. go-containerregistry's
+layout writer makes the same choice (a temp file renamed into place).
 """
 
 from __future__ import annotations

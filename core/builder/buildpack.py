@@ -144,9 +144,7 @@ def _parse(data: bytes, name: str, kind: str, blob: Blob) -> Module:
         raise BuilderError(f"{where}: [{kind}] needs a string id and version")
     if not is_module_dir(ident, version):
         raise BuilderError(f"{where}: [{kind}] id {ident!r} or version {version!r} cannot be a path")
-    info = {
-        k: v for k, v in table.items() if k in ("name", "homepage", "description", "keywords", "licenses")
-    }
+    info = {k: v for k, v in table.items() if k in _INFO_KEYS}
     return Module(
         kind=kind,
         id=ident,

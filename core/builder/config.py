@@ -10,7 +10,6 @@ plugins, and every message names the file and, where it can be found, the line.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,24 +27,8 @@ __all__ = [
     "RunImage",
     "StackConfig",
     "Target",
-    "image_uri",
     "read_config",
 ]
-
-# pack's paths.IsURI: something, then ":/". Plus the single-colon image schemes cnbkit knows.
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
-_IMAGE_SCHEMES = ("oci:", "docker:", "docker-daemon:")
-
-
-def image_uri(value: str) -> str:
-    """The URI the image plugins get for a builder.toml image value.
-
-    ``docker://x``, ``oci:dir:tag`` and any ``scheme:/...`` stay as written; a bare name such
-    as ``cnbs/sample-base-build:jammy`` (pack's form) means ``docker://cnbs/...``.
-    """
-    if _URI.match(value) or value.startswith(_IMAGE_SCHEMES):
-        return value
-    return f"docker://{value}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import LifecycleError, TomlError
 from ..tomlfile import loads
+from .versions import normal_version
 
 __all__ = ["APISet", "Descriptor", "api_version", "parse_descriptor"]
 
@@ -15,7 +16,6 @@ __all__ = ["APISet", "Descriptor", "api_version", "parse_descriptor"]
 # Arabic-Indic digits too, which the lifecycle refuses when the builder runs; and few of them:
 # ``int()`` refuses over 4300 digits with a ValueError.
 _API = re.compile(r"v?([0-9]{1,9})(?:\.([0-9]{0,9}))?", re.ASCII)
-_SEMVER = re.compile(r"^v?(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def parse_descriptor(data: bytes, name: str) -> Descriptor:
         )
     lifecycle = doc.get("lifecycle")
     version = lifecycle.get("version") if isinstance(lifecycle, dict) else None
-    if not isinstance(version, str) or not _SEMVER.match(version):
+    if not isinstance(version, str) or version != version.strip() or normal_version(version) is None:
         found = "missing" if version is None else repr(version)
         raise LifecycleError(f'{name}: [lifecycle] version is {found}: expected a version like "0.21.0"')
     buildpack, platform = apis["buildpack"], apis["platform"]

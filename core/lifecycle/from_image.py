@@ -34,8 +34,9 @@ from ..oci._json import load_json
 from ..oci.config import MAX_CONFIG_SIZE
 from ..oci.image import Image, Layer
 from ..oci.whiteout import WHITEOUT_PREFIX, Overlay
-from .descriptor import APISet, Descriptor
+from .descriptor import APISet, Descriptor, api_version
 from .placement import LAYER_DIR, under
+from .versions import normal_version
 
 __all__ = ["APIS_LABEL", "VERSION_LABEL", "ImageBlob", "check_labels", "image_blob"]
 
@@ -246,13 +247,11 @@ def _label_apis(text: str, where: str) -> dict[str, APISet]:
 
 
 def _normal(apis: APISet) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # By the descriptor's rule (``v0.2``, ``0.02`` -> ``0.2``); what it refuses is kept as written.
     def norm(items: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(sorted(".".join(str(int(p)) for p in v.lstrip("v").split(".")) for v in items))
+        return tuple(sorted(api_version(v) or v for v in items))
 
-    try:
-        return norm(apis.supported), norm(apis.deprecated)
-    except ValueError:
-        return apis.supported, apis.deprecated
+    return norm(apis.supported), norm(apis.deprecated)
 
 
 def check_labels(info: ImageInfo, descriptor: Descriptor) -> None:
@@ -263,7 +262,7 @@ def check_labels(info: ImageInfo, descriptor: Descriptor) -> None:
     """
     where = info.reference
     version = info.labels.get(VERSION_LABEL)
-    if version is not None and version.lstrip("v") != descriptor.version.lstrip("v"):
+    if version is not None and normal_version(version) != normal_version(descriptor.version):
         raise LifecycleError(
             f"{where}: label {VERSION_LABEL} says {version!r} but /{DESCRIPTOR} says "
             f"{descriptor.version!r}; the image is inconsistent, rebuild it"

@@ -17,6 +17,7 @@ __all__ = [
     "Fetcher",
     "RELEASE_PLATFORMS",
     "lifecycle_url",
+    "normal_version",
     "parse_version",
     "resolve_version",
 ]
@@ -66,6 +67,15 @@ def parse_version(text: str) -> str:
         raise UsageError(f"invalid lifecycle version {text!r}: expected a semantic version like 0.21.0")
     core = f"{match['major']}.{match['minor'] or 0}.{match['patch'] or 0}"
     return core + (match["pre"] or "") + (match["build"] or "")
+
+
+def normal_version(text: str) -> str | None:
+    """:func:`parse_version`, or ``None`` when ``text`` is not a semantic version: the one rule
+    for the versions of lifecycles (the descriptor's, the image label's, a requested one)."""
+    try:
+        return parse_version(text)
+    except UsageError:
+        return None
 
 
 def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -> str:

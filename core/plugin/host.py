@@ -20,7 +20,7 @@ from ..errors import CnbkitError, PluginError
 from ..redact import redact
 from .loader import (
     LoadedPlugin,
-    PluginLoadError,
+    PluginLoadFailure,
     load_plugins,
     new_plugin_manager,
     register_checked,
@@ -50,7 +50,7 @@ class PluginHost:
         self,
         pm: pluggy.PluginManager,
         loaded: list[LoadedPlugin] | None = None,
-        failed: list[PluginLoadError] | None = None,
+        failed: list[PluginLoadFailure] | None = None,
     ) -> None:
         self._pm = pm
         self.loaded = loaded or []

@@ -26,7 +26,7 @@ from .entrypoints import EntryPoint, find_entry_points
 __all__ = [
     "BUILTIN_DISTRIBUTION",
     "LoadedPlugin",
-    "PluginLoadError",
+    "PluginLoadFailure",
     "load_plugins",
     "new_plugin_manager",
     "register_checked",
@@ -51,8 +51,8 @@ class LoadedPlugin:
 
 
 @dataclass(frozen=True)
-class PluginLoadError:
-    """A plugin that failed to load, and why."""
+class PluginLoadFailure:
+    """A plugin that failed to load, and why: a record for `cnbkit plugins`, not an exception."""
 
     name: str
     distribution: str
@@ -82,7 +82,7 @@ def _entry_points() -> list[EntryPoint]:
 
 def load_plugins(
     pm: pluggy.PluginManager, report: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
-) -> tuple[list[LoadedPlugin], list[PluginLoadError]]:
+) -> tuple[list[LoadedPlugin], list[PluginLoadFailure]]:
     """Register every plugin of the ``cnbkit`` entry-point group with ``pm``.
 
     Args:
@@ -93,7 +93,7 @@ def load_plugins(
         The plugins registered, in registration order, and those that failed.
     """
     loaded: list[LoadedPlugin] = []
-    failed: list[PluginLoadError] = []
+    failed: list[PluginLoadFailure] = []
     disabled = _disabled()
     for ep in _entry_points():
         dist, version = ep.distribution, ep.version
@@ -109,7 +109,7 @@ def load_plugins(
             else:
                 error = register_checked(pm, module, ep.name)
         if error:
-            failed.append(PluginLoadError(ep.name, dist, error))
+            failed.append(PluginLoadFailure(ep.name, dist, error))
             report(f"cnbkit: plugin {ep.name!r} (from {dist}) failed to load and is skipped: {error}")
             continue
         loaded.append(

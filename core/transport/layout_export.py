@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
-from pathlib import Path
 
+from ..archive.atomic import beside
 from ..archive.streams import close_stream
 from ..errors import UsageError, WriteError
+from ..locator import local_path
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.image import Image
@@ -62,9 +62,7 @@ def export_layout(image: Image, rest: str, base_dir: str | os.PathLike[str] | No
     where = parse_layout_locator(rest)
     if where.digest is not None:
         raise UsageError(f"oci:{rest}: an export target takes a tag, not a digest")
-    target = Path(os.path.expanduser(where.path))
-    if not target.is_absolute():
-        target = Path(base_dir or Path.cwd()) / target
+    target = local_path(where.path, base_dir)
     shown = f"oci:{target}" + (f":{where.tag}" if where.tag else "")
     try:
         if target.exists():
@@ -72,7 +70,7 @@ def export_layout(image: Image, rest: str, base_dir: str | os.PathLike[str] | No
         else:
             if not target.parent.is_dir():
                 raise WriteError(f"cannot write {target}: the directory {target.parent} does not exist")
-            temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+            temp = beside(target)
             try:
                 _write(LayoutWriter(temp), image, where.tag)
                 os.rename(temp, target)

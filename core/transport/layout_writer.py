@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..archive.atomic import write_atomically
 from ..archive.digest import validate_digest
 from ..archive.streams import CHUNK, Readable
 from ..errors import ArchiveError, DigestMismatchError, UsageError
@@ -56,19 +57,6 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 class LayoutWriter:
     """Adds blobs and tagged manifests to an OCI image layout, creating it if needed.
 
@@ -95,7 +83,7 @@ class LayoutWriter:
             if not isinstance(version, str) or not version.startswith("1."):
                 raise LayoutError(f"{marker} is not an OCI image layout version 1 marker")
         else:
-            _write_atomically(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+            write_atomically(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
         if not os.path.lexists(self.path / INDEX_FILE):
             self._write_index([])
 
@@ -141,7 +129,7 @@ class LayoutWriter:
             )
         if not self.has_blob(digest):
             self._blobs()
-            _write_atomically(self._blob_path(digest), data)
+            write_atomically(self._blob_path(digest), data)
         return digest
 
     def write_blob_stream(self, stream: Readable, expected: str | None = None) -> tuple[str, int]:
@@ -164,8 +152,6 @@ class LayoutWriter:
                     hasher.update(chunk)
                     size += len(chunk)
                     file.write(chunk)
-                file.flush()
-                os.fsync(file.fileno())
             digest = "sha256:" + hasher.hexdigest()
             if expected is not None and digest != expected:
                 raise DigestMismatchError(
@@ -181,7 +167,7 @@ class LayoutWriter:
         """Hard-link ``source`` (a cache file) in as blob ``expected``, after checking its size
         and digest; ``False`` when the file system will not link it (copy it then).
 
-        Reading to hash costs a fraction of copying (no writes, no ``fsync``), and a second
+        Reading to hash costs a fraction of copying (no writes), and a second
         layout of the same builder takes no more disk. Both sides are content-addressed and
         replaced, never written in place, so sharing the inode shares nothing mutable.
 
@@ -267,4 +253,4 @@ class LayoutWriter:
         ).encode()
         if len(data) > MAX_MANIFEST_SIZE:
             raise LayoutError(f"{self.path}/index.json would exceed {MAX_MANIFEST_SIZE} bytes; use another")
-        _write_atomically(self.path / INDEX_FILE, data)
+        write_atomically(self.path / INDEX_FILE, data)

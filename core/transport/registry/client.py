@@ -20,7 +20,8 @@ from ...archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
-from ...progress import Progress
+from ...oci.mediatypes import MANIFEST_ACCEPT
+from ...progress import Progress, Silent
 from ..body import BodyStream
 from .connection import Connection, pull_scope
 from .credentials import CredentialsProvider, DockerConfigCredentials
@@ -31,30 +32,9 @@ from .wire import RegistryError, read_body
 if TYPE_CHECKING:
     import requests
 
-__all__ = [
-    "DOCKER_MANIFEST",
-    "DOCKER_MANIFEST_LIST",
-    "MANIFEST_MAX",
-    "MANIFEST_TYPES",
-    "OCI_INDEX",
-    "OCI_MANIFEST",
-    "RegistryClient",
-]
+__all__ = ["MANIFEST_MAX", "RegistryClient"]
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)
 MANIFEST_MAX = 4 * 1024 * 1024  # what containerd and the distribution spec accept
-
-
-class _Silent:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class RegistryClient:
@@ -98,7 +78,7 @@ class RegistryClient:
             insecure=insecure,
             credentials=credentials or DockerConfigCredentials(),
         )
-        self._progress = progress or (lambda _description, _total: _Silent())
+        self._progress = progress or (lambda _description, _total: Silent())
         self._notice = notice
         self.max_size = max_size
 
@@ -118,7 +98,7 @@ class RegistryClient:
 
     # -- manifests -----------------------------------------------------------------------
 
-    def head_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_TYPES) -> tuple[str, str, int]:
+    def head_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_ACCEPT) -> tuple[str, str, int]:
         """Revalidate a tag (or check a digest) with ``HEAD``: Docker Hub counts GETs as pulls.
 
         Returns:
@@ -139,7 +119,7 @@ class RegistryClient:
             raise RegistryError(f"{ref}: the registry says its digest is {digest}; refused")
         return digest, media_type, found[1]
 
-    def get_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_TYPES) -> tuple[bytes, str, str]:
+    def get_manifest(self, ref: Reference, accept: Sequence[str] = MANIFEST_ACCEPT) -> tuple[bytes, str, str]:
         """Fetch a manifest or index as bytes, verified.
 
         By digest, the bytes must have that digest; by tag, they must match the registry's

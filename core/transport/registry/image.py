@@ -221,7 +221,7 @@ def open_registry_image(
         return quick_head(
             cache,
             target,
-            MANIFEST_ACCEPT,  # the client's MANIFEST_TYPES, without importing the client
+            MANIFEST_ACCEPT,  # what the client accepts, without importing the client
             verify=verify,
             timeout=timeout,
             allow_http=lambda host: http_allowed(host, insecure),
