@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .locks import Releasable
-from .store import LAYOUT, Cache, CacheEntry, default_cache_dir
+from .store import LAYOUT, Cache, default_cache_dir
 
-__all__ = ["LAYOUT", "Cache", "CacheEntry", "Releasable", "default_cache_dir"]
+__all__ = ["LAYOUT", "Cache", "Releasable", "default_cache_dir"]
