@@ -60,7 +60,10 @@ def test_a_record_of_one_kind_is_never_read_as_another(tmp_path: Path) -> None:
     key = "registry.example:5000"
     cache.remember(PushedBlob(key, digest=digest, repository="team/app"))
     cache.remember(RegistryEndpoint(key, scheme="https"))
-    assert cache.recall(PushedBlob, key) == PushedBlob(key, digest=digest, repository="team/app")
+    pushed_record = cache.recall(PushedBlob, key)
+    assert type(pushed_record) is PushedBlob and pushed_record == PushedBlob(
+        key, digest=digest, repository="team/app"
+    )
     assert cache.recall(RegistryEndpoint, key) == RegistryEndpoint(key, scheme="https")
     assert cache.recall(FileStamp, key) is None
 

@@ -1,4 +1,4 @@
-"""The shared cache: content-addressed blobs, the URL index, locks and its upkeep."""
+"""The shared cache: content-addressed blobs, typed records, locks and its upkeep."""
 
 from __future__ import annotations
 

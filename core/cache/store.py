@@ -18,7 +18,6 @@ digest verified: writes go to ``tmp/`` on the same filesystem and are renamed in
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from ..archive.hashing import HashingFile
 from ..errors import CnbkitError, WriteError
 from ..redact import redact
 from .locks import FileLock, Releasable
-from .records import R, Record, UrlAnswer, decode, encode
+from .records import R, Record, UrlAnswer, decode, encode, kind_name
 
 __all__ = ["LAYOUT", "OLD_FOLDERS", "Cache", "default_cache_dir"]
 
@@ -123,7 +122,7 @@ class Cache:
 
     def record_path(self, kind: type[Record], key: str) -> Path:
         """Where the record of ``kind`` found by ``key`` lives."""
-        return self.root / "records" / f"{kind.kind}.{_hashed(key)}.json"
+        return self.root / "records" / f"{kind_name(kind)}.{_hashed(key)}.json"
 
     def remember(self, record: Record) -> None:
         """Record (atomically) ``record``, found again by its kind and key.
@@ -137,7 +136,7 @@ class Cache:
         path = self.record_path(type(record), record.key)
         if isinstance(record, UrlAnswer):
             fetched = record.fetched or time.time()
-            record = dataclasses.replace(record, key=redact(record.key), fetched=fetched)
+            record = record._replace(key=redact(record.key), fetched=fetched)
         _mkdir(path.parent)
         write_atomically(path, encode(record))
 
