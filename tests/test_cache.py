@@ -127,7 +127,7 @@ def test_cache_prune_drops_index_entries_without_blob_and_old_unreferenced_blobs
     result = run_cli("cache", "prune", "--days", "30")
     assert result.returncode == 0, result.stderr
     assert not stray_path.exists()
-    assert list((cache_dir / "index").glob("*.json")) == []
+    assert list((cache_dir / "records").glob("url.*.json")) == []
     assert listing()["blobs"] == []
     # With the index entry gone, the next resolve is a plain download again.
     https_server.clear_log()

@@ -193,6 +193,7 @@ def test_clear_and_prune_leave_foreign_files_inside_the_layout_folders(
     foreign = [
         cache_dir / "tmp" / "session.sqlite",
         cache_dir / "index" / "search-index.json",
+        cache_dir / "records" / "notes.json",
         cache_dir / "blobs" / "thumbnails" / "a.png",
         cache_dir / "lifecycles" / "README",
     ]

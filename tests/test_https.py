@@ -67,9 +67,9 @@ def blobs(cache_dir: Path) -> list[Path]:
 
 
 def assert_nothing_cached(cache_dir: Path) -> None:
-    """No blob, no index entry, no lifecycle and no temp file was left behind."""
+    """No blob, no record, no lifecycle and no temp file was left behind."""
     assert blobs(cache_dir) == []
-    assert list((cache_dir / "index").glob("*")) == []
+    assert list((cache_dir / "records").glob("*")) == []
     assert list((cache_dir / "lifecycles").glob("*")) == []
     assert list((cache_dir / "tmp").glob("*")) == []
 
@@ -644,7 +644,7 @@ def test_a_killed_download_leaves_no_visible_entry(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert parts, "the download never reached the cache's tmp/"
-    assert blobs(cache_dir) == [] and list((cache_dir / "index").glob("*")) == []
+    assert blobs(cache_dir) == [] and list((cache_dir / "records").glob("*")) == []
     assert list((cache_dir / "lifecycles").glob("*")) == []
     # The next resolve downloads again and succeeds; prune clears the killed one's leftover.
     assert resolve_json(https_server.url(PATH), "--ca-cert", str(ca_bundle))["digest"] == digest_of(content)

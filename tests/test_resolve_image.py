@@ -280,7 +280,7 @@ def test_tampered_layer_bytes_are_an_error_and_nothing_is_cached(
     assert f"content has digest sha256:{hashlib.sha256(data).hexdigest()}, expected {digest}" in line
     assert not (tmp_path / "l.tar").exists()
     assert not (cache_dir / "lifecycles").exists() or not any((cache_dir / "lifecycles").iterdir())
-    assert not (cache_dir / "stamps").exists() or not any((cache_dir / "stamps").iterdir())
+    assert list((cache_dir / "records").glob("lifecycle-from-image.*")) == []
 
 
 def test_the_untampered_uncompressed_layer_resolves(tmp_path: Path, cache_dir: Path) -> None:

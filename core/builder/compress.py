@@ -20,7 +20,8 @@ from types import ModuleType
 
 from ..archive.streams import CHUNK
 from ..archive.threads import ThreadedReader
-from ..cache import Cache, CacheEntry
+from ..cache import Cache
+from ..cache.records import LayerGzip
 from ..errors import ArchiveError
 from ..progress import Progress
 from .layers import NewLayer
@@ -59,9 +60,12 @@ class CompressedLayer:
     reused: bool
 
 
+# The library and level are part of a gzip record's key, as they decide the bytes.
+_COMPRESSOR = f"{_gzip_lib.__name__}-{GZIP_LEVEL}"
+
+
 def _key(diff_id: str) -> str:
-    # A cache index key; the algorithm and level are part of it, as they decide the bytes.
-    return f"layer-gzip:{_gzip_lib.__name__}-{GZIP_LEVEL}:{diff_id}"
+    return f"{_COMPRESSOR}:{diff_id}"
 
 
 class LayerStore:
@@ -79,7 +83,7 @@ class LayerStore:
         self._progress = progress
 
     def _cached(self, diff_id: str, layer: NewLayer) -> CompressedLayer | None:
-        entry = self._cache.lookup(_key(diff_id))
+        entry = self._cache.recall(LayerGzip, _key(diff_id))
         if entry is None:
             return None
         path = self._cache.blob_path(entry.digest)
@@ -135,5 +139,7 @@ class LayerStore:
                 bar.close()
         digest = f"sha256:{path.name}"
         blob_size = path.stat().st_size
-        self._cache.remember(CacheEntry(url=_key(diff_id), digest=digest, size=blob_size))
+        self._cache.remember(
+            LayerGzip(_key(diff_id), compressor=_COMPRESSOR, diff_id=diff_id, digest=digest, size=blob_size)
+        )
         return CompressedLayer(diff_id, digest, blob_size, path, layer.source, False)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from ..archive.links import check_tree
 from ..archive.streams import close_stream
 from ..archive.tarreader import TarEntry, iter_tar
-from ..cache import Cache, CacheEntry
+from ..cache import Cache
+from ..cache.records import PackageVerdict
 from ..errors import ArchiveError, WriteError
 from ..oci.image import Layer
 
@@ -121,8 +122,8 @@ def check_package_layer(layer: Layer, roots: Collection[str], what: str, cache: 
     """
     key = _verdict_key(layer, roots, what)
     if cache is not None:
-        known = cache.lookup_stamp(key)
-        if known is not None and known.digest == layer.digest:
+        known = cache.recall(PackageVerdict, key)
+        if known is not None and known.layer_digest == layer.digest:
             return
     trees = {root: ModuleTree(layer.source, what) for root in roots}
     above = {"/".join(root.split("/")[:depth]) for root in roots for depth in range(1, _ROOT_DEPTH)}
@@ -159,4 +160,4 @@ def check_package_layer(layer: Layer, roots: Collection[str], what: str, cache: 
     if cache is not None:
         # Only an optimisation: a read-only or full cache just means the next build reads again.
         with contextlib.suppress(OSError, WriteError):
-            cache.remember_stamp(CacheEntry(url=key, digest=layer.digest, size=layer.size))
+            cache.remember(PackageVerdict(key, layer_digest=layer.digest))

@@ -7,7 +7,8 @@ import contextlib
 from pathlib import Path
 
 from ..errors import WriteError
-from .store import Cache, CacheEntry
+from .records import FileStamp
+from .store import Cache
 
 __all__ = ["remember_digest", "remembered_digest"]
 
@@ -21,8 +22,8 @@ def remembered_digest(cache: Cache, path: Path) -> str | None:
     """The digest ``path`` had when it was last read, if it has not changed since."""
     with contextlib.suppress(OSError):
         key, stamp = _key(path)
-        entry = cache.lookup_stamp(key)
-        if entry is not None and entry.etag == stamp:
+        entry = cache.recall(FileStamp, key)
+        if entry is not None and entry.stamp == stamp:
             return entry.digest
     return None
 
@@ -34,4 +35,4 @@ def remember_digest(cache: Cache, path: Path, digest: str, size: int) -> None:
         return
     with contextlib.suppress(OSError, WriteError):
         key, stamp = _key(path)
-        cache.remember_stamp(CacheEntry(url=key, digest=digest, size=size, etag=stamp))
+        cache.remember(FileStamp(key, stamp=stamp, digest=digest, size=size))

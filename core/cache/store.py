@@ -1,14 +1,15 @@
-"""The content-addressed cache every resolver shares: blobs by digest, the URL index, stamps.
+"""The content-addressed cache every resolver shares: blobs by digest, typed records.
 
 Layout under the cache root (``CNBKIT_CACHE_DIR``, else the XDG cache dir)::
 
     blobs/sha256/<hex>           artifacts as fetched, named by their digest
-    index/<hex>.json             URL -> digest, ETag, Last-Modified (key: sha256 of the
-                                 URL without userinfo, so no secret is ever part of a name)
-    stamps/<hex>.json            local file -> digest, with its size, times and inode
+    records/<kind>.<hex>.json    typed records (cnbkit.cache.records): what a URL answered, a
+                                 local file's stamp, a tag's digest...; <hex> is the sha256 of
+                                 the key, so no secret is ever part of a name
     lifecycles/<key>/            a validated lifecycle: lifecycle.json and layer.tar
     tmp/                         files being written; renamed into place only when verified
     locks/                       one lock file per URL or blob being fetched
+    index/, stamps/              an older cnbkit's untyped records: never read, removed by prune
 
 Nothing becomes visible under ``blobs/`` or ``lifecycles/`` before it is complete and its
 digest verified: writes go to ``tmp/`` on the same filesystem and are renamed into place.
@@ -23,7 +24,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,14 @@ from ..archive.hashing import HashingFile
 from ..errors import CnbkitError, WriteError
 from ..redact import redact
 from .locks import FileLock, Releasable
+from .records import R, Record, UrlAnswer, decode, encode, kind_name
 
-__all__ = ["LAYOUT", "Cache", "CacheEntry", "default_cache_dir"]
+__all__ = ["LAYOUT", "OLD_FOLDERS", "Cache", "default_cache_dir"]
 
 # The cache's own layout: the only names `cache clear` and `prune` ever remove.
-LAYOUT = ("blobs", "index", "stamps", "lifecycles", "tmp", "locks")
+LAYOUT = ("blobs", "records", "lifecycles", "tmp", "locks", "index", "stamps")
+# Folders of the untyped records before cnbkit.cache.records: never read again.
+OLD_FOLDERS = ("index", "stamps")
 
 
 def _hashed(key: str) -> str:
@@ -54,18 +57,6 @@ def default_cache_dir() -> Path:
     import platformdirs  # small, but only needed here
 
     return Path(platformdirs.user_cache_dir("cnbkit", appauthor=False))
-
-
-@dataclass
-class CacheEntry:
-    """One URL the index knows: what it pointed to when last fetched."""
-
-    url: str
-    digest: str
-    size: int
-    etag: str | None = None
-    last_modified: str | None = None
-    fetched: float = 0.0
 
 
 class Cache:
@@ -127,34 +118,40 @@ class Cache:
             lock.acquire(blocking=True)
         return lock
 
-    # -- the URL index ---------------------------------------------------------------------
+    # -- typed records ---------------------------------------------------------------------
 
-    def _index_path(self, url: str, folder: str = "index") -> Path:
-        return self.root / folder / f"{_hashed(url)}.json"
+    def record_path(self, kind: type[Record], key: str) -> Path:
+        """Where the record of ``kind`` found by ``key`` lives."""
+        return self.root / "records" / f"{kind_name(kind)}.{_hashed(key)}.json"
 
-    def lookup(self, url: str) -> CacheEntry | None:
-        """The index entry for ``url`` (a redacted URL) whose blob is still present."""
-        return self.lookup_path(self._index_path(url))
+    def remember(self, record: Record) -> None:
+        """Record (atomically) ``record``, found again by its kind and key.
 
-    def remember(self, entry: CacheEntry) -> None:
-        """Record (atomically) what ``entry.url`` pointed to.
+        A URL's record is found by the whole URL, but the URL stored in it is redacted: a
+        presigned URL's signature or a ``token=`` never lands in the cache, nor in ``cache ls``.
 
-        The entry is found again by ``entry.url`` (its key is a hash of the URL), but the URL
-        stored in it is redacted: a presigned URL's signature or a ``token=`` never lands in
-        the cache, nor in ``cnbkit cache ls``.
+        Raises:
+            WriteError: the cache cannot be written.
         """
-        entry.fetched = entry.fetched or time.time()
-        self.write_json(self._index_path(entry.url), {**entry.__dict__, "url": redact(entry.url)})
+        path = self.record_path(type(record), record.key)
+        if isinstance(record, UrlAnswer):
+            fetched = record.fetched or time.time()
+            record = record._replace(key=redact(record.key), fetched=fetched)
+        _mkdir(path.parent)
+        write_atomically(path, encode(record))
 
-    def remember_stamp(self, entry: CacheEntry) -> None:
-        """Record a local file's digest with its stat stamp (in ``etag``); no blob is kept."""
-        self.write_json(self._index_path(entry.url, "stamps"), entry.__dict__)
+    def recall(self, kind: type[R], key: str) -> R | None:
+        """The record of ``kind`` found by ``key``; ``None`` when there is none, it is of
+        another kind or format, damaged, or names a blob the cache no longer holds."""
+        return self.read_record(self.record_path(kind, key), kind)
 
-    def lookup_stamp(self, key: str) -> CacheEntry | None:
-        """The stat-stamp entry for a local file key, whatever blobs the cache holds."""
+    def read_record(self, path: Path, kind: type[R]) -> R | None:
+        """The record of ``kind`` stored at ``path`` (see :meth:`recall`)."""
         try:
-            return CacheEntry(**json.loads(self._index_path(key, "stamps").read_text()))
-        except (OSError, ValueError, TypeError):
+            record = decode(path.read_bytes(), kind)
+            blob = record.blob() if record is not None else None
+            return None if blob is not None and not self.has_blob(blob) else record
+        except (OSError, CnbkitError):
             return None
 
     def write_json(self, path: Path, data: Any) -> None:
@@ -171,14 +168,6 @@ class Cache:
     def lifecycle_dir(self, key: str) -> Path:
         """The directory of the validated lifecycle ``key`` (``<hex>-<os class>``)."""
         return self.root / "lifecycles" / key
-
-    def lookup_path(self, path: Path) -> CacheEntry | None:
-        """The index entry stored at ``path``, if it is readable and its blob is present."""
-        try:
-            entry = CacheEntry(**json.loads(path.read_text()))
-            return entry if self.has_blob(entry.digest) else None
-        except (OSError, ValueError, TypeError, CnbkitError):
-            return None
 
 
 def _mkdir(path: Path) -> None:

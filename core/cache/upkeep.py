@@ -9,7 +9,6 @@ an ``index/`` of its own) loses nothing that is not cnbkit's.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import time
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import redact
-from .store import LAYOUT, Cache
+from .records import KINDS, LayerGzip, Record
+from .store import LAYOUT, OLD_FOLDERS, Cache
 
 __all__ = ["blob_names", "clear", "listing", "prune"]
 
@@ -27,6 +27,7 @@ _STALE_TMP_SECONDS = 3600
 _ATOMIC_TEMP = r"\.[^/]+\.\d+\.[0-9a-f]{8}\.part"  # write_atomically's temp beside a file
 _OWN = {
     "blobs": re.compile(r"sha256|sha512"),
+    "records": re.compile(rf"[a-z-]+\.[0-9a-f]{{64}}\.json|{_ATOMIC_TEMP}"),
     "index": re.compile(rf"[0-9a-f]{{64}}\.json|{_ATOMIC_TEMP}"),
     "stamps": re.compile(rf"[0-9a-f]{{64}}\.json|{_ATOMIC_TEMP}"),
     "lifecycles": re.compile(r"[0-9a-f]{64}-(unix|windows)"),
@@ -59,26 +60,32 @@ def _size(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-_LAYER_GZIP = "layer-gzip:"  # the builder's compressed-layer entries (cnbkit.builder.compress)
+def _records(cache: Cache) -> list[tuple[Path, Record | None]]:
+    """Every record file with what it holds (``None``: another format, damaged, or naming a
+    blob that is gone)."""
+    found = []
+    for path in _own(cache, "records"):
+        kind = KINDS.get(path.name.split(".", 1)[0])
+        if kind is not None:  # else a temp file being written
+            found.append((path, cache.read_record(path, kind)))
+    return found
 
 
 def listing(cache: Cache) -> dict[str, Any]:
     """What the cache holds: its root, total size and blobs with the URLs that name them.
 
-    A builder's compressed layer is indexed by its diff ID, not a URL: such a blob lists
+    A builder's compressed layer is named by its diff ID, not a URL: such a blob lists
     ``{"diff_id", "compressor"}`` under ``compressed_layers`` instead.
     """
     urls: dict[str, list[str]] = {}
     layers: dict[str, list[dict[str, str]]] = {}
-    for path in sorted((cache.root / "index").glob("*.json")):
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            data = json.loads(path.read_text())
-            key = str(data["url"])
-            if key.startswith(_LAYER_GZIP):  # layer-gzip:<lib>-<level>:<diff ID>
-                compressor, _, diff_id = key[len(_LAYER_GZIP) :].partition(":")
-                layers.setdefault(data["digest"], []).append({"diff_id": diff_id, "compressor": compressor})
-            else:
-                urls.setdefault(data["digest"], []).append(redact(key))
+    for _path, record in sorted(_records(cache), key=lambda found: found[0]):
+        named = record.blob() if record is not None else None
+        if isinstance(record, LayerGzip):
+            named_by = {"diff_id": record.diff_id, "compressor": record.compressor}
+            layers.setdefault(record.digest, []).append(named_by)
+        elif record is not None and named is not None:
+            urls.setdefault(named, []).append(redact(record.key))
     blobs = []
     for path in sorted((cache.root / "blobs").glob("*/*")):
         digest = f"{path.parent.name}:{path.name}"
@@ -99,9 +106,9 @@ def blob_names(blob: dict[str, Any]) -> list[str]:
 def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:
     """Remove leftovers and unused entries; return what was removed (as paths).
 
-    Removed: stale temp files (over an hour old), index entries whose blob is gone, blobs
-    no index entry names that were not used for ``older_than_days``, and lifecycles not
-    used for ``older_than_days``.
+    Removed: stale temp files (over an hour old), records an older cnbkit wrote, records
+    that are damaged or whose blob is gone, blobs no record names that were not used for
+    ``older_than_days``, and lifecycles not used for ``older_than_days``.
     """
     removed: list[str] = []
     now = time.time()
@@ -109,14 +116,13 @@ def prune(cache: Cache, older_than_days: float = 30.0) -> list[str]:
         if now - path.lstat().st_mtime > _STALE_TMP_SECONDS:
             removed.append(_remove(path))
     referenced = set()
-    for path in _own(cache, "index"):
-        if not path.name.endswith(".json") or path.name.startswith("."):
-            continue
-        entry = cache.lookup_path(path)
-        if entry is None:
+    for path, record in _records(cache):
+        if record is None:
             removed.append(_remove(path))
-        else:
-            referenced.add(entry.digest)
+        elif (named := record.blob()) is not None:
+            referenced.add(named)
+    # An older cnbkit's untyped records are never read again.
+    removed += [_remove(path) for folder in OLD_FOLDERS for path in _own(cache, folder)]
     cutoff = now - older_than_days * 86400
     for path in _own(cache, "blobs"):
         digest = f"{path.parent.name}:{path.name}"

@@ -28,7 +28,7 @@ from ..archive.tarreader import TarEntry, iter_tar
 from ..archive.tarwrite import END_MARKER, padding, tar_header
 from ..blob import Blob, ImageInfo
 from ..cache import Cache
-from ..cache.store import CacheEntry
+from ..cache.records import LifecycleFromImage
 from ..errors import ArchiveError, LifecycleError
 from ..oci._json import load_json
 from ..oci.config import MAX_CONFIG_SIZE
@@ -44,7 +44,6 @@ DESCRIPTOR = "cnb/lifecycle.toml"
 VERSION_LABEL = "io.buildpacks.lifecycle.version"
 APIS_LABEL = "io.buildpacks.lifecycle.apis"
 _RECORD = "image-lifecycle:v1:"  # the cache record's key prefix; bump when the stream changes
-_PASSTHROUGH = "passthrough:"
 
 
 def _relevant(name: str) -> bool:
@@ -91,21 +90,19 @@ class ImageBlob(Blob):
         self.image = ImageInfo(image.reference, image.digest, image.platform, dict(image.config.labels))
         joined = "\n".join(layer.digest for layer in self._layers)
         self._key = _RECORD + hashlib.sha256(joined.encode()).hexdigest()
-        known = cache.lookup_stamp(self._key)
-        if known is not None and known.url == self._key:
+        known = cache.recall(LifecycleFromImage, self._key)
+        if known is not None and known.key == self._key:
             # Learnt from verified layers before: the validated lifecycle is found by it.
             self.record(known.digest, known.size)
-            self._note_passthrough(known.etag or "")
+            self._note_passthrough(known.passthrough_layer)
 
-    def _note_passthrough(self, marker: str) -> None:
-        if marker.startswith(_PASSTHROUGH) and self.image is not None:
-            number = marker[len(_PASSTHROUGH) :]
-            index = int(number) if number.isdigit() else -1  # a damaged record names no layer
-            if 0 <= index < len(self._layers):
-                layer = self._layers[index]
-                self.image = ImageInfo(
-                    self.image.reference, self.image.digest, self.image.platform, self.image.labels, layer
-                )
+    def _note_passthrough(self, index: int | None) -> None:
+        # A damaged record's index names no layer: ignored.
+        if index is not None and self.image is not None and 0 <= index < len(self._layers):
+            layer = self._layers[index]
+            self.image = ImageInfo(
+                self.image.reference, self.image.digest, self.image.platform, self.image.labels, layer
+            )
 
     def open_raw(self) -> Readable:
         """The lifecycle entries of the final filesystem, as an uncompressed tar."""
@@ -140,12 +137,12 @@ class ImageBlob(Blob):
             )
         yield END_MARKER
         suppliers = [scan for scan in scans if scan.supplied]
-        marker = ""
+        passthrough = None
         if len(suppliers) == 1 and suppliers[0].alone:
             alone = suppliers[0].layer
             self.record(alone.digest, alone.size)
-            marker = f"{_PASSTHROUGH}{alone.index}"
-            self._note_passthrough(marker)
+            passthrough = alone.index
+            self._note_passthrough(passthrough)
         elif live is not None and not skipped:
             live.update(END_MARKER)
             self.record(f"sha256:{live.hexdigest()}", total + len(END_MARKER))
@@ -153,7 +150,9 @@ class ImageBlob(Blob):
             self.record(*self._digest_again())
         assert self.digest is not None and self.size is not None
         # Only now, every layer read having been verified to its end, is the record written.
-        self._cache.remember_stamp(CacheEntry(url=self._key, digest=self.digest, size=self.size, etag=marker))
+        self._cache.remember(
+            LifecycleFromImage(self._key, digest=self.digest, size=self.size, passthrough_layer=passthrough)
+        )
 
     def _chunks(self, scans: list[_LayerScan]) -> Iterator[bytes]:
         """The lifecycle entries' tar, layer by layer from the top (``scans`` fills as it goes)."""

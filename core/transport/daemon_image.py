@@ -23,7 +23,8 @@ from typing import Any
 from ..archive.streams import CHUNK, ChunkReader, Readable
 from ..archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ..archive.tarreader import TarEntry, iter_tar, link_target
-from ..cache import Cache, CacheEntry
+from ..cache import Cache
+from ..cache.records import DaemonConfig
 from ..errors import CnbkitError, DigestMismatchError
 from ..oci import mediatypes as mt
 from ..oci.config import MAX_CONFIG_SIZE, ImageConfig
@@ -141,7 +142,7 @@ def _read_save(client: Any, name: str, cache: Cache, source: str, max_size: int,
 
 def _from_cache(cache: Cache, image_id: str, source: str) -> tuple[ImageConfig, list[tuple[str, int]]] | None:
     """The config and layers of image ``image_id`` if an earlier save left them all cached."""
-    entry = cache.lookup(f"docker-daemon:{image_id}")
+    entry = cache.recall(DaemonConfig, f"docker-daemon:{image_id}")
     if entry is None:
         return None
     try:
@@ -221,9 +222,7 @@ def open_daemon_image(
                 f"{source}: the saved layers do not match the config's diff IDs; the save is corrupt"
             )
         if image_id:
-            cache.remember(
-                CacheEntry(url=f"docker-daemon:{image_id}", digest=config_digest, size=config_size)
-            )
+            cache.remember(DaemonConfig(f"docker-daemon:{image_id}", digest=config_digest, size=config_size))
     else:
         config, layers = cached
     if expected_layers and expected_layers != list(config.diff_ids):

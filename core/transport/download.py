@@ -20,7 +20,8 @@ from ..archive.streams import Readable
 from ..archive.tarinput import DEFAULT_MAX_TOTAL
 from ..archive.threads import ThreadedReader
 from ..blob import Blob, FileBlob
-from ..cache import Cache, CacheEntry, Releasable
+from ..cache import Cache, Releasable
+from ..cache.records import UrlAnswer
 from ..errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from .body import BodyStream
 from .request import send
@@ -88,7 +89,7 @@ def download_blob(client: Downloader, url: str, *, sha256: str | None = None) ->
     if pin and cache.has_blob(pin):  # content-addressed: a pinned hit needs no network at all
         return FileBlob(cache.blob_path(pin), source=target.display, digest=pin)
     if client.offline:
-        entry = cache.lookup(target.url)
+        entry = cache.recall(UrlAnswer, target.url)
         if entry is None:
             raise CacheMissError(
                 f"{target.display} is not in the cache and --offline is set; resolve it once online first"
@@ -139,7 +140,7 @@ class _PinnedBlob(Blob):
 
 def _fetch(client: Downloader, target: HttpTarget, pin: str | None, lock: Releasable) -> Blob:
     cache = client.cache
-    entry = None if pin else cache.lookup(target.url)  # pinned: fetch the content, never a 304
+    entry = None if pin else cache.recall(UrlAnswer, target.url)  # pinned: fetch the content, never a 304
     headers = {"Accept-Encoding": "identity"}  # the bytes as published, never re-encoded
     if entry is not None and entry.etag:
         headers["If-None-Match"] = entry.etag
@@ -160,7 +161,7 @@ def _fetch(client: Downloader, target: HttpTarget, pin: str | None, lock: Releas
 
     def remember(digest: str, received: int) -> None:
         cache.remember(
-            CacheEntry(url=target.url, digest=digest, size=received, etag=etag, last_modified=last_modified)
+            UrlAnswer(target.url, digest=digest, size=received, etag=etag, last_modified=last_modified)
         )
 
     stream = BodyStream(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...archive.streams import Readable
-from ...cache import Cache, CacheEntry
+from ...cache import Cache
+from ...cache.records import TagDigest
 from ...errors import CacheMissError
 from ...oci.config import MAX_CONFIG_SIZE, ImageConfig
 from ...oci.descriptor import Descriptor
@@ -37,7 +38,7 @@ ClientFactory = Callable[[], "RegistryClient"]
 
 
 def tag_key(ref: Reference) -> str:
-    """The cache index key remembering what ``ref``'s tag pointed at (for ``--offline``)."""
+    """The cache record key remembering what ``ref``'s tag pointed at (for ``--offline``)."""
     return f"docker://{ref.name}:{ref.tag or 'latest'}"
 
 
@@ -171,7 +172,7 @@ class _Fetcher:
             return self.ref.digest
         key = tag_key(self.ref)
         if self.offline:
-            entry = self.cache.lookup(key)
+            entry = self.cache.recall(TagDigest, key)
             if entry is None:
                 raise CacheMissError(f"{self.ref}: the tag was never resolved on this machine (--offline)")
             return entry.digest
@@ -184,7 +185,7 @@ class _Fetcher:
             scheme = client.anonymous_scheme(self.ref)
             if scheme is not None:
                 remember_endpoint(self.cache, self.ref, scheme)
-        self.cache.remember(CacheEntry(url=key, digest=digest, size=size))
+        self.cache.remember(TagDigest(key, digest=digest, size=size))
         return digest
 
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...archive.streams import Readable, close_stream
-from ...cache import Cache, CacheEntry
+from ...cache import Cache
+from ...cache.records import PushedBlob
 from ...errors import UsageError
 from ...oci.image import Image, Layer
 from ...progress import Progress
@@ -79,24 +80,22 @@ def _origin_ref(image: Image | None) -> Reference | None:
 
 
 def _pushed_key(ref: Reference, digest: str) -> str:
-    return f"pushed:{ref.api_host}:{digest}"
+    return f"{ref.api_host}:{digest}"
 
 
 def _remembered(cache: Cache | None, ref: Reference, digest: str) -> Reference | None:
     """The repository of ``ref``'s registry this machine last pushed ``digest`` to, if any."""
-    entry = cache.lookup_stamp(_pushed_key(ref, digest)) if cache is not None else None
-    if entry is None or not entry.etag or entry.digest != digest:
+    entry = cache.recall(PushedBlob, _pushed_key(ref, digest)) if cache is not None else None
+    if entry is None or not entry.repository or entry.digest != digest:
         return None
-    return Reference(ref.registry, entry.etag)
+    return Reference(ref.registry, entry.repository)
 
 
 def _remember(cache: Cache | None, ref: Reference, digest: str, size: int) -> None:
-    # A stamp (no blob kept): the repository in ``etag``. The next push of the same blob to
-    # another repository of this registry mounts it from there instead of uploading it again.
+    # No blob kept: the next push of the same blob to another repository of this registry
+    # mounts it from there instead of uploading it again.
     if cache is not None:
-        cache.remember_stamp(
-            CacheEntry(url=_pushed_key(ref, digest), digest=digest, size=size, etag=ref.repository)
-        )
+        cache.remember(PushedBlob(_pushed_key(ref, digest), digest=digest, repository=ref.repository))
 
 
 def _mount(client: RegistryClient, ref: Reference, digest: str, sources: list[Reference | None]) -> bool:

@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from ...archive.digest import validate_digest
-from ...cache import Cache, CacheEntry
+from ...cache import Cache
+from ...cache.records import RegistryEndpoint
 from ...errors import CnbkitError
 from ..urls import scheme_refusal
 from .reference import Reference
@@ -35,12 +36,12 @@ _PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_pr
 
 
 def _key(ref: Reference) -> str:
-    return f"registry-endpoint:{ref.api_host}"
+    return ref.api_host
 
 
 def remember_endpoint(cache: Cache, ref: Reference, scheme: str) -> None:
     """Record that ``ref``'s registry answers anonymously on ``scheme`` (``http``/``https``)."""
-    cache.remember_stamp(CacheEntry(url=_key(ref), digest="", size=0, etag=scheme))
+    cache.remember(RegistryEndpoint(_key(ref), scheme=scheme))
 
 
 def _proxied(host: str) -> bool:
@@ -61,10 +62,10 @@ def quick_head(
     allow_http: Callable[[str], bool],
 ) -> tuple[str, int] | None:
     """``(digest, size)`` of the manifest ``ref``'s tag names now, or ``None`` to take the full path."""
-    entry = cache.lookup_stamp(_key(ref))
-    if entry is None or entry.etag not in ("http", "https"):
+    entry = cache.recall(RegistryEndpoint, _key(ref))
+    if entry is None or entry.scheme not in ("http", "https"):
         return None
-    scheme = entry.etag
+    scheme = entry.scheme
     if scheme_refusal(f"{scheme}://{ref.api_host}/", allow_http) or _proxied(ref.hostname):
         return None
     parts = urlsplit(f"//{ref.api_host}")
