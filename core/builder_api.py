@@ -5,7 +5,7 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +124,7 @@ def create_builder(
     *,
     platform: str | None = None,
     pull_policy: str | None = None,
+    labels: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
     **options: Any,
 ) -> BuilderResult:
@@ -135,6 +136,7 @@ def create_builder(
             (``oci:DIR[:TAG]`` built in; relative to the working directory).
         platform: ``OS/ARCH[/VARIANT]`` of the build image to pick (default: the host's).
         pull_policy: ``always``, ``if-not-present`` or ``never``.
+        labels: the user's labels (pack's ``--label``), set before the builder's own.
         warn: receives pack's warnings; by default they go to stderr (``cnbkit: ...``).
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
@@ -165,7 +167,7 @@ def create_builder(
     extensions = [
         pair for entry in config.extensions for pair in _modules(entry, "extension", config, context)
     ]
-    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions)
+    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}))
     builder = assemble(
         inputs,
         LayerStore(context.cache, context.progress),

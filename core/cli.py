@@ -212,6 +212,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
     result = create_builder(
         args.config,
         args.target,
+        labels={key: value for labels in args.label for key, value in labels.items()},
         **_shared_options(args),
     )
     # A target streamed to stdout (docker-archive:/dev/stdout:REF | docker load): report on stderr.

@@ -9,7 +9,7 @@ runs before the first byte is compressed, so a bad input fails fast and writes n
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..lifecycle.model import Lifecycle
 from ..oci.image import Image, Layer
@@ -36,6 +36,7 @@ class Inputs:
         lifecycle_source: how messages name where it came from.
         build_image: the build image.
         buildpacks / extensions: each builder.toml entry with the module read from it.
+        labels: the user's labels (pack's ``--label``): set before the builder's own, which win.
     """
 
     config: BuilderConfig
@@ -44,6 +45,7 @@ class Inputs:
     build_image: Image
     buildpacks: Sequence[tuple[ModuleEntry, Module]]
     extensions: Sequence[tuple[ModuleEntry, Module]] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def _unique(pairs: Sequence[tuple[ModuleEntry, Module]]) -> list[Module]:
@@ -176,4 +178,4 @@ def assemble(
     labels = builder_labels(
         config, lifecycle, buildpacks, extensions, diff_ids, image.config.labels, on_base, created_by
     )
-    return make_image(inputs.build_image, added, labels, reference)
+    return make_image(inputs.build_image, added, {**inputs.labels, **labels}, reference)

@@ -1,0 +1,62 @@
+"""``cnbkit builder create``'s pack flags through the CLI: ``--label`` (read back by skopeo)
+and ``--tag`` (more names for one builder at the target)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builder_support import builder_project
+from tests.services.skopeo import skopeo
+from tests.test_builder_create import cli, create_json
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A builder.toml with a file lifecycle, one buildpack and a build image in a layout."""
+    return builder_project(tmp_path / "project")
+
+
+def _inspect(ref: str, workdir: Path) -> Any:
+    return json.loads(skopeo("inspect", ref, workdir=workdir).stdout)
+
+
+def test_labels_are_in_the_builder_config(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    create_json(
+        f"oci:{out}:v1",
+        project / "builder.toml",
+        "--label", "org.example.team=builders",
+        "-l", "empty=",
+        "--label", "with=equals=inside",
+        "--label", "a=1,b=2",
+    )  # fmt: skip
+    labels = _inspect(f"oci:{out}:v1", tmp_path)["Labels"]
+    assert labels["org.example.team"] == "builders"
+    assert labels["empty"] == "" and labels["with"] == "equals=inside"
+    assert (labels["a"], labels["b"]) == ("1", "2")  # pack's comma-separated form
+    assert labels["a.label"] == "kept"  # the build image's own
+    # pack sets the user's labels first: the builder's own labels are not overridden by one.
+    code, _, err = cli(
+        "builder", "create", f"oci:{tmp_path / 'o2'}:v1", "--config", str(project / "builder.toml"),
+        "--label", "io.buildpacks.builder.metadata=mine", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    metadata = _inspect(f"oci:{tmp_path / 'o2'}:v1", tmp_path)["Labels"]["io.buildpacks.builder.metadata"]
+    assert json.loads(metadata)["lifecycle"]
+
+
+@pytest.mark.parametrize("value", ["novalue", "=v", ""])
+def test_a_malformed_label_is_a_usage_error_showing_the_form(
+    value: str, project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli(
+        "builder", "create", f"oci:{out}", "--config", str(project / "builder.toml"), "--label", value
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and "KEY=VALUE" in err, err
+    assert not out.exists()
