@@ -199,6 +199,14 @@ def build_parser(version: str) -> Parser:
         metavar="KEY=VALUE",
         help="a label on the builder's config (repeatable, or KEY=VALUE,KEY=VALUE as pack takes it)",
     )
+    create.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="another name for the builder at the target (repeatable): a reference for docker:// "
+        "and docker-daemon:, a tag for oci:DIR",
+    )
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(create)

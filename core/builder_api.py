@@ -5,7 +5,7 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +125,7 @@ def create_builder(
     platform: str | None = None,
     pull_policy: str | None = None,
     labels: Mapping[str, str] | None = None,
+    tags: Sequence[str] = (),
     warn: Callable[[str], None] | None = None,
     **options: Any,
 ) -> BuilderResult:
@@ -137,6 +138,8 @@ def create_builder(
         platform: ``OS/ARCH[/VARIANT]`` of the build image to pick (default: the host's).
         pull_policy: ``always``, ``if-not-present`` or ``never``.
         labels: the user's labels (pack's ``--label``), set before the builder's own.
+        tags: more names for the builder at the target (pack's ``--tag``): references for
+            ``docker://`` and ``docker-daemon:``, tags for ``oci:DIR``.
         warn: receives pack's warnings; by default they go to stderr (``cnbkit: ...``).
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
@@ -175,5 +178,5 @@ def create_builder(
         reference=target,
         warn=note,
     )
-    written = context.export(target, builder)
+    written = context.export(target, builder, tuple(tags))
     return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)

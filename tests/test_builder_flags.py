@@ -60,3 +60,43 @@ def test_a_malformed_label_is_a_usage_error_showing_the_form(
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and "KEY=VALUE" in err, err
     assert not out.exists()
+
+
+def test_tags_are_more_names_for_one_manifest_in_a_layout(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = create_json(f"oci:{out}:v1", project / "builder.toml", "--tag", "v2", "--tag", "latest")
+    index = json.loads((out / "index.json").read_text())
+    named = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
+    assert named == dict.fromkeys(("v1", "v2", "latest"), result["digest"])
+    assert _inspect(f"oci:{out}:latest", tmp_path)["Digest"] == result["digest"]
+
+
+@pytest.mark.parametrize("scheme", ["docker-archive", "oci-archive"])
+def test_a_tag_on_an_archive_is_a_usage_error(scheme: str, project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.tar"
+    code, _, err = cli(
+        "builder", "create", f"{scheme}:{out}:org/b:1", "--config", str(project / "builder.toml"),
+        "--tag", "org/b:2",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "--tag" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "tag", "says"),
+    [
+        ("oci:{out}:v1", "a/b", "takes a tag name"),
+        ("docker://127.0.0.1:9/cnbkit/b:v1", "Not A Reference", "Not A Reference"),
+        ("docker://127.0.0.1:9/cnbkit/b:v1", "cnbkit/b@sha256:" + "a" * 64, "not a digest"),
+    ],
+)
+def test_a_bad_tag_is_a_usage_error_before_anything_is_written(
+    target: str, tag: str, says: str, project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = cli(
+        "builder", "create", target.format(out=out), "--config", str(project / "builder.toml"),
+        "--tag", tag, "--quiet",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and says in err, err
+    assert not out.exists()  # (port 9 has no registry: nothing was tried there either)
