@@ -207,6 +207,13 @@ def build_parser(version: str) -> Parser:
         help="another name for the builder at the target (repeatable): a reference for docker:// "
         "and docker-daemon:, a tag for oci:DIR",
     )
+    create.add_argument(
+        "--flatten",
+        action="append",
+        default=[],
+        metavar="<id>@<version>,...",
+        help="these modules share one layer (repeatable: one layer per --flatten)",
+    )
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
     _network_options(create)

@@ -17,6 +17,7 @@ from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
+from .builder.flatten import parse_flatten
 from .builder.image import BuilderImage
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
@@ -126,6 +127,7 @@ def create_builder(
     pull_policy: str | None = None,
     labels: Mapping[str, str] | None = None,
     tags: Sequence[str] = (),
+    flatten: Sequence[str] = (),
     warn: Callable[[str], None] | None = None,
     **options: Any,
 ) -> BuilderResult:
@@ -140,6 +142,8 @@ def create_builder(
         labels: the user's labels (pack's ``--label``), set before the builder's own.
         tags: more names for the builder at the target (pack's ``--tag``): references for
             ``docker://`` and ``docker-daemon:``, tags for ``oci:DIR``.
+        flatten: pack's ``--flatten`` values (``"<id>@<version>,..."``): each group's modules
+            share one layer.
         warn: receives pack's warnings; by default they go to stderr (``cnbkit: ...``).
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
@@ -151,6 +155,7 @@ def create_builder(
         CnbkitError: any failure, with a one-line message naming the file, key and both sides
             of a mismatch. Nothing is written at ``target`` unless every input was fine.
     """
+    groups = parse_flatten(flatten)  # a usage error before anything is read
     config = read_config(config_path)
     opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
     context = new_context(opts)
@@ -170,7 +175,7 @@ def create_builder(
     extensions = [
         pair for entry in config.extensions for pair in _modules(entry, "extension", config, context)
     ]
-    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}))
+    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}), groups)
     builder = assemble(
         inputs,
         LayerStore(context.cache, context.progress),

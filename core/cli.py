@@ -214,6 +214,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
         args.target,
         labels={key: value for labels in args.label for key, value in labels.items()},
         tags=args.tag,
+        flatten=args.flatten,
         **_shared_options(args),
     )
     # A target streamed to stdout (docker-archive:/dev/stdout:REF | docker load): report on stderr.
