@@ -87,6 +87,17 @@ def _depth(text: str) -> int:
     return value
 
 
+def _labels(text: str) -> dict[str, str]:
+    # pack's (cobra's StringToString): KEY=VALUE pairs, several separated by commas.
+    labels: dict[str, str] = {}
+    for pair in text.split(","):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=VALUE (as in --label org.example.a=b)")
+        labels[key.strip()] = value
+    return labels
+
+
 def _inspect_commands(builder_commands: argparse._SubParsersAction[Parser]) -> None:
     inspect = builder_commands.add_parser(
         "inspect",
@@ -178,6 +189,30 @@ def build_parser(version: str) -> Parser:
         "--lifecycle-mirror",
         metavar="URL",
         help="replaces the GitHub releases prefix (env CNBKIT_LIFECYCLE_MIRROR)",
+    )
+    create.add_argument(
+        "--label",
+        "-l",
+        type=_labels,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label on the builder's config (repeatable, or KEY=VALUE,KEY=VALUE as pack takes it)",
+    )
+    create.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="another name for the builder at the target (repeatable): a reference for docker:// "
+        "and docker-daemon:, a tag for oci:DIR",
+    )
+    create.add_argument(
+        "--flatten",
+        action="append",
+        default=[],
+        metavar="<id>@<version>,...",
+        help="these modules share one layer (repeatable: one layer per --flatten)",
     )
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")

@@ -5,7 +5,7 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
+from .builder.flatten import parse_flatten
 from .builder.image import BuilderImage
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError
@@ -124,6 +125,9 @@ def create_builder(
     *,
     platform: str | None = None,
     pull_policy: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    tags: Sequence[str] = (),
+    flatten: Sequence[str] = (),
     warn: Callable[[str], None] | None = None,
     **options: Any,
 ) -> BuilderResult:
@@ -135,6 +139,11 @@ def create_builder(
             (``oci:DIR[:TAG]`` built in; relative to the working directory).
         platform: ``OS/ARCH[/VARIANT]`` of the build image to pick (default: the host's).
         pull_policy: ``always``, ``if-not-present`` or ``never``.
+        labels: the user's labels (pack's ``--label``), set before the builder's own.
+        tags: more names for the builder at the target (pack's ``--tag``): references for
+            ``docker://`` and ``docker-daemon:``, tags for ``oci:DIR``.
+        flatten: pack's ``--flatten`` values (``"<id>@<version>,..."``): each group's modules
+            share one layer.
         warn: receives pack's warnings; by default they go to stderr (``cnbkit: ...``).
         **options: the other :meth:`Options.build` keywords (``offline``, ``ca_cert``,
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
@@ -146,6 +155,7 @@ def create_builder(
         CnbkitError: any failure, with a one-line message naming the file, key and both sides
             of a mismatch. Nothing is written at ``target`` unless every input was fine.
     """
+    groups = parse_flatten(flatten)  # a usage error before anything is read
     config = read_config(config_path)
     opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
     context = new_context(opts)
@@ -165,7 +175,7 @@ def create_builder(
     extensions = [
         pair for entry in config.extensions for pair in _modules(entry, "extension", config, context)
     ]
-    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions)
+    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}), groups)
     builder = assemble(
         inputs,
         LayerStore(context.cache, context.progress),
@@ -173,5 +183,5 @@ def create_builder(
         reference=target,
         warn=note,
     )
-    written = context.export(target, builder)
+    written = context.export(target, builder, tuple(tags))
     return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)

@@ -212,6 +212,9 @@ def _cmd_builder(args: argparse.Namespace) -> int:
     result = create_builder(
         args.config,
         args.target,
+        labels={key: value for labels in args.label for key, value in labels.items()},
+        tags=args.tag,
+        flatten=args.flatten,
         **_shared_options(args),
     )
     # A target streamed to stdout (docker-archive:/dev/stdout:REF | docker load): report on stderr.

@@ -53,11 +53,16 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
 
 
 @hookimpl
-def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
     """Write ``image`` to the archive (``PATH`` relative to the working directory)."""
     locator = parse_locator(target)
     if locator.scheme not in _SCHEMES:
         return None
+    if tags:  # one archive, one name: the loader (docker load, skopeo) tags it
+        raise UsageError(
+            f"{locator.scheme}: targets take no --tag: name the image in the target "
+            f"({locator.scheme}:PATH:REF) and tag it where it is loaded"
+        )
     from cnbkit import write_docker_archive, write_oci_archive
 
     path, ref = _split(locator.scheme, locator.rest)

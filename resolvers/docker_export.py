@@ -23,15 +23,26 @@ def cnbkit_exporters() -> list[str]:
 
 
 @hookimpl
-def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
     """Push ``image`` to ``docker://[REGISTRY/]REPO[:TAG]`` (also pack's ``docker:/REF``) or load
-    it into the daemon as ``docker-daemon:REPO[:TAG]``."""
+    it into the daemon as ``docker-daemon:REPO[:TAG]``.
+
+    Each of ``tags`` (a full reference, as pack's ``--tag``) names the same image: the manifest
+    is pushed under it too (its blobs found there by ``HEAD`` or mounted: sent once), or the
+    daemon, which has the image by then, only tags it."""
     locator = parse_locator(target)
     if locator.scheme not in ("docker", "docker-daemon"):
         return None
     reference = locator.rest
     if not reference:
         raise UsageError(f"{target}: no image reference; write {locator.scheme}:[REGISTRY/]REPO[:TAG]")
-    if locator.scheme == "docker":
-        return context.push_image(image, reference)
-    return context.load_image(image, reference)
+    from cnbkit import parse_image_reference  # the reference grammar: only when an image is written
+
+    for tag in tags:  # every name checked before anything is written
+        if parse_image_reference(tag).digest is not None:
+            raise UsageError(f"--tag {tag!r}: a tag names the image, not a digest; write REPO:TAG")
+    write = context.push_image if locator.scheme == "docker" else context.load_image
+    written = write(image, reference)
+    for tag in tags:
+        write(image, tag)
+    return written

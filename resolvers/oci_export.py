@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cnbkit import Context, hookimpl, parse_locator
+from cnbkit import Context, UsageError, hookimpl, parse_locator
 
 if TYPE_CHECKING:  # the image model is imported only when a builder is exported
     from cnbkit import Image
@@ -21,12 +21,21 @@ def cnbkit_exporters() -> list[str]:
 
 
 @hookimpl
-def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
     """Write ``image`` to the OCI layout ``oci:DIR[:TAG]`` (``DIR`` relative to the working
-    directory, as the user typed it on the command line)."""
+    directory, as the user typed it on the command line); each of ``tags`` is one more tag in
+    its ``index.json`` naming the same manifest (the blobs are there: written once)."""
     locator = parse_locator(target)
     if locator.scheme != "oci":
         return None
-    from cnbkit import export_layout  # the layout writer: only when a layout is written
+    # the layout writer: only when a layout is written
+    from cnbkit import export_layout, parse_layout_locator
 
-    return export_layout(image, locator.rest)
+    directory = parse_layout_locator(locator.rest).path
+    for tag in tags:  # every name checked before anything is written
+        if parse_layout_locator(f"{directory}:{tag}").tag != tag:
+            raise UsageError(f"--tag {tag!r}: an oci:DIR target takes a tag name (v2, latest), not a path")
+    written = export_layout(image, locator.rest)
+    for tag in tags:
+        export_layout(image, f"{directory}:{tag}")
+    return written

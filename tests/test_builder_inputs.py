@@ -121,3 +121,16 @@ def test_the_context_is_derived_never_assigned(tmp_path: Path) -> None:
     for name in ("platform", "pull_policy", "offline", "options", "cache"):
         with pytest.raises(AttributeError):
             setattr(context, name, getattr(arm, name))
+
+
+def test_a_buildpackage_module_cannot_be_flattened(project: Path, tmp_path: Path) -> None:
+    # Its layer is referenced as stored (never unpacked): one line, exit 1, nothing written.
+    out = tmp_path / "out"
+    made = run_cli(
+        "builder", "create", f"oci:{out}:v1", "--config", str(project / "builder.toml"),
+        "--flatten", "test/one@1.0.0,test/pkg@2.0.0",
+        env={"CNBKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    error = one_line_error(made)
+    assert "--flatten: test/pkg@2.0.0 comes from" in error and "flatten only modules" in error, error
+    assert not out.exists()

@@ -188,6 +188,28 @@ def test_a_push_mounts_what_the_registry_has_and_twice_is_the_same_digest(
     _check_unpacked(tmp_path / "out", tmp_path / "bundle")
 
 
+def test_every_tag_names_the_one_digest_and_blobs_go_once(pushed: Pushed, tmp_path: Path) -> None:
+    registry = pushed.registry
+    repo, other = registry.unique_repo("builder"), registry.unique_repo("builder")
+    target = f"docker://{registry.host}/{repo}:v1"
+    tags = [f"{registry.host}/{repo}:v2", f"{registry.host}/{other}:latest"]
+    mark = registry.mark()
+    result = create(target, pushed.project / "builder.toml", "--tag", tags[0], "--tag", tags[1])
+    log = registry.log_requests(since=mark)
+    for ref in (target, *(f"docker://{tag}" for tag in tags)):
+        info = json.loads(skopeo("inspect", "--tls-verify=false", ref, workdir=tmp_path).stdout)
+        assert info["Digest"] == result["digest"], ref
+    # Each blob is uploaded at most once (the other names find it there, or mount it).
+    uploaded = [e.query for e in log if e.method == "PUT" and "/blobs/uploads/" in e.path]
+    assert uploaded and len(uploaded) == len(set(uploaded)), uploaded  # the query names the digest
+    manifests = {e.path for e in log if e.method == "PUT" and "/manifests/" in e.path}
+    assert manifests == {
+        f"/v2/{repo}/manifests/v1",
+        f"/v2/{repo}/manifests/v2",
+        f"/v2/{other}/manifests/latest",
+    }
+
+
 def layer_config_digest(registry: Registry, repo: str, digest: str, work: Path) -> str:
     """The config digest of the manifest ``digest`` in ``repo``."""
     raw = skopeo(
@@ -289,6 +311,13 @@ def test_a_builder_loads_into_dockerd_with_a_lifecycle_from_the_daemon(
         json.loads(docker_host.cli("inspect", "cnbkit-test/pushed-builder-too:v2").stdout)[0]["Id"]
         == info["Id"]
     )
+    # --tag: more names on the one image (the daemon has it: each is only a tag).
+    create(
+        target, config, "--pull-policy", "never",
+        "--tag", "cnbkit-test/pushed-builder:v3", "--tag", "cnbkit-test/pushed-builder-alt:latest",
+    )  # fmt: skip
+    for name in (target.partition(":")[2], "cnbkit-test/pushed-builder:v3", "cnbkit-test/pushed-builder-alt"):
+        assert json.loads(docker_host.cli("inspect", name).stdout)[0]["Id"] == info["Id"], name
 
 
 def test_across_registries_base_layers_stream_with_the_pull_credentials(

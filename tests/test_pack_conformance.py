@@ -161,3 +161,32 @@ def test_an_unlisted_difference_is_caught(peers: Peers) -> None:
     # A difference the list does not name (here: another User) fails the test above.
     line = "config User: pack '1000:1000' cnbkit 'root'"
     assert _unlisted([line, "label io.buildpacks.builder.metadata.createdBy.name: pack x cnbkit y"]) == [line]
+
+
+def test_flatten_and_label_match_packs(
+    peers: Peers, registry: Registry, images: tuple[str, str], tmp_path: Path, cache_dir: Path
+) -> None:
+    """``--flatten`` (two modules, one layer) and ``--label``, given to pack and to cnbkit alike."""
+    build, run = images
+    config = builder_toml(
+        tmp_path / "builder.toml",
+        lifecycle=str(peers.archive()),
+        build_image=build,
+        run_image=run,
+        buildpacks=sample_buildpacks(tmp_path / "buildpacks"),
+    )
+    flags = ("--flatten", "test/hello@0.0.1,test/optional@0.0.1", "--label", "org.example.team=builders")
+    by_pack = registry.ref(registry.unique_repo("by-pack"), "t")
+    made = peers.run_pack(
+        tmp_path, "builder", "create", by_pack, "--config", str(config), "--publish", *flags
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    by_cnbkit = registry.ref(registry.unique_repo("by-cnbkit"), "t")
+    created = run_cli("builder", "create", f"docker://{by_cnbkit}", "--config", str(config), *flags)
+    assert created.returncode == 0, created.stderr
+    found = _compare(registry, by_pack, by_cnbkit, tmp_path)
+    # The same layer count, the user's label alike; each side gives both modules one diff ID.
+    assert not any(line.startswith("layers:") or "org.example.team" in line for line in found), found
+    labels = fetch(registry, by_cnbkit, tmp_path).labels
+    modules = labels["io.buildpacks.buildpack.layers"]  # parsed by fetch
+    assert modules["test/hello"]["0.0.1"]["layerDiffID"] == modules["test/optional"]["0.0.1"]["layerDiffID"]

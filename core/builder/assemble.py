@@ -8,8 +8,8 @@ runs before the first byte is compressed, so a bad input fails fast and writes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..lifecycle.model import Lifecycle
 from ..oci.image import Image, Layer
@@ -18,6 +18,7 @@ from .checks import check_lifecycle_platform, check_module, check_nested_orders,
 from .compress import LayerStore
 from .config import BuilderConfig, ModuleEntry
 from .files import build_env_files, order_toml, resolve_order, run_toml, stack_toml, system_toml
+from .flatten import flattened_layer
 from .image import Added, BuilderImage, make_image
 from .label_json import LAYERS_LABELS, ModuleLayers, module_layers
 from .labels import builder_labels
@@ -36,6 +37,9 @@ class Inputs:
         lifecycle_source: how messages name where it came from.
         build_image: the build image.
         buildpacks / extensions: each builder.toml entry with the module read from it.
+        labels: the user's labels (pack's ``--label``): set before the builder's own, which win.
+        flatten: pack's ``--flatten`` groups (``id@version`` sets): each group's modules share
+            one layer (a name that is not among the modules is ignored, as pack does).
     """
 
     config: BuilderConfig
@@ -44,6 +48,8 @@ class Inputs:
     build_image: Image
     buildpacks: Sequence[tuple[ModuleEntry, Module]]
     extensions: Sequence[tuple[ModuleEntry, Module]] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    flatten: Sequence[frozenset[str]] = ()
 
 
 def _unique(pairs: Sequence[tuple[ModuleEntry, Module]]) -> list[Module]:
@@ -87,6 +93,28 @@ def _lifecycle_layer(lifecycle: Lifecycle, source: str) -> Layer | NewLayer:
     return lifecycle_layer(
         f"lifecycle {lifecycle.version} from {source}", lifecycle.layer_digest, lifecycle.layer
     )
+
+
+def _module_parts(
+    modules: Sequence[Module], flattened: Sequence[tuple[Module, ...]], store: LayerStore
+) -> Iterator[tuple[tuple[Module, ...], Added, str]]:
+    """Each module layer with the modules it holds and its diff ID: the ``--flatten`` groups
+    first (one layer each), then one per module, as pack orders them."""
+    for group in flattened:
+        layer = store.get(flattened_layer(group))
+        yield group, (layer, layer.source), layer.diff_id
+    done = {module.ref for group in flattened for module in group}
+    for module in modules:
+        if module.ref in done:
+            continue
+        if module.layer is not None and module.layer.diff_id is not None:
+            # A buildpackage image's layer, referenced as stored (same digest as in the package).
+            yield (module,), (module.layer, f"{module.kind} {module.ref}"), module.layer.diff_id
+        else:
+            layer = store.get(
+                NewLayer(f"{module.kind} {module.ref} from {module.source}", module.layer_chunks)
+            )
+            yield (module,), (layer, f"{module.kind} {module.ref}"), layer.diff_id
 
 
 def assemble(
@@ -134,35 +162,32 @@ def assemble(
     if not config.order:
         warn(f"builder configuration {config.path}: empty 'order' definition")
 
+    # Each --flatten group as the modules it names (checked here, before a layer is made).
+    groups = [tuple(m for m in [*buildpacks, *extensions] if m.ref in refs) for refs in inputs.flatten]
+    flattened = [group for group in groups if group]
+    for group in flattened:
+        flattened_layer(group)
     lifecycle_part = _lifecycle_layer(lifecycle, inputs.lifecycle_source)
     added: list[Added] = [(store.get(directories_layer(uid, gid)), "directories")]
     added.append(
         lifecycle_part if isinstance(lifecycle_part, Layer) else (store.get(lifecycle_part), "lifecycle")
     )
     diff_ids: dict[str, str] = {}
-    for module in [*buildpacks, *extensions]:
-        part: Added
-        if module.layer is not None and module.layer.diff_id is not None:
-            # A buildpackage image's layer, referenced as stored (same digest as in the package).
-            part, diff_id = (module.layer, f"{module.kind} {module.ref}"), module.layer.diff_id
-        else:
-            layer = store.get(
-                NewLayer(f"{module.kind} {module.ref} from {module.source}", module.layer_chunks)
-            )
-            part, diff_id = (layer, f"{module.kind} {module.ref}"), layer.diff_id
-        base_diff_id = _base_diff_id(on_base, module)
+    for group, part, diff_id in _module_parts([*buildpacks, *extensions], flattened, store):
         # pack (§4.4): the same module with the same layer already on the build image is skipped;
-        # with another layer, a whiteout of its directory goes first. A flattened package holds
-        # several modules in one layer: it is added once.
-        if base_diff_id != diff_id and diff_id not in diff_ids.values():
-            if base_diff_id is not None:
-                folder, _, version = module.root.rpartition("/")
-                whiteout = files_layer(
-                    f"whiteout of {module.ref} on the build image", [(f"{folder}/.wh.{version}", b"")]
-                )
-                added.append((store.get(whiteout), f"whiteout {module.ref}"))
+        # with another layer, a whiteout of its directory goes first. A flattened package (or a
+        # --flatten group) holds several modules in one layer: it is added once.
+        bases = [_base_diff_id(on_base, module) for module in group]
+        if any(base != diff_id for base in bases) and diff_id not in diff_ids.values():
+            for module, base_diff_id in zip(group, bases, strict=True):
+                if base_diff_id is not None and base_diff_id != diff_id:
+                    folder, _, version = module.root.rpartition("/")
+                    whiteout = files_layer(
+                        f"whiteout of {module.ref} on the build image", [(f"{folder}/.wh.{version}", b"")]
+                    )
+                    added.append((store.get(whiteout), f"whiteout {module.ref}"))
             added.append(part)
-        diff_ids[module.ref] = diff_id
+        diff_ids.update(dict.fromkeys((module.ref for module in group), diff_id))
     files = [("order.toml", order_toml(order, order_ext))]
     if system_pre or system_post:
         files.append(("system.toml", system_toml(system_pre, system_post)))
@@ -176,4 +201,4 @@ def assemble(
     labels = builder_labels(
         config, lifecycle, buildpacks, extensions, diff_ids, image.config.labels, on_base, created_by
     )
-    return make_image(inputs.build_image, added, labels, reference)
+    return make_image(inputs.build_image, added, {**inputs.labels, **labels}, reference)

@@ -95,6 +95,11 @@ class Module:
     def layer_chunks(self) -> Iterator[bytes]:
         """The module's layer as an uncompressed tar: pack's normalisation (root owner, fixed
         mtime, 0755 for directories and anything executable, 0644 for the rest)."""
+        yield from self.entry_chunks()
+        yield END_MARKER
+
+    def entry_chunks(self) -> Iterator[bytes]:
+        """The layer's entries without the end marker (a flattened layer joins several)."""
         if self.blob is None:
             raise BuilderError(
                 f"{self.ref} from {self.origin}: a buildpackage's layer is referenced, not made"
@@ -108,7 +113,6 @@ class Module:
                 yield from self._entry(entry)
         finally:
             close_stream(stream)
-        yield END_MARKER
 
     def _entry(self, entry: TarEntry) -> Iterator[bytes]:
         name = f"{self.root}/{entry.name}"

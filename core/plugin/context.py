@@ -42,7 +42,9 @@ class Hooks(Protocol):
     def resolve_image(self, locator: Locator, context: Context) -> tuple[Image, str] | None:
         """Ask the image sources until one supplies an image; the image and its plugin's name."""
 
-    def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
+    def export(
+        self, target: str, image: Image, context: Context, tags: tuple[str, ...] = ()
+    ) -> tuple[str, str] | None:
         """Ask the export plugins until one writes the image; what it wrote and its name."""
 
     def claims(self) -> dict[str, list[str]]:
@@ -316,8 +318,9 @@ class Context:
     def _claimed(self) -> str:
         return described(self._host.claims())
 
-    def export(self, target: str, image: Image) -> str:
-        """Write ``image`` to ``target`` through the ``cnbkit_export`` plugins.
+    def export(self, target: str, image: Image, tags: tuple[str, ...] = ()) -> str:
+        """Write ``image`` to ``target`` (and under ``tags``, more names for it there) through
+        the ``cnbkit_export`` plugins.
 
         Returns:
             What the plugin that handled it says it wrote.
@@ -326,10 +329,13 @@ class Context:
             NoResolverError: no plugin writes to such a target.
             CnbkitError: whatever writing raised.
         """
-        found = self._host.export(target, image, self)
+        found = self._host.export(target, image, self, tuple(tags))
         if found is None:
             known = described(self._host.exporters())
-            raise NoResolverError(f"no plugin exports to {redact(target)!r}; write one of: {known}")
+            with_tags = " with --tag names" if tags else ""
+            raise NoResolverError(
+                f"no plugin exports to {redact(target)!r}{with_tags}; write one of: {known}"
+            )
         return found[0]
 
     def check_lifecycle(self, lifecycle: Lifecycle) -> list[str]:

@@ -118,7 +118,7 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
 
 
 @hookspec(firstresult=True)
-def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
+def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
     """Write a built image to ``target`` and return a description of where it went.
 
     Called once by ``cnbkit builder create`` (and ``cnbkit.create_builder``) for the output
@@ -135,6 +135,9 @@ def cnbkit_export(target: str, image: Image, context: Context) -> str | None:
         image: the image to write: a :class:`cnbkit.Image` (manifest, config, and
             ``layers()`` whose ``open()`` streams each blob verified; ``open_blob`` for the rest).
         context: the shared context.
+        tags: more names for the same image at the target (``--tag``, as the user wrote them;
+            empty when none). Optional: an implementation that does not name it is not asked
+            when there are tags (it would drop them).
 
     Returns:
         A short description of what was written (``"oci:out:tag sha256:..."``), or ``None``

@@ -172,8 +172,11 @@ class PluginHost:
             return image, impl.plugin_name
         return None
 
-    def export(self, target: str, image: Image, context: Context) -> tuple[str, str] | None:
-        """Ask the ``cnbkit_export`` plugins in order until one writes ``image`` to ``target``.
+    def export(
+        self, target: str, image: Image, context: Context, tags: tuple[str, ...] = ()
+    ) -> tuple[str, str] | None:
+        """Ask the ``cnbkit_export`` plugins in order until one writes ``image`` to ``target``
+        (under ``tags`` too: then only the plugins whose hook takes ``tags`` are asked).
 
         Returns:
             What the plugin says it wrote and the plugin's name, or ``None`` when no plugin
@@ -182,8 +185,10 @@ class PluginHost:
         Raises:
             PluginError: a plugin raised an unexpected exception or returned a non-string.
         """
-        kwargs = {"target": target, "image": image, "context": context}
+        kwargs = {"target": target, "image": image, "context": context, "tags": tags}
         for impl in self._impls("cnbkit_export"):
+            if tags and "tags" not in impl.argnames:
+                continue  # it would write the target without the other names
             written = self._call(impl, "cnbkit_export", kwargs, redact(target))
             if written is None:
                 continue
