@@ -76,6 +76,22 @@ def _where(config: BuilderConfig, key: str) -> str:
     return f"{config.path}: {key}" + (f" (line {line})" if line else "")
 
 
+def _check_run_images(config: BuilderConfig) -> None:
+    """Each run image and mirror must be an image reference (pack parses them before fetching
+    anything); a bad one is a failure in the file, exit 1, not a usage error."""
+    from .transport.registry import parse_reference
+
+    for key, names in (
+        ("run.images.image", [r.image for r in config.run_images]),
+        ("run.images.mirrors", [m for r in config.run_images for m in r.mirrors]),
+    ):
+        for name in names:
+            try:
+                parse_reference(name)
+            except CnbkitError as exc:
+                raise BuilderError(f"{_where(config, key)}: {exc}") from None
+
+
 def _build_image(config: BuilderConfig, context: Context) -> Image:
     # The plugins' schemes first; a bare name no plugin claims is pack's docker image name.
     with _about(f"{config.path}: build image {config.build_image}"):
@@ -147,6 +163,7 @@ def create_builder(
             of a mismatch. Nothing is written at ``target`` unless every input was fine.
     """
     config = read_config(config_path)
+    _check_run_images(config)
     opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
     context = new_context(opts)
     warnings: list[str] = []

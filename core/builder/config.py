@@ -229,7 +229,8 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
     build_image, run_images = _merge_images(doc, stack)
     if not build_image:
         raise BuilderError(f"{path}: invalid builder config: build.image is required ([build] image = ...)")
-    if not run_images and not stack.id:
+    # pack: with no run image, a [stack] id alone is not enough (ValidateConfig's third rule).
+    if not run_images:
         raise BuilderError(f"{path}: invalid builder config: run.images are required ([[run.images]])")
     if any(not run.image for run in run_images):
         raise BuilderError(f"{path}: invalid builder config: run.images.image is required")

@@ -1,0 +1,149 @@
+"""pack's checks on ``cnbkit builder create``, with pack's meaning: a run image is required and
+must parse, a buildpack's ``[[stacks]]`` must name the build image's stack and its mixins must be
+there, extensions need Platform API 0.13. Each refusal is one line, exit 1, nothing written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.builder_support import build_image, builder_project
+from tests.conftest import one_line_error, run_cli
+from tests.lifecycles import descriptor, lifecycle_entries, write_tar
+
+STACK = "io.example.stack"
+RUN_IMAGE = '[[run.images]]\nimage = "cnbs/sample-base-run:jammy"\nmirrors = ["mirror.example/run"]'
+
+
+def _stack_image(project: Path, mixins: list[str] | None = None) -> None:
+    """The build image labelled with ``STACK`` (and ``mixins``, when given)."""
+    labels = {"io.buildpacks.stack.id": STACK}
+    if mixins is not None:
+        labels["io.buildpacks.stack.mixins"] = json.dumps(mixins)
+    shutil.rmtree(project / "build")
+    build_image(project / "build", labels=labels)
+
+
+def _stacks(project: Path, stack_id: str, mixins: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Give the buildpack ``bp`` one ``[[stacks]]`` entry."""
+    toml = project / "bp" / "buildpack.toml"
+    toml.write_text(toml.read_text() + f'[[stacks]]\n  id = "{stack_id}"\n  mixins = {json.dumps(mixins)}\n')
+
+
+def _extension(project: Path) -> None:
+    ext = project / "ext"
+    (ext / "bin").mkdir(parents=True)
+    (ext / "extension.toml").write_text('api = "0.10"\n[extension]\n  id = "test/ext"\n  version = "1.0.0"\n')
+    for name in ("detect", "generate"):
+        (ext / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+        (ext / "bin" / name).chmod(0o755)
+    toml = project / "builder.toml"
+    toml.write_text(toml.read_text() + '\n[[extensions]]\nuri = "ext"\n')
+
+
+def _replace(project: Path, old: str, new: str) -> None:
+    toml = project / "builder.toml"
+    text = toml.read_text()
+    assert old in text
+    toml.write_text(text.replace(old, new))
+
+
+def _stack_without_run_image(project: Path) -> None:
+    _stack_image(project)
+    _replace(project, RUN_IMAGE, f'[stack]\nid = "{STACK}"\nbuild-image = "oci:build:latest"')
+
+
+def _empty_run_with_stack(project: Path) -> None:
+    _stack_image(project)
+    _replace(project, RUN_IMAGE, f'[run]\nimages = []\n[stack]\nid = "{STACK}"')
+
+
+def _old_platform_lifecycle(project: Path) -> None:
+    old = descriptor(platform=["0.10", "0.11", "0.12"])
+    write_tar(project / "lifecycle.tgz", lifecycle_entries(desc=old))
+    _extension(project)
+
+
+def _malformed_mixins(project: Path) -> None:
+    shutil.rmtree(project / "build")
+    build_image(
+        project / "build", labels={"io.buildpacks.stack.id": STACK, "io.buildpacks.stack.mixins": "[1, "}
+    )
+    _stacks(project, STACK, ["git"])
+
+
+REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
+    "stack without a run image": (_stack_without_run_image, r"builder\.toml: .*run\.images are required"),
+    "empty run images with a stack id": (_empty_run_with_stack, r"builder\.toml: .*run\.images are required"),
+    "invalid run image reference": (
+        lambda p: _replace(p, "cnbs/sample-base-run:jammy", "Bad Ref!!"),
+        r"builder\.toml: run\.images\.image \(line \d+\): invalid image reference 'Bad Ref!!'",
+    ),
+    "invalid run image mirror": (
+        lambda p: _replace(p, "mirror.example/run", "mirror.example/Run:x:y"),
+        r"builder\.toml: run\.images\.mirrors \(line \d+\): invalid image reference 'mirror\.example/Run:x:y'",
+    ),
+    "buildpack for another stack": (
+        lambda p: (_stack_image(p), _stacks(p, "io.other.stack")),
+        r"buildpack 'test/one@1\.0\.0' does not support stack 'io\.example\.stack'",
+    ),
+    "buildpack with stacks on an image without a stack id": (
+        lambda p: _stacks(p, STACK),
+        r"buildpack 'test/one@1\.0\.0' does not support stack ''",
+    ),
+    "buildpack needing mixins the build image lacks": (
+        lambda p: (
+            _stack_image(p, ["git", "run:curl"]),
+            _stacks(p, STACK, ["git", "build:make", "run:tzdata", "curl"]),
+        ),
+        r"buildpack 'test/one@1\.0\.0' requires missing mixin\(s\): build:make, curl",
+    ),
+    "malformed mixins label": (
+        _malformed_mixins,
+        r"label io\.buildpacks\.stack\.mixins",
+    ),
+    "extension with a lifecycle below Platform API 0.13": (
+        _old_platform_lifecycle,
+        r"builder config contains image extensions, but the lifecycle Platform API version \(0\.12\) "
+        r"is older than 0\.13",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_pack_refuses_and_so_does_cnbkit(case: str, tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    change, expected = REFUSED[case]
+    change(project)
+    target = tmp_path / "out"
+    result = run_cli("builder", "create", f"oci:{target}:t", "--config", str(project / "builder.toml"))
+    line = one_line_error(result)
+    assert re.search(expected, line), line
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+@pytest.mark.parametrize("stack_id", [STACK, "*"])
+def test_a_buildpack_whose_stack_and_build_mixins_the_image_has_builds(stack_id: str, tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    _stack_image(project, ["git", "build:make"])
+    # run: mixins are the run image's business: pack ignores them here.
+    _stacks(project, stack_id, ["git", "build:make", "run:tzdata"])
+    result = run_cli(
+        "builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(project / "builder.toml")
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_extension_with_a_platform_013_lifecycle_builds(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    _extension(project)
+    result = run_cli(
+        "builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(project / "builder.toml")
+    )
+    assert result.returncode == 0, result.stderr
