@@ -29,10 +29,11 @@ def _stack_image(project: Path, mixins: list[str] | None = None) -> None:
     build_image(project / "build", labels=labels)
 
 
-def _stacks(project: Path, stack_id: str, mixins: list[str] = ()) -> None:  # type: ignore[assignment]
+def _stacks(project: Path, stack_id: str, mixins: tuple[str, ...] = ()) -> None:
     """Give the buildpack ``bp`` one ``[[stacks]]`` entry."""
     toml = project / "bp" / "buildpack.toml"
-    toml.write_text(toml.read_text() + f'[[stacks]]\n  id = "{stack_id}"\n  mixins = {json.dumps(mixins)}\n')
+    entry = f'[[stacks]]\n  id = "{stack_id}"\n  mixins = {json.dumps(list(mixins))}\n'
+    toml.write_text(toml.read_text() + entry)
 
 
 def _extension(project: Path) -> None:
@@ -74,7 +75,7 @@ def _malformed_mixins(project: Path) -> None:
     build_image(
         project / "build", labels={"io.buildpacks.stack.id": STACK, "io.buildpacks.stack.mixins": "[1, "}
     )
-    _stacks(project, STACK, ["git"])
+    _stacks(project, STACK, ("git",))
 
 
 REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
@@ -86,7 +87,8 @@ REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "invalid run image mirror": (
         lambda p: _replace(p, "mirror.example/run", "mirror.example/Run:x:y"),
-        r"builder\.toml: run\.images\.mirrors \(line \d+\): invalid image reference 'mirror\.example/Run:x:y'",
+        r"builder\.toml: run\.images\.mirrors \(line \d+\): "
+        r"invalid image reference 'mirror\.example/Run:x:y'",
     ),
     "buildpack for another stack": (
         lambda p: (_stack_image(p), _stacks(p, "io.other.stack")),
@@ -99,7 +101,7 @@ REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
     "buildpack needing mixins the build image lacks": (
         lambda p: (
             _stack_image(p, ["git", "run:curl"]),
-            _stacks(p, STACK, ["git", "build:make", "run:tzdata", "curl"]),
+            _stacks(p, STACK, ("git", "build:make", "run:tzdata", "curl")),
         ),
         r"buildpack 'test/one@1\.0\.0' requires missing mixin\(s\): build:make, curl",
     ),
@@ -133,7 +135,7 @@ def test_a_buildpack_whose_stack_and_build_mixins_the_image_has_builds(stack_id:
     project = builder_project(tmp_path / "project")
     _stack_image(project, ["git", "build:make"])
     # run: mixins are the run image's business: pack ignores them here.
-    _stacks(project, stack_id, ["git", "build:make", "run:tzdata"])
+    _stacks(project, stack_id, ("git", "build:make", "run:tzdata"))
     result = run_cli(
         "builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(project / "builder.toml")
     )
