@@ -19,7 +19,7 @@ from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
 from .builder.image import BuilderImage
 from .builder.package import read_package
-from .errors import BuilderError, CnbkitError
+from .errors import BuilderError, CnbkitError, UsageError
 from .lifecycle.model import Lifecycle
 from .oci.image import Image
 from .options import Options
@@ -64,9 +64,14 @@ class BuilderResult:
 
 @contextmanager
 def _about(prefix: str) -> Iterator[None]:
-    """Put ``prefix`` in front of a failure's one-line message (a new error of its type)."""
+    """Put ``prefix`` in front of a failure's one-line message (a new error of its type).
+
+    What fails here is a value of builder.toml: a usage error (exit 2, say an invalid image
+    reference) becomes a :class:`BuilderError` (exit 1), as the command line was right."""
     try:
         yield
+    except UsageError as exc:
+        raise BuilderError(f"{prefix}: {exc}") from exc
     except CnbkitError as exc:
         raise exc.within(prefix) from exc
 

@@ -149,3 +149,22 @@ def test_an_extension_with_a_platform_013_lifecycle_builds(tmp_path: Path) -> No
         "builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(project / "builder.toml")
     )
     assert result.returncode == 0, result.stderr
+
+
+BAD_REFERENCES = {
+    "build image": ('image = "oci:build:latest"', 'image = "docker://Bad!!"', r"build image docker://Bad!!"),
+    "buildpack": ('uri = "bp"', 'uri = "docker://Bad!!"', r"\[\[buildpacks\]\] uri 'docker://Bad!!'"),
+    "lifecycle": ('uri = "lifecycle.tgz"', 'uri = "docker://Bad!!"', r"lifecycle\.uri"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BAD_REFERENCES))
+def test_an_invalid_reference_in_the_file_is_a_failure_not_a_usage_error(key: str, tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    old, new, where = BAD_REFERENCES[key]
+    _replace(project, old, new)
+    target = tmp_path / "out"
+    result = run_cli("builder", "create", f"oci:{target}:t", "--config", str(project / "builder.toml"))
+    line = one_line_error(result)  # exit 1: the command line was right, the file was not
+    assert re.search(rf"builder\.toml: .*{where}.*invalid image reference 'Bad!!'", line), line
+    assert not target.exists()
