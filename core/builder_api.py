@@ -18,6 +18,7 @@ from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
 from .builder.image import BuilderImage
+from .builder.keylines import Path as KeyPath
 from .builder.package import read_package
 from .errors import BuilderError, CnbkitError, UsageError
 from .lifecycle.model import Lifecycle
@@ -86,15 +87,18 @@ def _check_run_images(config: BuilderConfig) -> None:
     anything); a bad one is a failure in the file, exit 1, not a usage error."""
     from .transport.registry import parse_reference
 
-    for key, names in (
-        ("run.images.image", [r.image for r in config.run_images]),
-        ("run.images.mirrors", [m for r in config.run_images for m in r.mirrors]),
-    ):
-        for name in names:
+    from_stack = config.lines.at(("run", "images")) is None  # [stack] run-image, merged
+    for index, run in enumerate(config.run_images):
+        at: KeyPath = ("stack", "run-image") if from_stack else ("run", "images", index, "image")
+        mirrors: KeyPath = (
+            ("stack", "run-image-mirrors") if from_stack else ("run", "images", index, "mirrors")
+        )
+        named = [(at, run.image), *(((*mirrors, n), mirror) for n, mirror in enumerate(run.mirrors))]
+        for path, name in named:
             try:
                 parse_reference(name)
             except CnbkitError as exc:
-                raise BuilderError(f"{_where(config, key)}: {exc}") from None
+                raise BuilderError(f"{config.where_key(path)}: {exc}") from None
 
 
 def _build_image(config: BuilderConfig, context: Context) -> Image:

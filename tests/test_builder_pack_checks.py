@@ -168,3 +168,68 @@ def test_an_invalid_reference_in_the_file_is_a_failure_not_a_usage_error(key: st
     line = one_line_error(result)  # exit 1: the command line was right, the file was not
     assert re.search(rf"builder\.toml: .*{where}.*invalid image reference 'Bad!!'", line), line
     assert not target.exists()
+
+
+def test_a_builder_toml_with_a_byte_order_mark_builds(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    toml = project / "builder.toml"
+    toml.write_bytes(b"\xef\xbb\xbf" + toml.read_bytes())  # as Windows editors save UTF-8
+    result = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml))
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_error_names_the_line_of_its_key_not_of_another_key_of_that_name(tmp_path: Path) -> None:
+    # paketo's builder-jammy-base: buildpacks with `version` keys come before [lifecycle].
+    project = builder_project(tmp_path / "project")
+    toml = project / "builder.toml"
+    text = toml.read_text().replace('[lifecycle]\nuri = "lifecycle.tgz"\n', "")
+    text = text.replace('uri = "bp"', 'uri = "bp"\n  version = "1.0.0"')
+    text = text.replace("[build]", '[lifecycle]\n  version = "not-semver"\n\n[build]')
+    toml.write_text(text)
+    wanted = text.splitlines().index('  version = "not-semver"') + 1
+    assert wanted > text.splitlines().index('  version = "1.0.0"') + 1
+    line = one_line_error(run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml)))
+    assert f"lifecycle.version (line {wanted})" in line, line
+
+
+def test_a_later_array_entry_and_an_inline_table_get_their_own_lines(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    toml = project / "builder.toml"
+    runs = '[[run.images]]\nimage = "cnbs/ok:1"\n\n[[run.images]]\nimage = "Bad Ref!!"'
+    toml.write_text(toml.read_text().replace(RUN_IMAGE, runs))
+    wanted = toml.read_text().splitlines().index('image = "Bad Ref!!"') + 1
+    line = one_line_error(run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml)))
+    assert f"run.images.image (line {wanted})" in line, line
+
+    envs = '[build]\n  env = [\n    { name = "A", value = "1" },\n    { name = "" },\n  ]\n'
+    toml.write_text(toml.read_text().replace(runs, RUN_IMAGE).replace("[build]\n", envs))
+    wanted = toml.read_text().splitlines().index('    { name = "" },') + 1
+    line = one_line_error(run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml)))
+    assert f"build.env (line {wanted}): env name should not be empty" in line, line
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("[[buildpacks]]\nuri = 1", r"buildpacks\.uri \(line {line}\): expected a string, found an integer"),
+        ('[[buildpacks]]\nuri = "bp"\nsize = 1', r"element 'buildpacks\.size' in '.*' \(line {line}\)"),
+    ],
+)
+def test_a_schema_error_in_a_later_entry_names_that_entry_s_line(
+    entry: str, message: str, tmp_path: Path
+) -> None:
+    project = builder_project(tmp_path / "project")
+    toml = project / "builder.toml"
+    toml.write_text(toml.read_text() + "\n" + entry + "\n")  # its key is the file's last line
+    wanted = len(toml.read_text().splitlines())
+    line = one_line_error(run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml)))
+    assert re.search(message.format(line=wanted), line), line
+
+
+def test_deeply_nested_values_are_refused_in_bounded_time(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project")
+    toml = project / "builder.toml"
+    nested = "".join(f"x{i} = " + "[" * 200 + "]" * 200 + "\n" for i in range(2000))
+    toml.write_text(toml.read_text() + '\n[[buildpacks]]\nuri = "bp"\n' + nested)
+    result = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:t", "--config", str(toml), timeout=60)
+    assert "unknown configuration elements 'buildpacks.x0'" in one_line_error(result)
