@@ -90,6 +90,10 @@ REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
         r"builder\.toml: run\.images\.mirrors \(line \d+\): "
         r"invalid image reference 'mirror\.example/Run:x:y'",
     ),
+    "invalid [stack] run-image": (
+        lambda p: _replace(p, RUN_IMAGE, f'[stack]\nid = "{STACK}"\nrun-image = "Bad Ref!!"'),
+        r"builder\.toml: stack\.run-image \(line 18\): invalid image reference 'Bad Ref!!'",
+    ),
     "buildpack for another stack": (
         lambda p: (_stack_image(p), _stacks(p, "io.other.stack")),
         r"buildpack 'test/one@1\.0\.0' does not support stack 'io\.example\.stack'",
