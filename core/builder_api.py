@@ -19,8 +19,9 @@ from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
 from .builder.flatten import parse_flatten
 from .builder.image import BuilderImage
+from .builder.keylines import Path as KeyPath
 from .builder.package import read_package
-from .errors import BuilderError, CnbkitError
+from .errors import BuilderError, CnbkitError, UsageError
 from .lifecycle.model import Lifecycle
 from .oci.image import Image
 from .options import Options
@@ -65,9 +66,14 @@ class BuilderResult:
 
 @contextmanager
 def _about(prefix: str) -> Iterator[None]:
-    """Put ``prefix`` in front of a failure's one-line message (a new error of its type)."""
+    """Put ``prefix`` in front of a failure's one-line message (a new error of its type).
+
+    What fails here is a value of builder.toml: a usage error (exit 2, say an invalid image
+    reference) becomes a :class:`BuilderError` (exit 1), as the command line was right."""
     try:
         yield
+    except UsageError as exc:
+        raise BuilderError(f"{prefix}: {exc}") from exc
     except CnbkitError as exc:
         raise exc.within(prefix) from exc
 
@@ -75,6 +81,25 @@ def _about(prefix: str) -> Iterator[None]:
 def _where(config: BuilderConfig, key: str) -> str:
     line = config.line(key)
     return f"{config.path}: {key}" + (f" (line {line})" if line else "")
+
+
+def _check_run_images(config: BuilderConfig) -> None:
+    """Each run image and mirror must be an image reference (pack parses them before fetching
+    anything); a bad one is a failure in the file, exit 1, not a usage error."""
+    from .transport.registry import parse_reference
+
+    from_stack = config.lines.at(("run", "images")) is None  # [stack] run-image, merged
+    for index, run in enumerate(config.run_images):
+        at: KeyPath = ("stack", "run-image") if from_stack else ("run", "images", index, "image")
+        mirrors: KeyPath = (
+            ("stack", "run-image-mirrors") if from_stack else ("run", "images", index, "mirrors")
+        )
+        named = [(at, run.image), *(((*mirrors, n), mirror) for n, mirror in enumerate(run.mirrors))]
+        for path, name in named:
+            try:
+                parse_reference(name)
+            except CnbkitError as exc:
+                raise BuilderError(f"{config.where_key(path)}: {exc}") from None
 
 
 def _build_image(config: BuilderConfig, context: Context) -> Image:
@@ -157,6 +182,7 @@ def create_builder(
     """
     groups = parse_flatten(flatten)  # a usage error before anything is read
     config = read_config(config_path)
+    _check_run_images(config)
     opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
     context = new_context(opts)
     warnings: list[str] = []

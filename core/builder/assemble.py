@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from ..lifecycle.model import Lifecycle
 from ..oci.image import Image, Layer
 from .buildpack import Module
-from .checks import check_lifecycle_platform, check_module, check_nested_orders, check_stack, user_and_group
+from .checks import (
+    check_extensions_platform,
+    check_lifecycle_platform,
+    check_module,
+    check_nested_orders,
+    check_stack,
+    check_stack_support,
+    user_and_group,
+)
 from .compress import LayerStore
 from .config import BuilderConfig, ModuleEntry
 from .files import build_env_files, order_toml, resolve_order, run_toml, stack_toml, system_toml
@@ -66,13 +74,16 @@ def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
     uid, gid = user_and_group(image)
     check_stack(config, image)
     check_lifecycle_platform(lifecycle, image, inputs.lifecycle_source)
+    check_extensions_platform(config, lifecycle)
     for kind, pairs in (("buildpacks", inputs.buildpacks), ("extensions", inputs.extensions)):
         for entry, module in pairs:
             where = f"{config.path}: [[{kind}]] {entry.uri}" + (f" (line {entry.line})" if entry.line else "")
             warning = check_module(module, entry, lifecycle, where)
             if warning:
                 warn(warning)
-    check_nested_orders(_unique(inputs.buildpacks))
+    buildpacks = _unique(inputs.buildpacks)
+    check_nested_orders(buildpacks)
+    check_stack_support(buildpacks, image)
     return uid, gid
 
 

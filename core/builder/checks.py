@@ -10,10 +10,20 @@ from ..lifecycle.model import Lifecycle
 from ..oci.image import Image
 from .buildpack import Module
 from .config import BuilderConfig, ModuleEntry
+from .label_json import json_label
 
-__all__ = ["check_lifecycle_platform", "check_module", "check_stack", "user_and_group"]
+__all__ = [
+    "check_extensions_platform",
+    "check_lifecycle_platform",
+    "check_module",
+    "check_stack",
+    "check_stack_support",
+    "user_and_group",
+]
 
 STACK_ID = "io.buildpacks.stack.id"
+MIXINS = "io.buildpacks.stack.mixins"
+_EXTENSIONS_PLATFORM = (0, 13)
 _DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
 _MAX_ID = 2**31 - 1
 
@@ -127,3 +137,67 @@ def check_nested_orders(buildpacks: Sequence[Module]) -> None:
                         f"{module.ref} (order of a composite buildpack): buildpack '{name}' not found "
                         "on the builder"
                     )
+
+
+def _image_mixins(image: Image) -> set[str]:
+    where = f"build image {image.reference}"
+    value = json_label(image.config.labels, MIXINS, where=where)
+    if value is None:
+        return set()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BuilderError(
+            f"{where}: label {MIXINS} must be a JSON array of strings; fix or remove the label"
+        )
+    return set(value)
+
+
+def check_stack_support(buildpacks: Sequence[Module], image: Image) -> None:
+    """pack's ``EnsureStackSupport``: a buildpack that declares ``[[stacks]]`` must name the
+    build image's stack id (or ``*``), and the image's mixins label must hold each of that
+    stack's mixins but the ``run:`` ones (compared as written: ``build:git`` is not ``git``).
+    Composite buildpacks are checked through their order instead, as pack does.
+
+    Raises:
+        BuilderError: pack's ``does not support stack`` or ``requires missing mixin(s)``.
+    """
+    stack_id = image.config.label(STACK_ID, "") or ""
+    mixins: set[str] | None = None  # read once, and only when a buildpack asks
+    for module in buildpacks:
+        if module.order or not module.stacks:
+            continue
+        stack = next((s for s in module.stacks if s.get("id") in (stack_id, "*")), None)
+        if stack is None:
+            raise BuilderError(
+                f"{module.source}: buildpack '{module.ref}' does not support stack '{stack_id}' "
+                f"(the stack of build image {image.reference})"
+            )
+        wanted = stack.get("mixins") or []
+        if not isinstance(wanted, list) or not all(isinstance(m, str) for m in wanted):
+            raise BuilderError(f"{module.source}: buildpack '{module.ref}': stacks.mixins must be strings")
+        mixins = _image_mixins(image) if mixins is None else mixins
+        missing = sorted({m for m in wanted if not m.startswith("run:")} - mixins)
+        if missing:
+            raise BuilderError(
+                f"{module.source}: buildpack '{module.ref}' requires missing mixin(s): "
+                f"{', '.join(missing)} (build image {image.reference} has label {MIXINS} without them)"
+            )
+
+
+def check_extensions_platform(config: BuilderConfig, lifecycle: Lifecycle) -> None:
+    """Image extensions need a lifecycle whose newest Platform API is 0.13 or later (pack's
+    ``validateLifecycleVersion``; pack allows older ones only in experimental mode). Skipped
+    when the lifecycle lists no Platform API, as pack does.
+
+    Raises:
+        BuilderError: pack's message.
+    """
+    supported = lifecycle.apis.platform.supported
+    if not (config.extensions or config.order_extensions) or not supported:
+        return
+    newest = max(supported, key=_api_key)
+    if _api_key(newest) < _EXTENSIONS_PLATFORM:
+        raise BuilderError(
+            f"{config.path}: builder config contains image extensions, but the lifecycle Platform API "
+            f"version ({newest}) is older than 0.13; support for image extensions with Platform API "
+            f"< 0.13 is currently experimental: use a lifecycle that supports Platform API 0.13"
+        )

@@ -16,7 +16,9 @@ from typing import Any
 
 from ..errors import BuilderError, TomlError
 from ..tomlfile import MAX_TOML_SIZE, loads
-from .schema import check_document, line_of, table_line
+from .keylines import KeyLines
+from .keylines import Path as KeyPath
+from .schema import check_document
 
 __all__ = [
     "BuildEnv",
@@ -151,16 +153,26 @@ class BuilderConfig:
     system_pre: tuple[ModuleRef, ...] = ()
     system_post: tuple[ModuleRef, ...] = ()
     text: str = field(default="", repr=False)
+    lines: KeyLines = field(default_factory=lambda: KeyLines(""), repr=False, compare=False)
 
     def line(self, key_path: str) -> int | None:
-        """The line where ``key_path`` is written, or ``None``."""
-        return line_of(self.text, key_path)
+        """The line where ``key_path`` (dotted, array positions left out) is first written, or
+        ``None``."""
+        return self.lines.first(key_path)
 
     def where(self, key_path: str, index: int | None = None) -> str:
         """``FILE: KEY (line N)`` for messages; with ``index``, the line of that entry of the
-        ``[[KEY]]`` array when it is written as a header."""
-        line = table_line(self.text, key_path, index) if index is not None else None
-        line = line or self.line(key_path)
+        ``KEY`` array (a ``[[KEY]]`` header or an inline entry)."""
+        line = self.lines.at((*key_path.split("."), index)) if index is not None else None
+        return self._shown(key_path, line or self.line(key_path))
+
+    def where_key(self, path: KeyPath) -> str:
+        """``FILE: KEY (line N)`` for the key at ``path`` (with array positions:
+        ``("run", "images", 1, "image")``)."""
+        shown = ".".join(p for p in path if isinstance(p, str))
+        return self._shown(shown, self.lines.at(path) or self.line(shown))
+
+    def _shown(self, key_path: str, line: int | None) -> str:
         return f"{self.path}: {key_path}" + (f" (line {line})" if line else "")
 
 
@@ -180,13 +192,12 @@ def _order(items: list[dict[str, Any]]) -> tuple[tuple[ModuleRef, ...], ...]:
     return tuple(tuple(_ref(ref) for ref in entry.get("group", [])) for entry in items)
 
 
-def _modules(items: list[dict[str, Any]], kind: str, text: str) -> tuple[ModuleEntry, ...]:
+def _modules(items: list[dict[str, Any]], kind: str, lines: KeyLines) -> tuple[ModuleEntry, ...]:
     result = []
-    for item in items:
+    for index, item in enumerate(items):
         uri = item.get("uri", "") or item.get("image", "")
-        line = line_of(text, f"{kind}.uri") if uri else None
-        if uri and uri in text:  # the line of this very value, when it is written once
-            line = text.count("\n", 0, text.index(uri)) + 1
+        key = "uri" if item.get("uri") else "image"
+        line = (lines.at((kind, index, key)) or lines.at((kind, index))) if uri else None
         result.append(ModuleEntry(uri=uri, id=item.get("id", ""), version=item.get("version", ""), line=line))
     return tuple(result)
 
@@ -212,11 +223,12 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
             run image without a name.
     """
     doc = loads(text.encode("utf-8", "surrogateescape"), str(path))
-    check_document(doc, text, str(path))
+    lines = KeyLines(text)
+    check_document(doc, lines, str(path))
     lifecycle = LifecycleConfig(**{k: v for k, v in doc.get("lifecycle", {}).items()})
     if lifecycle.uri and lifecycle.version:
         raise BuilderError(
-            f"{path}: [lifecycle]{_line(text, 'lifecycle.version')}: "
+            f"{path}: [lifecycle]{_line(lines, 'lifecycle.version')}: "
             "'lifecycle' can only declare 'version' or 'uri', not both"
         )
     raw_stack = doc.get("stack", {})
@@ -229,7 +241,8 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
     build_image, run_images = _merge_images(doc, stack)
     if not build_image:
         raise BuilderError(f"{path}: invalid builder config: build.image is required ([build] image = ...)")
-    if not run_images and not stack.id:
+    # pack: with no run image, a [stack] id alone is not enough (ValidateConfig's third rule).
+    if not run_images:
         raise BuilderError(f"{path}: invalid builder config: run.images are required ([[run.images]])")
     if any(not run.image for run in run_images):
         raise BuilderError(f"{path}: invalid builder config: run.images.image is required")
@@ -239,8 +252,8 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
         base_dir=path.parent,
         description=doc.get("description", ""),
         lifecycle=lifecycle,
-        buildpacks=_modules(doc.get("buildpacks", []), "buildpacks", text),
-        extensions=_modules(doc.get("extensions", []), "extensions", text),
+        buildpacks=_modules(doc.get("buildpacks", []), "buildpacks", lines),
+        extensions=_modules(doc.get("extensions", []), "extensions", lines),
         order=_order(doc.get("order", [])),
         order_extensions=_order(doc.get("order-extensions", [])),
         stack=stack,
@@ -262,11 +275,12 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
         system_pre=tuple(_ref(r) for r in system.get("pre", {}).get("buildpacks", [])),
         system_post=tuple(_ref(r) for r in system.get("post", {}).get("buildpacks", [])),
         text=text,
+        lines=lines,
     )
 
 
-def _line(text: str, key_path: str) -> str:
-    line = line_of(text, key_path)
+def _line(lines: KeyLines, key_path: str) -> str:
+    line = lines.first(key_path)
     return f" (line {line})" if line else ""
 
 
@@ -286,7 +300,9 @@ def read_config(path: str | os.PathLike[str]) -> BuilderConfig:
     if len(data) > MAX_TOML_SIZE:
         raise TomlError(f"{target}: too large for a builder.toml (over {MAX_TOML_SIZE} bytes)")
     try:
-        text = data.decode("utf-8")
+        # A byte-order mark (as Windows editors save UTF-8) is not part of the text: pack's
+        # decoder skips it too.
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TomlError(f"{target}: not UTF-8 text (byte {exc.start})") from None
     return parse_config(text, target)

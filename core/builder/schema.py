@@ -1,20 +1,20 @@
 """builder.toml's schema (pack's ``builder/config_reader.go``) and a strict walk over a document.
 
 Decoding is strict, as pack's is: a key the schema does not know is an error naming it, and a
-value of the wrong type is an error naming its key path. Lines are found in the text, since
-TOML parsers report them only for syntax errors.
+value of the wrong type is an error naming its key path. Lines come from
+:class:`~cnbkit.builder.keylines.KeyLines`, since TOML parsers report them only for syntax errors.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
 from ..errors import TomlError
 from ..redact import clip, listing
+from .keylines import KeyLines
+from .keylines import Path as KeyPath
 
-__all__ = ["SCHEMA", "Spec", "check_document", "line_of", "table_line"]
+__all__ = ["SCHEMA", "Spec", "check_document"]
 
 # A spec is a scalar type name ("str", "bool", "strs"), a table (dict of key -> spec), or a
 # one-element list holding the spec of an array's items.
@@ -68,34 +68,41 @@ def _kind(value: Any) -> str:
     return next((name for t, name in _TYPE_NAMES.items() if isinstance(value, t)), "a date or time")
 
 
-def _check_scalar(value: Any, spec: str, path: str, wrong: list[tuple[str, str, str]]) -> None:
+_Wrong = list[tuple[KeyPath, str, str]]
+
+
+def _dotted(at: KeyPath) -> str:
+    return ".".join(part for part in at if isinstance(part, str))
+
+
+def _check_scalar(value: Any, spec: str, at: KeyPath, wrong: _Wrong) -> None:
     if spec == "str" and not isinstance(value, str):
-        wrong.append((path, "a string", _kind(value)))
+        wrong.append((at, "a string", _kind(value)))
     elif spec == "bool" and not isinstance(value, bool):
-        wrong.append((path, "true or false", _kind(value)))
+        wrong.append((at, "true or false", _kind(value)))
     elif spec == "strs" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-        wrong.append((path, "an array of strings", _kind(value)))
+        wrong.append((at, "an array of strings", _kind(value)))
 
 
-def _walk(doc: Any, spec: Spec, path: str, unknown: list[str], wrong: list[tuple[str, str, str]]) -> None:
+def _walk(doc: Any, spec: Spec, at: KeyPath, unknown: list[KeyPath], wrong: _Wrong) -> None:
+    # ``at`` keeps array positions, so a message gets the line of the very entry.
     if isinstance(spec, str):
-        _check_scalar(doc, spec, path, wrong)
+        _check_scalar(doc, spec, at, wrong)
     elif isinstance(spec, list):
         if not isinstance(doc, list):
-            wrong.append((path, "an array of tables", _kind(doc)))
+            wrong.append((at, "an array of tables", _kind(doc)))
             return
-        for item in doc:
-            _walk(item, spec[0], path, unknown, wrong)
+        for index, item in enumerate(doc):
+            _walk(item, spec[0], (*at, index), unknown, wrong)
     else:
         if not isinstance(doc, dict):
-            wrong.append((path, "a table", _kind(doc)))
+            wrong.append((at, "a table", _kind(doc)))
             return
         for key, value in doc.items():
-            where = f"{path}.{key}" if path else key
             if key not in spec:
-                unknown.append(where)
+                unknown.append((*at, key))
             else:
-                _walk(value, spec[key], where, unknown, wrong)
+                _walk(value, spec[key], (*at, key), unknown, wrong)
 
 
 _SHOWN_KEYS = 5  # a hostile file may hold 20,000 unknown keys: name a few, count the rest
@@ -115,61 +122,34 @@ def _pack_unknown(keys: list[str]) -> list[str]:
     return shown
 
 
-def _candidates(key_path: str) -> Iterator[re.Pattern[str]]:
-    parts = key_path.split(".")
-    last = re.escape(parts[-1])
-    # `key =`, `"key" =`, a dotted `a.key =`, or a table header `[a.key]` / `[[a.key]]`.
-    yield re.compile(rf'^[ \t]*(?:[\w.-]+\.)?(?P<k>"?{last}"?)[ \t]*=', re.MULTILINE)
-    yield re.compile(rf"^[ \t]*\[\[?[ \t]*(?P<k>{re.escape(key_path)})[ \t]*\]", re.MULTILINE)
-    yield re.compile(rf"^[ \t]*\[\[?[^\]\n]*\b(?P<k>{last})[ \t]*\]", re.MULTILINE)
-
-
-def line_of(text: str, key_path: str) -> int | None:
-    """The first line (1-based) where ``key_path``'s last key is written, or ``None``."""
-    for pattern in _candidates(key_path):
-        match = pattern.search(text)
-        if match:
-            return text.count("\n", 0, match.start("k")) + 1
-    return None
-
-
-def table_line(text: str, key_path: str, index: int) -> int | None:
-    """The line (1-based) of the ``index``-th (0-based) ``[[key_path]]`` header, or ``None``
-    (an inline array, or fewer headers)."""
-    header = re.compile(rf"^[ \t]*\[\[[ \t]*{re.escape(key_path)}[ \t]*\]\]", re.MULTILINE)
-    for count, match in enumerate(header.finditer(text)):
-        if count == index:
-            return text.count("\n", 0, match.start()) + 1
-    return None
-
-
-def _at(text: str, key_path: str) -> str:
-    line = line_of(text, key_path)
+def _at(lines: KeyLines, at: KeyPath) -> str:
+    line = lines.at(at) or lines.first(_dotted(at))
     return f" (line {line})" if line else ""
 
 
-def check_document(doc: dict[str, Any], text: str, name: str) -> None:
+def check_document(doc: dict[str, Any], lines: KeyLines, name: str) -> None:
     """Check ``doc`` against :data:`SCHEMA`.
 
     Args:
         doc: the decoded builder.toml.
-        text: its text, to find lines in.
+        lines: where its keys are written.
         name: the file's path, for messages.
 
     Raises:
         TomlError: unknown keys (pack's message, plus the line), or a value of the wrong type.
     """
-    unknown: list[str] = []
-    wrong: list[tuple[str, str, str]] = []
-    _walk(doc, SCHEMA, "", unknown, wrong)
+    unknown: list[KeyPath] = []
+    wrong: _Wrong = []
+    _walk(doc, SCHEMA, (), unknown, wrong)
     if unknown:
-        keys = _pack_unknown(unknown)
+        keys = _pack_unknown([_dotted(at) for at in unknown])
         word = "element" if len(keys) == 1 else "elements"
         listed = listing([f"'{clip(k, _KEY_CHARS)}'" for k in keys], _SHOWN_KEYS)
+        first = next(at for at in unknown if _dotted(at) == keys[0])
         raise TomlError(
             f"parse contents of '{name}': unknown configuration {word} {listed} in '{name}'"
-            f"{_at(text, keys[0])}"
+            f"{_at(lines, first)}"
         )
     if wrong:
-        path, expected, found = wrong[0]
-        raise TomlError(f"{name}: {path}{_at(text, path)}: expected {expected}, found {found}")
+        at, expected, found = wrong[0]
+        raise TomlError(f"{name}: {_dotted(at)}{_at(lines, at)}: expected {expected}, found {found}")
