@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .cache import Cache
     from .lifecycle.descriptor import APISet, Descriptor
     from .lifecycle.model import Lifecycle, LifecycleAPIs
-    from .locator import Locator, parse_locator
+    from .locator import PACKAGE_FILE_SUFFIX, Locator, parse_locator
     from .oci import mediatypes as media_types
     from .oci.config import ImageConfig
     from .oci.descriptor import Descriptor as OciDescriptor
@@ -74,6 +74,7 @@ _LAZY = {
     "write_docker_archive": ".transport.docker_archive",
     "open_oci_archive": ".transport.oci_archive",
     "write_oci_archive": ".transport.oci_archive",
+    "PACKAGE_FILE_SUFFIX": ".locator",
     "ImageReference": ".transport.registry.reference:Reference",
     "parse_image_reference": ".transport.registry.reference:parse_reference",
     "RegistryError": ".transport.registry.wire",
@@ -163,6 +164,7 @@ __all__ = [
     "write_docker_archive",
     "open_oci_archive",
     "write_oci_archive",
+    "PACKAGE_FILE_SUFFIX",
     "ImageReference",
     "parse_image_reference",
     "RegistryError",

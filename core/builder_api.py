@@ -31,6 +31,9 @@ __all__ = ["DEFAULT_LIFECYCLE_VERSION", "BuilderResult", "create_builder"]
 
 DEFAULT_LIFECYCLE_VERSION = "0.21.0"  # pack v0.40's default, used when [lifecycle] says nothing
 _CREATED_BY = {"name": "cnbkit", "version": __version__}
+# pack's words, exactly (pkg/buildpack/downloader.go), and its HasDockerLocator prefix.
+_IMAGE_KEY_WARNING = """The 'image' key is deprecated. Use 'uri="docker://..."' instead."""
+_DOCKER_PREFIX = "docker:/"
 
 
 @dataclass
@@ -124,8 +127,17 @@ def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]
         return resolve_with(context, uri, version)
 
 
+def _locator(entry: ModuleEntry, note: Callable[[str], None]) -> str:
+    """What the entry's URI is looked up as: the deprecated ``image`` key names a package image,
+    as pack reads it (``uri = "docker://REF"``), with pack's warning."""
+    if entry.key != "image":
+        return entry.uri
+    note(_IMAGE_KEY_WARNING)
+    return entry.uri if entry.uri.startswith(_DOCKER_PREFIX) else f"docker://{entry.uri}"
+
+
 def _modules(
-    entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context
+    entry: ModuleEntry, kind: str, config: BuilderConfig, context: Context, note: Callable[[str], None]
 ) -> list[tuple[ModuleEntry, Module]]:
     """The module a ``[[buildpacks]]`` entry names, or every module of a buildpackage image
     (the main one paired with the entry, the others with its URI only).
@@ -133,15 +145,16 @@ def _modules(
     A Blob a resolver claims is a module (a directory, a ``.tgz``); when none claims the URI,
     an image an image source supplies is a buildpackage (``docker://``, ``oci:``, an OCI
     layout directory): the plugins' answer decides, no scheme is sniffed here."""
-    where = f"{config.path}: [[{kind}s]] uri {entry.uri!r}" + (f" (line {entry.line})" if entry.line else "")
+    line = f" (line {entry.line})" if entry.line else ""
+    where = f"{config.path}: [[{kind}s]] {entry.key} {entry.uri!r}{line}"
     with _about(where):
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
-        found = context.find(entry.uri).artifact
+        found = context.find(_locator(entry, note)).artifact
         if isinstance(found, Blob):
             return [(entry, read_module(found, kind))]
         main, *others = read_package(found, kind, context.cache)
-        return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line), m) for m in others)]
+        return [(entry, main), *((ModuleEntry(entry.uri, line=entry.line, key=entry.key), m) for m in others)]
 
 
 def create_builder(
@@ -196,10 +209,10 @@ def create_builder(
     context = context.with_platform(image.platform)
     shown, lifecycle = _lifecycle(config, context)
     buildpacks = [
-        pair for entry in config.buildpacks for pair in _modules(entry, "buildpack", config, context)
+        pair for entry in config.buildpacks for pair in _modules(entry, "buildpack", config, context, note)
     ]
     extensions = [
-        pair for entry in config.extensions for pair in _modules(entry, "extension", config, context)
+        pair for entry in config.extensions for pair in _modules(entry, "extension", config, context, note)
     ]
     inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}), groups)
     builder = assemble(

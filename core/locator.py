@@ -9,7 +9,12 @@ from pathlib import Path
 
 from .redact import redact
 
-__all__ = ["Locator", "local_path", "parse_locator"]
+__all__ = ["PACKAGE_FILE_SUFFIX", "Locator", "local_path", "parse_locator"]
+
+# A buildpackage saved as a file (``pack buildpack package --format file``) is an OCI layout in
+# a tar named ``*.cnb``: pack reads such a path as a package, so the ``archives`` plugin supplies
+# it as an image and the ``file`` resolver passes on it (never a buildpack ``.tgz``).
+PACKAGE_FILE_SUFFIX = ".cnb"
 
 # RFC 3986 scheme; one letter is a Windows drive ("C:\x"), not a scheme.
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")

@@ -5,6 +5,8 @@ Written from the ``cnbkit`` face alone, as a third party would: reading and writ
 core's ``open_docker_archive``/``write_docker_archive`` and ``open_oci_archive``/
 ``write_oci_archive``; this plugin only says which references are its own. As in skopeo,
 ``PATH`` ends at the first ``:``; ``REF`` picks an image of the archive, or tags the one written.
+A bare path or ``file://`` URI ending in ``.cnb`` (a buildpackage file, pack's ``--format file``)
+is read as ``oci-archive:PATH``, as pack reads it; the ``file`` resolver passes on it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from cnbkit import Context, Locator, UsageError, hookimpl, parse_locator
+from cnbkit import PACKAGE_FILE_SUFFIX, Context, Locator, UsageError, hookimpl, parse_locator
 
 if TYPE_CHECKING:  # the image model is imported only when an archive is opened
     from cnbkit import Image
@@ -23,7 +25,7 @@ _SCHEMES = ("docker-archive", "oci-archive")
 @hookimpl
 def cnbkit_resolvers() -> list[str]:
     """Claims: archives as image sources (lifecycle, build image, buildpackages)."""
-    return [f"{scheme}:PATH[:REF]" for scheme in _SCHEMES]
+    return [f"{scheme}:PATH[:REF]" for scheme in _SCHEMES] + [f"PATH{PACKAGE_FILE_SUFFIX}"]
 
 
 @hookimpl
@@ -42,13 +44,20 @@ def _split(scheme: str, rest: str) -> tuple[str, str | None]:
 @hookimpl
 def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
     """The image of the archive (``PATH`` relative to the base directory), for the platform."""
-    if locator.scheme not in _SCHEMES:
+    if locator.scheme in (None, "file"):
+        full, ref = locator.local_path(), None
+        if full.suffix != PACKAGE_FILE_SUFFIX or not full.is_file():
+            return None
+        scheme = "oci-archive"
+    elif locator.scheme in _SCHEMES:
+        scheme = locator.scheme
+        path, ref = _split(scheme, locator.rest)
+        full = locator.path_for(path)
+    else:
         return None
     from cnbkit import open_docker_archive, open_oci_archive
 
-    path, ref = _split(locator.scheme, locator.rest)
-    full = locator.path_for(path)
-    opener = open_docker_archive if locator.scheme == "docker-archive" else open_oci_archive
+    opener = open_docker_archive if scheme == "docker-archive" else open_oci_archive
     return opener(full, ref=ref, platform=context.platform, max_size=context.options.max_size)
 
 

@@ -66,12 +66,14 @@ class ModuleEntry:
         id: the id it must have, or ``""``.
         version: the version it must have, or ``""``.
         line: the line of its ``uri`` in builder.toml, for messages.
+        key: the key ``uri`` came from: ``"uri"``, or ``"image"`` (deprecated: a package image).
     """
 
     uri: str
     id: str = ""
     version: str = ""
     line: int | None = None
+    key: str = "uri"
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,8 @@ def _modules(items: list[dict[str, Any]], kind: str, lines: KeyLines) -> tuple[M
         uri = item.get("uri", "") or item.get("image", "")
         key = "uri" if item.get("uri") else "image"
         line = (lines.at((kind, index, key)) or lines.at((kind, index))) if uri else None
-        result.append(ModuleEntry(uri=uri, id=item.get("id", ""), version=item.get("version", ""), line=line))
+        ident, version = item.get("id", ""), item.get("version", "")
+        result.append(ModuleEntry(uri=uri, id=ident, version=version, line=line, key=key))
     return tuple(result)
 
 
