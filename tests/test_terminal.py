@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 import trustme
 
 from tests.conftest import CLI, one_line_error, run_cli
+from tests.hostile_server import HostileServer, Request
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
     ca_bundle_fixture,
@@ -41,57 +41,34 @@ Respond = Callable[[int, bytes], bytes | tuple[bytes, bool]]
 class RawServer:
     """A plain-HTTP loopback server that answers each request with the bytes ``respond``
     returns (given the request's number, from 0, and its head); ``(bytes, True)`` closes the
-    connection right after sending them. It counts the requests it got."""
+    connection right after sending them. It keeps the heads of the requests it got. The socket
+    side is :class:`tests.hostile_server.HostileServer`'s."""
 
     def __init__(self, respond: Respond) -> None:
         self._respond = respond
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self.requests: list[bytes] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._server = HostileServer(self._answer)
+        self.port = self._server.port
 
     def url(self, path: str) -> str:
         """``http://127.0.0.1:PORT`` + ``path``."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return self._server.url(path)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    try:
-                        data = conn.recv(65536)
-                    except OSError:
-                        return
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                with self._lock:
-                    number = len(self.requests)
-                    self.requests.append(head)
-                answer = self._respond(number, head)
-                data, close = answer if isinstance(answer, tuple) else (answer, False)
-                try:
-                    conn.sendall(data)
-                except OSError:  # the client went away: that is its business
-                    return
-                if close:
-                    conn.shutdown(socket.SHUT_RDWR)
-                    return
+    def _answer(self, request: Request) -> bytes | tuple[bytes, float]:
+        lines = [f"{request.method} {request.path} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in request.headers.items()]
+        head = "\r\n".join(lines).encode("latin-1")
+        with self._lock:
+            number = len(self.requests)
+            self.requests.append(head)
+        answer = self._respond(number, head)
+        data, close = answer if isinstance(answer, tuple) else (answer, False)
+        return (data, 0.0) if close else data  # no silence: the connection is cut at once
 
     def close(self) -> None:
         """Stop accepting connections."""
-        self._listener.close()
+        self._server.close()
 
 
 @pytest.fixture
