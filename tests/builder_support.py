@@ -3,13 +3,14 @@ builder.toml files, buildpacks and build images made on the spot."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import cnbkit
 from cnbkit.transport.layout import open_layout, parse_layout_locator
 
-from tests.images import Entry, ImageSpec, write_image
+from tests.images import Entry, ImageSpec, gzip_layer, write_image
 from tests.lifecycles import make_lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,34 @@ def builder_project(root: Path, *, with_build_image: bool = True) -> Path:
         build_image(root / "build")
     builder_toml(root / "builder.toml", lifecycle='uri = "lifecycle.tgz"')
     return root
+
+
+def package_entries(ident: str, version: str) -> list[Entry]:
+    """The entries of buildpack ``ident@version`` as a buildpackage layer holds them."""
+    root = f"cnb/buildpacks/{ident.replace('/', '_')}/{version}"
+    toml = f'api = "0.10"\n[buildpack]\nid = "{ident}"\nversion = "{version}"\n'.encode()
+    return [
+        Entry(f"cnb/buildpacks/{ident.replace('/', '_')}/", kind="dir"),
+        Entry(f"{root}/", kind="dir"),
+        Entry(f"{root}/buildpack.toml", toml, mode=0o644),
+        Entry(f"{root}/bin/", kind="dir"),
+        Entry(f"{root}/bin/detect", b"#!/bin/sh\nexit 0\n"),
+        Entry(f"{root}/bin/build", b"#!/bin/sh\nexit 0\n"),
+    ]
+
+
+def package_spec() -> ImageSpec:
+    """A buildpackage image: main buildpack test/pkg@2.0.0 and test/dep@1.0.0, a layer each."""
+    layers = [package_entries("test/dep", "1.0.0"), package_entries("test/pkg", "2.0.0")]
+    diff = [gzip_layer(entries)[1] for entries in layers]
+    modules = {
+        "test/dep": {"1.0.0": {"api": "0.10", "layerDiffID": diff[0]}},
+        "test/pkg": {
+            "2.0.0": {"api": "0.10", "layerDiffID": diff[1], "name": "Package", "homepage": "https://x"}
+        },
+    }
+    labels = {
+        "io.buildpacks.buildpackage.metadata": json.dumps({"id": "test/pkg", "version": "2.0.0"}),
+        "io.buildpacks.buildpack.layers": json.dumps(modules),
+    }
+    return ImageSpec(layers, labels=labels)

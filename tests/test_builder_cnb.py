@@ -13,10 +13,9 @@ import cnbkit
 import pytest
 from cnbkit.transport.layout import open_layout
 
-from tests.builder_support import builder_project, builder_toml
+from tests.builder_support import builder_project, builder_toml, package_spec
 from tests.conftest import run_cli
 from tests.images import write_image
-from tests.test_builder_push import package_spec
 
 
 def _write_cnb(path: Path, layout: Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builder_support import build_image, builder_toml, buildpack
+from tests.builder_support import build_image, builder_toml, buildpack, package_entries
 from tests.conftest import one_line_error, run_cli
 from tests.images import Entry as ImageEntry
 from tests.images import ImageSpec, gzip_layer, write_image
@@ -40,15 +40,8 @@ def bp_entries(*extra: Entry) -> list[Entry]:
 
 def package_layout(path: Path, *extra: ImageEntry, ident: str = "test/pkg", version: str = "2.0.0") -> str:
     """A buildpackage image (one buildpack, one layer holding it and ``extra``) in a layout."""
-    root = f"cnb/buildpacks/{ident.replace('/', '_')}/{version}"
-    toml = f'api = "0.10"\n[buildpack]\nid = "{ident}"\nversion = "{version}"\n'.encode()
     layer = [
-        ImageEntry(f"cnb/buildpacks/{ident.replace('/', '_')}/", kind="dir"),
-        ImageEntry(f"{root}/", kind="dir"),
-        ImageEntry(f"{root}/buildpack.toml", toml, mode=0o644),
-        ImageEntry(f"{root}/bin/", kind="dir"),
-        ImageEntry(f"{root}/bin/detect", b"#!/bin/sh\nexit 0\n"),
-        ImageEntry(f"{root}/bin/build", b"#!/bin/sh\nexit 0\n"),
+        *package_entries(ident, version),
         *extra,
     ]
     labels = {

@@ -9,11 +9,10 @@ from pathlib import Path
 import cnbkit
 from cnbkit.transport.layout import open_layout
 
-from tests.builder_support import builder_project, builder_toml
+from tests.builder_support import builder_project, builder_toml, package_spec
 from tests.conftest import run_cli
 from tests.docker_images import push_spec
 from tests.services.registry import Registry
-from tests.test_builder_push import package_spec
 
 _WARNING = """The 'image' key is deprecated. Use 'uri="docker://..."' instead."""
 

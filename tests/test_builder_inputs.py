@@ -15,10 +15,9 @@ from cnbkit.api import new_context
 from cnbkit.options import Options
 from cnbkit.transport.layout import open_layout
 
-from tests.builder_support import build_image, builder_project, builder_toml
+from tests.builder_support import build_image, builder_project, builder_toml, package_spec
 from tests.conftest import one_line_error, run_cli
 from tests.images import write_image
-from tests.test_builder_push import package_spec
 
 
 @pytest.fixture

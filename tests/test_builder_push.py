@@ -22,10 +22,17 @@ from cnbkit.cli import main
 from cnbkit.transport.registry import RegistryClient, parse_reference
 from cnbkit.transport.registry.push_image import push_image
 
-from tests.builder_support import EXAMPLES, build_image, builder_toml, buildpack
+from tests.builder_support import (
+    EXAMPLES,
+    build_image,
+    builder_toml,
+    buildpack,
+    package_entries,
+    package_spec,
+)
 from tests.conftest import run_cli
 from tests.docker_images import lifecycle_spec, push_spec, to_daemon
-from tests.images import Entry, ImageSpec, gzip_layer, write_image
+from tests.images import gzip_layer, write_image
 from tests.lifecycles import make_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import AccessLogEntry, Registry
@@ -375,36 +382,6 @@ def test_compression_and_upload_show_progress_on_a_terminal_only(pushed: Pushed,
 # -- buildpackage images ---------------------------------------------------------------------
 
 
-def _bp_entries(ident: str, version: str) -> list[Entry]:
-    root = f"cnb/buildpacks/{ident.replace('/', '_')}/{version}"
-    toml = f'api = "0.10"\n[buildpack]\nid = "{ident}"\nversion = "{version}"\n'.encode()
-    return [
-        Entry(f"cnb/buildpacks/{ident.replace('/', '_')}/", kind="dir"),
-        Entry(f"{root}/", kind="dir"),
-        Entry(f"{root}/buildpack.toml", toml, mode=0o644),
-        Entry(f"{root}/bin/", kind="dir"),
-        Entry(f"{root}/bin/detect", b"#!/bin/sh\nexit 0\n"),
-        Entry(f"{root}/bin/build", b"#!/bin/sh\nexit 0\n"),
-    ]
-
-
-def package_spec() -> ImageSpec:
-    """A buildpackage image: main buildpack test/pkg@2.0.0 and test/dep@1.0.0, a layer each."""
-    layers = [_bp_entries("test/dep", "1.0.0"), _bp_entries("test/pkg", "2.0.0")]
-    diff = [gzip_layer(entries)[1] for entries in layers]
-    modules = {
-        "test/dep": {"1.0.0": {"api": "0.10", "layerDiffID": diff[0]}},
-        "test/pkg": {
-            "2.0.0": {"api": "0.10", "layerDiffID": diff[1], "name": "Package", "homepage": "https://x"}
-        },
-    }
-    labels = {
-        "io.buildpacks.buildpackage.metadata": json.dumps({"id": "test/pkg", "version": "2.0.0"}),
-        "io.buildpacks.buildpack.layers": json.dumps(modules),
-    }
-    return ImageSpec(layers, labels=labels)
-
-
 def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, tmp_path: Path) -> None:
     registry = pushed.registry
     package_ref = push_spec(package_spec(), registry, registry.unique_repo("package"), "v1", tmp_path)
@@ -464,7 +441,7 @@ def test_a_buildpackage_image_contributes_its_layers_as_stored(pushed: Pushed, t
     again = create(f"oci:{tmp_path / 'out'}:v1", config, "--pull-policy", "always")
     assert again["digest"] == result["digest"]
     # A flattened package: both modules in one layer, which the builder then holds once.
-    flat_layer = [*_bp_entries("test/dep", "1.0.0"), *_bp_entries("test/pkg", "2.0.0")[1:]]
+    flat_layer = [*package_entries("test/dep", "1.0.0"), *package_entries("test/pkg", "2.0.0")[1:]]
     flat = package_spec()
     flat_diff = gzip_layer(flat_layer)[1]
     modules = json.loads(flat.labels["io.buildpacks.buildpack.layers"])
