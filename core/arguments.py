@@ -6,6 +6,7 @@ import argparse
 from typing import NoReturn
 
 from .errors import UsageError
+from .oci.platform import TARGET_SYNTAX
 from .options import DEFAULT_PULL_POLICY, PULL_POLICIES
 
 __all__ = ["Parser", "build_parser"]
@@ -182,7 +183,19 @@ def build_parser(version: str) -> Parser:
     create.add_argument("target", help="where the builder goes: oci:DIR[:TAG], or a plugin's target")
     create.add_argument("--config", "-c", required=True, metavar="builder.toml", help="the builder config")
     create.add_argument(
-        "--platform", metavar="OS/ARCH[/VARIANT]", help="the build image's platform (default: the host's)"
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="one builder for this platform (default: builder.toml's [[targets]], else the build "
+        "image's own platform, else the host's from an index)",
+    )
+    create.add_argument(
+        "--target",
+        "-t",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT][:DISTRO@VERSION...]",
+        help="a builder for this target (repeatable; replaces builder.toml's [[targets]]); several "
+        f"make an image index. Syntax: {TARGET_SYNTAX}",
     )
     _pull_policy(create, help=_PULL_POLICY_HELP)
     create.add_argument(

@@ -5,13 +5,12 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .api import new_context, resolve_with
+from .api import new_context
 from .blob import Blob
 from .builder.assemble import Inputs, assemble
 from .builder.buildpack import Module, read_module
@@ -21,7 +20,8 @@ from .builder.flatten import parse_flatten
 from .builder.image import BuilderImage
 from .builder.keylines import Path as KeyPath
 from .builder.package import read_package
-from .errors import BuilderError, CnbkitError, UsageError
+from .builder_inputs import DEFAULT_LIFECYCLE_VERSION, Planner, about, choose_targets
+from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
 from .oci.image import Image
 from .options import Options
@@ -29,7 +29,6 @@ from .plugin.context import Context
 
 __all__ = ["DEFAULT_LIFECYCLE_VERSION", "BuilderResult", "create_builder"]
 
-DEFAULT_LIFECYCLE_VERSION = "0.21.0"  # pack v0.40's default, used when [lifecycle] says nothing
 _CREATED_BY = {"name": "cnbkit", "version": __version__}
 # pack's words, exactly (pkg/buildpack/downloader.go), and its HasDockerLocator prefix.
 _IMAGE_KEY_WARNING = """The 'image' key is deprecated. Use 'uri="docker://..."' instead."""
@@ -41,12 +40,15 @@ class BuilderResult:
     """What :func:`create_builder` made.
 
     Attributes:
-        digest: the builder's manifest digest.
+        digest: the image index's digest when there are several targets, else the builder's
+            manifest digest.
         target: the target as given.
         written: what the export plugin says it wrote.
-        lifecycle: the lifecycle inside.
-        image: the builder image (its ``records`` list each layer and its source).
-        warnings: pack's warnings (deprecated APIs, an empty order).
+        lifecycle: the lifecycle inside (the first target's).
+        image: the builder image (the first target's; its ``records`` list each layer and
+            its source).
+        warnings: pack's warnings (deprecated APIs, an empty order), each once.
+        images: every builder image, one per target, in the targets' order.
     """
 
     digest: str
@@ -55,35 +57,31 @@ class BuilderResult:
     lifecycle: Lifecycle
     image: BuilderImage
     warnings: list[str] = field(default_factory=list)
+    images: list[BuilderImage] = field(default_factory=list)
+
+    @property
+    def manifests(self) -> list[dict[str, Any]]:
+        """One ``{"platform", "digest", "layers"}`` per target (one when there are none)."""
+        return [
+            {
+                "platform": str(image.platform),
+                "digest": image.digest,
+                "layers": [record.to_json() for record in image.records],
+            }
+            for image in self.images or [self.image]
+        ]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object: ``digest``, ``target``, ``written``, ``lifecycle``, ``layers``."""
+        """The ``--json`` object: ``digest``, ``target``, ``written``, ``lifecycle``, ``layers``
+        (the first target's), ``manifests``."""
         return {
             "digest": self.digest,
             "target": self.target,
             "written": self.written,
             "lifecycle": {"version": self.lifecycle.version, "apis": self.lifecycle.apis.to_json()},
             "layers": [record.to_json() for record in self.image.records],
+            "manifests": self.manifests,
         }
-
-
-@contextmanager
-def _about(prefix: str) -> Iterator[None]:
-    """Put ``prefix`` in front of a failure's one-line message (a new error of its type).
-
-    What fails here is a value of builder.toml: a usage error (exit 2, say an invalid image
-    reference) becomes a :class:`BuilderError` (exit 1), as the command line was right."""
-    try:
-        yield
-    except UsageError as exc:
-        raise BuilderError(f"{prefix}: {exc}") from exc
-    except CnbkitError as exc:
-        raise exc.within(prefix) from exc
-
-
-def _where(config: BuilderConfig, key: str) -> str:
-    line = config.line(key)
-    return f"{config.path}: {key}" + (f" (line {line})" if line else "")
 
 
 def _check_run_images(config: BuilderConfig) -> None:
@@ -103,28 +101,6 @@ def _check_run_images(config: BuilderConfig) -> None:
                 parse_reference(name)
             except CnbkitError as exc:
                 raise BuilderError(f"{config.where_key(path)}: {exc}") from None
-
-
-def _build_image(config: BuilderConfig, context: Context) -> Image:
-    # The plugins' schemes first; a bare name no plugin claims is pack's docker image name.
-    with _about(f"{config.path}: build image {config.build_image}"):
-        return context.resolve_image(config.build_image, image_name=True)
-
-
-def _lifecycle(config: BuilderConfig, context: Context) -> tuple[str, Lifecycle]:
-    uri, version = config.lifecycle.uri or None, config.lifecycle.version or None
-    if uri is None and version is None:
-        version = DEFAULT_LIFECYCLE_VERSION
-    key = "lifecycle.uri" if uri else "lifecycle.version"
-    with _about(_where(config, key) if config.line(key) else f"{config.path}: [lifecycle]"):
-        if version is not None:
-            from .lifecycle.versions import parse_version
-
-            try:
-                parse_version(version)
-            except CnbkitError as exc:  # a bad value inside a file is a failure, not a usage error
-                raise BuilderError(f"'lifecycle.version' must be a valid semver: {exc}") from None
-        return resolve_with(context, uri, version)
 
 
 def _locator(entry: ModuleEntry, note: Callable[[str], None]) -> str:
@@ -147,7 +123,7 @@ def _modules(
     layout directory): the plugins' answer decides, no scheme is sniffed here."""
     line = f" (line {entry.line})" if entry.line else ""
     where = f"{config.path}: [[{kind}s]] {entry.key} {entry.uri!r}{line}"
-    with _about(where):
+    with about(where):
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
         found = context.find(_locator(entry, note)).artifact
@@ -162,6 +138,7 @@ def create_builder(
     target: str,
     *,
     platform: str | None = None,
+    targets: Sequence[str] | None = None,
     pull_policy: str | None = None,
     labels: Mapping[str, str] | None = None,
     tags: Sequence[str] = (),
@@ -175,7 +152,11 @@ def create_builder(
         config_path: builder.toml; relative URIs in it resolve against its directory.
         target: where the builder goes, as an export plugin understands it
             (``oci:DIR[:TAG]`` built in; relative to the working directory).
-        platform: ``OS/ARCH[/VARIANT]`` of the build image to pick (default: the host's).
+        platform: ``OS/ARCH[/VARIANT]``: one builder for that platform (default: builder.toml's
+            ``[[targets]]``, else the build image's own platform, else the host's from an index).
+        targets: pack's ``--target`` values (``"linux/arm64"``,
+            ``"linux/amd64:ubuntu@22.04"``): one builder each, replacing ``[[targets]]``;
+            several are joined in an image index.
         pull_policy: ``always``, ``if-not-present`` or ``never``.
         labels: the user's labels (pack's ``--label``), set before the builder's own.
         tags: more names for the builder at the target (pack's ``--tag``): references for
@@ -187,7 +168,8 @@ def create_builder(
             ``timeout``, ``allow_http``, ``cache_dir``, ``lifecycle_mirror``, ``quiet``, ...).
 
     Returns:
-        A :class:`BuilderResult`: the digest, where it went, and each layer's source.
+        A :class:`BuilderResult`: the digest, where it went, each target's manifest and each
+        layer's source.
 
     Raises:
         CnbkitError: any failure, with a one-line message naming the file, key and both sides
@@ -195,32 +177,44 @@ def create_builder(
     """
     groups = parse_flatten(flatten)  # a usage error before anything is read
     config = read_config(config_path)
+    chosen = choose_targets(config, targets, platform)
     _check_run_images(config)
     opts = Options.build(platform=platform, base_dir=config.base_dir, pull_policy=pull_policy, **options)
     context = new_context(opts)
     warnings: list[str] = []
 
     def note(message: str) -> None:
-        warnings.append(message)
-        (warn or context.notice)(message)
+        if message not in warnings:  # once, however many targets repeat it
+            warnings.append(message)
+            (warn or context.notice)(message)
 
-    image = _build_image(config, context)
+    def read(entry: ModuleEntry, kind: str, for_platform: Context) -> list[tuple[ModuleEntry, Module]]:
+        return _modules(entry, kind, config, for_platform, note)
+
     # pack: the lifecycle (and every module) follows the build image's platform, not the host's.
-    context = context.with_platform(image.platform)
-    shown, lifecycle = _lifecycle(config, context)
-    buildpacks = [
-        pair for entry in config.buildpacks for pair in _modules(entry, "buildpack", config, context, note)
-    ]
-    extensions = [
-        pair for entry in config.extensions for pair in _modules(entry, "extension", config, context, note)
-    ]
-    inputs = Inputs(config, lifecycle, shown, image, buildpacks, extensions, dict(labels or {}), groups)
-    builder = assemble(
-        inputs,
-        LayerStore(context.cache, context.progress),
-        created_by=_CREATED_BY,
-        reference=target,
-        warn=note,
-    )
-    written = context.export(target, builder, tuple(tags))
-    return BuilderResult(builder.digest, target, written, lifecycle, builder, warnings)
+    plans = Planner(config, context, read).plan(chosen, platform_given=platform is not None)
+    store = LayerStore(context.cache, context.progress)
+    images = []
+    for number, planned in enumerate(plans, 1):
+        if len(plans) > 1 and opts.progress:
+            context.notice(f"building the builder for {planned.platform} ({number} of {len(plans)})")
+        inputs = Inputs(
+            config,
+            planned.lifecycle,
+            planned.shown,
+            planned.image,
+            planned.buildpacks,
+            planned.extensions,
+            dict(labels or {}),
+            groups,
+        )
+        images.append(assemble(inputs, store, created_by=_CREATED_BY, reference=target, warn=note))
+    written, digest = _export(context, target, images, tuple(tags))
+    return BuilderResult(digest, target, written, plans[0].lifecycle, images[0], warnings, images)
+
+
+def _export(context: Context, target: str, images: Sequence[BuilderImage], tags: tuple[str, ...]) -> tuple[str, str]:
+    """Write one builder, or several joined in an image index; what was written and its digest."""
+    if len(images) == 1:
+        return context.export(target, images[0], tags), images[0].digest
+    raise BuilderError(f"{target}: several targets make an image index, which this version cannot write yet")

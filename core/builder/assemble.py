@@ -31,6 +31,7 @@ from .image import Added, BuilderImage, make_image
 from .label_json import LAYERS_LABELS, ModuleLayers, module_layers
 from .labels import builder_labels
 from .layers import NewLayer, directories_layer, files_layer, lifecycle_layer
+from .targets import check_target_support
 
 __all__ = ["Inputs", "assemble"]
 
@@ -84,6 +85,7 @@ def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
     buildpacks = _unique(inputs.buildpacks)
     check_nested_orders(buildpacks)
     check_stack_support(buildpacks, image)
+    check_target_support(buildpacks, image)
     return uid, gid
 
 

@@ -8,7 +8,7 @@ small, and two passes keep memory flat and the reader simple.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..archive.streams import close_stream
@@ -24,6 +24,7 @@ from .contents import ModuleTree
 __all__ = ["Module", "is_module_dir", "parse_api", "read_module"]
 
 _EXECUTABLES = ("bin/build", "bin/detect", "bin/generate")
+_BUILD_FILES = ("bin/build", "bin/build.bat", "bin/build.exe")  # what pack infers the OS from
 _INFO_KEYS = ("name", "homepage", "description", "keywords", "licenses")
 
 
@@ -62,6 +63,8 @@ class Module:
         layer: the buildpackage image's layer holding the module, referenced as stored, or
             ``None`` for a module read from an archive (its layer is made).
         origin: how messages name where a module of an image came from.
+        build_files: which of ``bin/build``, ``bin/build.bat``, ``bin/build.exe`` the archive
+            holds (pack infers the OS of a buildpack without ``[[targets]]`` from them).
     """
 
     kind: str
@@ -75,6 +78,7 @@ class Module:
     order: tuple[dict[str, Any], ...] = ()
     layer: Layer | None = field(default=None, hash=False, compare=False)
     origin: str = ""
+    build_files: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -176,11 +180,14 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
     """
     wanted = f"{kind}.toml"
     found: tuple[bytes, str] | None = None
+    build_files: set[str] = set()
     tree = ModuleTree(blob.source, kind)
     stream = blob.open()
     try:
         for entry in iter_tar(stream, blob.source):
             tree.add(entry.name, entry, entry.linkname)
+            if entry.name in _BUILD_FILES and entry.kind != "dir":
+                build_files.add(entry.name)
             if entry.name == wanted and entry.kind == "file" and found is None:
                 if entry.size > MAX_TOML_SIZE:
                     raise BuilderError(f"{blob.source}: {wanted} is {entry.size} bytes; too large")
@@ -189,7 +196,7 @@ def read_module(blob: Blob, kind: str = "buildpack") -> Module:
         close_stream(stream)
     if found is None:
         raise BuilderError(f"{blob.source}: no {wanted} at the root: not a {kind}")
-    module = _parse(found[0], found[1], kind, blob)
+    module = replace(_parse(found[0], found[1], kind, blob), build_files=tuple(sorted(build_files)))
     # The second pass (the layer) reads the same bytes: the Blob's digest is checked again.
     tree.check(module.root)
     return module

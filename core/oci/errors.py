@@ -34,11 +34,14 @@ class PlatformNotFoundError(ImageError):
 
     Attributes:
         available: the platforms the image offers, as ``OS/ARCH[/VARIANT]`` strings.
+        single: the image is one manifest (no index) of the one platform in ``available``:
+            a builder without targets uses it as it is, as pack does.
     """
 
-    def __init__(self, message: str, available: list[str]) -> None:
+    def __init__(self, message: str, available: list[str], *, single: bool = False) -> None:
         super().__init__(message)
         self.available = available
+        self.single = single
 
 
 class LayoutError(ImageError):

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-__all__ = ["Platform", "host_platform", "parse_platform"]
+__all__ = ["TARGET_SYNTAX", "Platform", "host_platform", "parse_platform"]
+
+# pack's --target syntax (a platform, then the distributions a builder's target names).
+TARGET_SYNTAX = "[os][/arch][/variant][:distro@version[@version...]][;distro@version...]"
 
 # Aliases folded to the OCI image-index spelling.
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm"}

@@ -203,6 +203,7 @@ def open_daemon_image(
         raise PlatformNotFoundError(
             f"{source} is {found}, not {platform}; pull that platform or choose it with --platform",
             [str(found)],
+            single=True,
         )
     image_id = str(info.get("Id") or "")
     rootfs = info.get("RootFS") if isinstance(info.get("RootFS"), dict) else {}

@@ -96,6 +96,7 @@ def open_docker_archive(
         raise PlatformNotFoundError(
             f"{source} is {config.platform}, not {platform}; choose another image or --platform",
             [str(config.platform)],
+            single=True,
         )
     members = [_member(tar, name, "the layer") for name in entry["Layers"]]
     layers = [(str(m.digest), m.size, mt.OCI_LAYER_GZIP if m.gzip else mt.OCI_LAYER) for m in members]

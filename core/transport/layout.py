@@ -286,6 +286,7 @@ def open_in_layout(layout: Layout, *, tag: str | None, digest: str | None, platf
         raise PlatformNotFoundError(
             f"{reference} is {config.platform}, not {platform}; choose another image or --platform",
             [str(config.platform)],
+            single=True,
         )
     image = LayoutImage(layout, reference, target, config)
     image.platforms = platforms

@@ -250,6 +250,7 @@ def open_registry_image(
         raise PlatformNotFoundError(
             f"{reference} is {config.platform}, not {platform}; choose another image or --platform",
             [str(config.platform)],
+            single=True,
         )
     image = RegistryImage(
         ref.with_digest(target.digest),
