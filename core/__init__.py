@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .oci.descriptor import Descriptor as OciDescriptor
     from .oci.errors import ImageError, ImageNotFoundError, ManifestError, PlatformNotFoundError
     from .oci.image import Image, Layer
+    from .oci.image_index import ImageIndex
     from .oci.manifest import Index, Manifest
     from .oci.platform import Platform, parse_platform
     from .plugin.context import Context
@@ -94,6 +95,7 @@ _LAZY = {
     "ImageConfig": ".oci.config",
     "Image": ".oci.image",
     "Layer": ".oci.image",
+    "ImageIndex": ".oci.image_index",
     "Index": ".oci.manifest",
     "Manifest": ".oci.manifest",
     "Platform": ".oci.platform",
@@ -124,6 +126,7 @@ __all__ = [
     "FileBlob",
     "Image",
     "ImageConfig",
+    "ImageIndex",
     "Index",
     "Layer",
     "LayoutLocator",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cnbkit import Context, UsageError, hookimpl, parse_locator
 
 if TYPE_CHECKING:  # the image model is imported only when a builder is exported
-    from cnbkit import Image
+    from cnbkit import Image, ImageIndex
 
 
 @hookimpl
@@ -23,9 +23,12 @@ def cnbkit_exporters() -> list[str]:
 
 
 @hookimpl
-def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
+def cnbkit_export(
+    target: str, image: Image, context: Context, tags: tuple[str, ...], index: ImageIndex | None
+) -> str | None:
     """Push ``image`` to ``docker://[REGISTRY/]REPO[:TAG]`` (also pack's ``docker:/REF``) or load
-    it into the daemon as ``docker-daemon:REPO[:TAG]``.
+    it into the daemon as ``docker-daemon:REPO[:TAG]``. A multi-platform ``index`` is pushed
+    whole (every manifest, then the index under the tag); the daemon gets its own platform's.
 
     Each of ``tags`` (a full reference, as pack's ``--tag``) names the same image: the manifest
     is pushed under it too (its blobs found there by ``HEAD`` or mounted: sent once), or the
@@ -42,7 +45,8 @@ def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, 
         if parse_image_reference(tag).digest is not None:
             raise UsageError(f"--tag {tag!r}: a tag names the image, not a digest; write REPO:TAG")
     write = context.push_image if locator.scheme == "docker" else context.load_image
-    written = write(image, reference)
+    written_image = index or image
+    written = write(written_image, reference)
     for tag in tags:
-        write(image, tag)
+        write(written_image, tag)
     return written

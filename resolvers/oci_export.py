@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cnbkit import Context, UsageError, hookimpl, parse_locator
 
 if TYPE_CHECKING:  # the image model is imported only when a builder is exported
-    from cnbkit import Image
+    from cnbkit import Image, ImageIndex
 
 
 @hookimpl
@@ -21,10 +21,13 @@ def cnbkit_exporters() -> list[str]:
 
 
 @hookimpl
-def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
+def cnbkit_export(
+    target: str, image: Image, context: Context, tags: tuple[str, ...], index: ImageIndex | None
+) -> str | None:
     """Write ``image`` to the OCI layout ``oci:DIR[:TAG]`` (``DIR`` relative to the working
     directory, as the user typed it on the command line); each of ``tags`` is one more tag in
-    its ``index.json`` naming the same manifest (the blobs are there: written once)."""
+    its ``index.json`` naming the same manifest (the blobs are there: written once). A
+    multi-platform ``index``: every image, and the tag names the index."""
     locator = parse_locator(target)
     if locator.scheme != "oci":
         return None
@@ -35,7 +38,8 @@ def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, 
     for tag in tags:  # every name checked before anything is written
         if parse_layout_locator(f"{directory}:{tag}").tag != tag:
             raise UsageError(f"--tag {tag!r}: an oci:DIR target takes a tag name (v2, latest), not a path")
-    written = export_layout(image, locator.rest)
+    written_image = index or image
+    written = export_layout(written_image, locator.rest)
     for tag in tags:
-        export_layout(image, f"{directory}:{tag}")
+        export_layout(written_image, f"{directory}:{tag}")
     return written

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
     from ..oci.image import Image
+    from ..oci.image_index import ImageIndex
     from ..oci.platform import Platform
     from ..transport.http import Session
     from ..transport.registry import RegistryClient
@@ -43,7 +44,12 @@ class Hooks(Protocol):
         """Ask the image sources until one supplies an image; the image and its plugin's name."""
 
     def export(
-        self, target: str, image: Image, context: Context, tags: tuple[str, ...] = ()
+        self,
+        target: str,
+        image: Image,
+        context: Context,
+        tags: tuple[str, ...] = (),
+        index: ImageIndex | None = None,
     ) -> tuple[str, str] | None:
         """Ask the export plugins until one writes the image; what it wrote and its name."""
 
@@ -215,11 +221,13 @@ class Context:
             required=required,
         )
 
-    def push_image(self, image: Image, reference: str) -> str:
+    def push_image(self, image: Image | ImageIndex, reference: str) -> str:
         """Push ``image`` to the registry as ``reference`` (``[registry/]repo[:tag]``): a ``HEAD``
         per blob first, a layer from another repository of the same registry mounted, the rest
         streamed (one ``PUT`` when small, chunks when large), the manifest last. Credentials and
-        plain-http rules as for pulling; ``--offline`` refuses (a ``UsageError``).
+        plain-http rules as for pulling; ``--offline`` refuses (a ``UsageError``). A
+        multi-platform image goes image by image, each manifest by its digest, the index last
+        under the tag.
 
         Returns:
             ``docker://REGISTRY/REPO:TAG sha256:...``.
@@ -236,9 +244,10 @@ class Context:
             cache=self.cache,
         )
 
-    def load_image(self, image: Image, reference: str) -> str:
+    def load_image(self, image: Image | ImageIndex, reference: str) -> str:
         """Load ``image`` into the Docker daemon (``DOCKER_HOST``) tagged ``reference``, from a
-        ``docker save`` archive made as it is sent (never whole in memory).
+        ``docker save`` archive made as it is sent (never whole in memory). Of a multi-platform
+        image, the one for the daemon's OS and architecture (a daemon keeps no index).
 
         Returns:
             ``docker-daemon:REPO:TAG sha256:<image ID>`` (the daemon keeps no manifest).
@@ -318,9 +327,12 @@ class Context:
     def _claimed(self) -> str:
         return described(self._host.claims())
 
-    def export(self, target: str, image: Image, tags: tuple[str, ...] = ()) -> str:
+    def export(
+        self, target: str, image: Image, tags: tuple[str, ...] = (), index: ImageIndex | None = None
+    ) -> str:
         """Write ``image`` to ``target`` (and under ``tags``, more names for it there) through
-        the ``cnbkit_export`` plugins.
+        the ``cnbkit_export`` plugins. With ``index`` (a multi-platform image, of which
+        ``image`` is one), only the plugins whose hook takes ``index`` are asked.
 
         Returns:
             What the plugin that handled it says it wrote.
@@ -329,12 +341,13 @@ class Context:
             NoResolverError: no plugin writes to such a target.
             CnbkitError: whatever writing raised.
         """
-        found = self._host.export(target, image, self, tuple(tags))
+        found = self._host.export(target, image, self, tuple(tags), index)
         if found is None:
             known = described(self._host.exporters())
             with_tags = " with --tag names" if tags else ""
+            several = " a multi-platform image" if index is not None else ""
             raise NoResolverError(
-                f"no plugin exports to {redact(target)!r}{with_tags}; write one of: {known}"
+                f"no plugin exports{several} to {redact(target)!r}{with_tags}; write one of: {known}"
             )
         return found[0]
 

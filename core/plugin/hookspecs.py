@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
     from ..oci.image import Image
+    from ..oci.image_index import ImageIndex
     from .context import Context
 
 __all__ = [
@@ -118,7 +119,9 @@ def cnbkit_resolve_image(locator: Locator, context: Context) -> Image | None:
 
 
 @hookspec(firstresult=True)
-def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, ...]) -> str | None:
+def cnbkit_export(
+    target: str, image: Image, context: Context, tags: tuple[str, ...], index: ImageIndex | None
+) -> str | None:
     """Write a built image to ``target`` and return a description of where it went.
 
     Called once by ``cnbkit builder create`` (and ``cnbkit.create_builder``) for the output
@@ -138,6 +141,13 @@ def cnbkit_export(target: str, image: Image, context: Context, tags: tuple[str, 
         tags: more names for the same image at the target (``--tag``, as the user wrote them;
             empty when none). Optional: an implementation that does not name it is not asked
             when there are tags (it would drop them).
+        index: a multi-platform image (``[[targets]]``/``--target`` with more than one
+            platform), of which ``image`` is the first; ``None`` for a single image. Write every
+            image of ``index.images``, then ``index.index`` (its bytes and digest are final)
+            where the target's name points (:func:`cnbkit.export_layout`,
+            ``context.push_image`` and ``context.load_image`` take an :class:`cnbkit.ImageIndex`
+            too). Optional: an implementation that does not name it is not asked when there is
+            an index (it would write one platform only).
 
     Returns:
         A short description of what was written (``"oci:out:tag sha256:..."``), or ``None``

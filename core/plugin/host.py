@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..lifecycle.model import Lifecycle
     from ..locator import Locator
     from ..oci.image import Image
+    from ..oci.image_index import ImageIndex
     from ..oci.platform import Platform
     from .context import Context
 
@@ -173,10 +174,16 @@ class PluginHost:
         return None
 
     def export(
-        self, target: str, image: Image, context: Context, tags: tuple[str, ...] = ()
+        self,
+        target: str,
+        image: Image,
+        context: Context,
+        tags: tuple[str, ...] = (),
+        index: ImageIndex | None = None,
     ) -> tuple[str, str] | None:
         """Ask the ``cnbkit_export`` plugins in order until one writes ``image`` to ``target``
-        (under ``tags`` too: then only the plugins whose hook takes ``tags`` are asked).
+        (under ``tags`` too: then only the plugins whose hook takes ``tags`` are asked; a
+        multi-platform ``index``: only those whose hook takes ``index``).
 
         Returns:
             What the plugin says it wrote and the plugin's name, or ``None`` when no plugin
@@ -185,10 +192,12 @@ class PluginHost:
         Raises:
             PluginError: a plugin raised an unexpected exception or returned a non-string.
         """
-        kwargs = {"target": target, "image": image, "context": context, "tags": tags}
+        kwargs = {"target": target, "image": image, "context": context, "tags": tags, "index": index}
         for impl in self._impls("cnbkit_export"):
             if tags and "tags" not in impl.argnames:
                 continue  # it would write the target without the other names
+            if index is not None and "index" not in impl.argnames:
+                continue  # it would write one platform of several
             written = self._call(impl, "cnbkit_export", kwargs, redact(target))
             if written is None:
                 continue

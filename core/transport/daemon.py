@@ -15,6 +15,7 @@ from ..errors import CnbkitError
 from ..oci._json import load_json
 from ..oci.config import MAX_CONFIG_SIZE
 from ..oci.errors import ImageError
+from ..oci.platform import Platform, parse_platform
 from ..redact import printable
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "DaemonUnavailableError",
     "connect",
     "daemon_address",
+    "daemon_platform",
     "docker_error",
     "inspect_image",
 ]
@@ -109,3 +111,40 @@ def inspect_image(client: Any, name: str, where: str) -> dict[str, Any] | None:
     if not isinstance(found, dict):
         raise ImageError(f"{source} is not a JSON object")
     return found
+
+
+def daemon_platform(client: Any, where: str) -> Platform:
+    """The daemon's OS and architecture (``GET /version``), read by the bounded JSON reader (the
+    SDK's ``version()`` parses whatever comes), in the OCI spelling (``x86_64`` is ``amd64``).
+
+    Raises:
+        ImageError: the daemon failed, or its answer names no OS and architecture.
+    """
+    import docker.errors
+
+    api = client.api
+    failed = f"the Docker daemon at {where} did not say its platform"
+    try:
+        response = api._get(api._url("/version"), stream=True)
+        try:
+            body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
+        finally:
+            response.close()
+    except (docker.errors.DockerException, OSError) as exc:
+        raise ImageError(f"{failed}: {docker_error(exc)}") from None
+    found = load_json(
+        body,
+        source=f"the version answer of the Docker daemon at {where}",
+        limit=MAX_CONFIG_SIZE,
+        error=ImageError,
+    )
+    os_name = found.get("Os") if isinstance(found, dict) else None
+    arch = found.get("Arch") if isinstance(found, dict) else None
+    if response.status_code >= 400 or not isinstance(os_name, str) or not isinstance(arch, str):
+        raise ImageError(f"{failed} (HTTP {response.status_code})")
+    try:
+        return parse_platform(f"{os_name}/{arch}")
+    except CnbkitError:
+        raise ImageError(
+            f"{failed}: {printable(os_name)[:40]}/{printable(arch)[:40]} is not a platform"
+        ) from None

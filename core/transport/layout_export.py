@@ -20,13 +20,15 @@ from ..locator import local_path
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.image import Image
+from ..oci.image_index import ImageIndex
 from .layout import parse_layout_locator
 from .layout_writer import LayoutWriter
 
 __all__ = ["export_layout"]
 
 
-def _write(writer: LayoutWriter, image: Image, tag: str | None) -> None:
+def _write_image(writer: LayoutWriter, image: Image) -> None:
+    """Every blob of ``image``, its manifest last; a blob already in the layout is not read."""
     for layer in image.layers():
         if writer.has_blob(layer.digest):
             continue
@@ -40,19 +42,32 @@ def _write(writer: LayoutWriter, image: Image, tag: str | None) -> None:
             close_stream(stream)
     writer.write_blob(image.config.raw, expected=image.manifest.config.digest)
     writer.write_blob(image.manifest.raw, expected=image.digest)
-    writer.add(Descriptor(mt.OCI_MANIFEST, image.digest, image.manifest.size), tag)
 
 
-def export_layout(image: Image, rest: str, base_dir: str | os.PathLike[str] | None = None) -> str:
+def _write(writer: LayoutWriter, image: Image | ImageIndex, tag: str | None) -> None:
+    if isinstance(image, ImageIndex):
+        for one in image.images:  # a blob two platforms share is in the layout after the first
+            _write_image(writer, one)
+        writer.write_blob(image.index.raw, expected=image.digest)
+        writer.add(image.index.descriptor(), tag)
+    else:
+        _write_image(writer, image)
+        writer.add(Descriptor(mt.OCI_MANIFEST, image.digest, image.manifest.size), tag)
+
+
+def export_layout(
+    image: Image | ImageIndex, rest: str, base_dir: str | os.PathLike[str] | None = None
+) -> str:
     """Write ``image`` to the layout ``oci:REST`` (``DIR`` or ``DIR:TAG``).
 
     Args:
-        image: any image of the ``oci`` model (a builder, an image another plugin supplied).
+        image: any image of the ``oci`` model (a builder, an image another plugin supplied),
+            or a multi-platform image: its index is what ``index.json`` names.
         rest: what follows ``oci:``; a relative ``DIR`` resolves against ``base_dir``.
         base_dir: the directory relative paths resolve against (default: the working dir).
 
     Returns:
-        ``oci:DIR[:TAG] sha256:...``: where the image went and its manifest digest.
+        ``oci:DIR[:TAG] sha256:...``: where the image went and its manifest (or index) digest.
 
     Raises:
         UsageError: a digest instead of a tag (a written image's digest is not chosen).

@@ -20,6 +20,7 @@ from ...cache import Cache
 from ...cache.records import PushedBlob
 from ...errors import UsageError
 from ...oci.image import Image, Layer
+from ...oci.image_index import ImageIndex
 from ...progress import Progress
 from .client import RegistryClient
 from .image import RegistryImage
@@ -41,7 +42,7 @@ class PushResult:
 
     Attributes:
         reference: where the image went (``registry/repository:tag``).
-        digest: the manifest digest.
+        digest: the manifest digest (an index's, for a multi-platform image).
         existing: the blobs the repository already had (a ``HEAD`` each, nothing sent).
         mounted: the blobs mounted from another repository of the registry.
         uploaded: the blobs sent.
@@ -137,9 +138,48 @@ def _upload(
         close_stream(stream)
 
 
-def push_image(
+def _push_blobs(
     client: RegistryClient,
     image: Image,
+    ref: Reference,
+    result: PushResult,
+    seen: set[str],
+    push: Callable[[Layer], None],
+    cache: Cache | None,
+) -> None:
+    """Put every blob of ``image`` in ``ref``'s repository: found by ``HEAD``, mounted, or sent
+    by ``push``; a blob in ``seen`` (pushed for an earlier image of the same index) is skipped."""
+    for layer in image.layers():
+        if layer.digest in seen:  # twice in one image (two empty layers), or shared by two targets
+            continue
+        seen.add(layer.digest)
+        if client.blob_exists(ref, layer.digest) is not None:
+            result.existing.append(layer.digest)
+        elif _mount(
+            client, ref, layer.digest, [_origin_ref(layer.origin), _remembered(cache, ref, layer.digest)]
+        ):
+            result.mounted.append(layer.digest)
+        else:
+            push(layer)
+            result.uploaded.append(layer.digest)
+        _remember(cache, ref, layer.digest, layer.size)
+    config = image.manifest.config
+    if config.digest in seen:
+        return
+    seen.add(config.digest)
+    if client.blob_exists(ref, config.digest) is not None:
+        result.existing.append(config.digest)
+    elif _mount(client, ref, config.digest, [_remembered(cache, ref, config.digest)]):
+        result.mounted.append(config.digest)
+    else:
+        client.upload_blob(ref, io.BytesIO(image.config.raw), config.digest, config.size)
+        result.uploaded.append(config.digest)
+    _remember(cache, ref, config.digest, config.size)
+
+
+def push_image(
+    client: RegistryClient,
+    image: Image | ImageIndex,
     ref: Reference,
     *,
     progress: Callable[[str, int | None], Progress] | None = None,
@@ -149,10 +189,15 @@ def push_image(
 ) -> PushResult:
     """Push ``image`` to ``ref`` (a tag; ``latest`` when none): blobs, then the manifest.
 
+    An :class:`~cnbkit.oci.image_index.ImageIndex` goes image by image (a blob two images share
+    is sent once), each manifest ``PUT`` by its digest, and the index last, under the tag: a
+    failure anywhere leaves the tag as it was.
+
     Args:
         client: the registry client (its credentials are the Docker configuration's, the same
             as for pulling; plain http only for loopback and ``--insecure-registry`` hosts).
-        image: any image of the ``oci`` model; each layer's ``origin`` says where its blob is.
+        image: any image of the ``oci`` model (each layer's ``origin`` says where its blob
+            is), or a multi-platform image.
         ref: the target; a digest is refused (a pushed image's digest is not chosen).
         progress: ``progress(description, total)`` makes a reporter per uploaded blob.
         monolithic_max: blobs up to this size go in one ``PUT``; larger ones in chunks.
@@ -165,36 +210,26 @@ def push_image(
 
     Raises:
         UsageError: ``ref`` has a digest.
-        RegistryError, DownloadError, DigestMismatchError: a blob or the manifest failed; the
+        RegistryError, DownloadError, DigestMismatchError: a blob or a manifest failed; the
             tag was not written.
     """
     if ref.digest is not None:
         raise UsageError(f"docker://{ref}: a push target takes a tag, not a digest")
     result = PushResult(f"{ref.name}:{ref.tag or 'latest'}", image.digest)
     seen: set[str] = set()
-    for layer in image.layers():
-        if layer.digest in seen:  # the same blob twice in one image (two empty layers)
-            continue
-        seen.add(layer.digest)
-        if client.blob_exists(ref, layer.digest) is not None:
-            result.existing.append(layer.digest)
-        elif _mount(
-            client, ref, layer.digest, [_origin_ref(layer.origin), _remembered(cache, ref, layer.digest)]
-        ):
-            result.mounted.append(layer.digest)
-        else:
-            _upload(client, ref, layer, progress, monolithic_max, chunk_size)
-            result.uploaded.append(layer.digest)
-        _remember(cache, ref, layer.digest, layer.size)
-    config = image.manifest.config
-    if client.blob_exists(ref, config.digest) is not None:
-        result.existing.append(config.digest)
-    elif _mount(client, ref, config.digest, [_remembered(cache, ref, config.digest)]):
-        result.mounted.append(config.digest)
+
+    def push(layer: Layer) -> None:
+        _upload(client, ref, layer, progress, monolithic_max, chunk_size)
+
+    if isinstance(image, ImageIndex):
+        for one in image.images:
+            _push_blobs(client, one, ref, result, seen, push, cache)
+            by_digest = Reference(ref.registry, ref.repository, digest=one.digest)
+            client.put_manifest(by_digest, one.manifest.raw, one.manifest.media_type)
+        raw, media_type = image.index.raw, image.index.media_type
     else:
-        client.upload_blob(ref, io.BytesIO(image.config.raw), config.digest, config.size)
-        result.uploaded.append(config.digest)
-    _remember(cache, ref, config.digest, config.size)
+        _push_blobs(client, image, ref, result, seen, push, cache)
+        raw, media_type = image.manifest.raw, image.manifest.media_type
     tagged = Reference(ref.registry, ref.repository, ref.tag or "latest")
-    client.put_manifest(tagged, image.manifest.raw, image.manifest.media_type)
+    client.put_manifest(tagged, raw, media_type)
     return result
