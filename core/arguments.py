@@ -191,6 +191,7 @@ def build_parser(version: str) -> Parser:
     create.add_argument(
         "--target",
         "-t",
+        dest="targets",
         action="append",
         default=[],
         metavar="OS/ARCH[/VARIANT][:DISTRO@VERSION...]",

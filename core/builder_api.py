@@ -23,7 +23,7 @@ from .builder.package import read_package
 from .builder_inputs import DEFAULT_LIFECYCLE_VERSION, Planner, about, choose_targets
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
-from .oci.image import Image
+from .oci.image_index import ImageIndex
 from .options import Options
 from .plugin.context import Context
 
@@ -213,8 +213,11 @@ def create_builder(
     return BuilderResult(digest, target, written, plans[0].lifecycle, images[0], warnings, images)
 
 
-def _export(context: Context, target: str, images: Sequence[BuilderImage], tags: tuple[str, ...]) -> tuple[str, str]:
+def _export(
+    context: Context, target: str, images: Sequence[BuilderImage], tags: tuple[str, ...]
+) -> tuple[str, str]:
     """Write one builder, or several joined in an image index; what was written and its digest."""
-    if len(images) == 1:
+    if len(images) == 1:  # one target: a single manifest, as pack makes
         return context.export(target, images[0], tags), images[0].digest
-    raise BuilderError(f"{target}: several targets make an image index, which this version cannot write yet")
+    index = ImageIndex(target, images)
+    return context.export(target, images[0], tags, index=index), index.digest

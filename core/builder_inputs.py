@@ -54,7 +54,9 @@ def _where(config: BuilderConfig, key: str) -> str:
     return f"{config.path}: {key}" + (f" (line {line})" if line else "")
 
 
-def choose_targets(config: BuilderConfig, targets: Sequence[str] | None, platform: str | None) -> tuple[Target, ...]:
+def choose_targets(
+    config: BuilderConfig, targets: Sequence[str] | None, platform: str | None
+) -> tuple[Target, ...]:
     """The targets to build: ``targets`` (``--target`` values) replace builder.toml's
     ``[[targets]]``; ``platform`` (one builder for it) replaces them too.
 

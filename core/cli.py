@@ -215,7 +215,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
         labels={key: value for labels in args.label for key, value in labels.items()},
         tags=args.tag,
         flatten=args.flatten,
-        targets=args.target,
+        targets=args.targets,
         **_shared_options(args),
     )
     # A target streamed to stdout (docker-archive:/dev/stdout:REF | docker load): report on stderr.

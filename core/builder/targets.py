@@ -77,7 +77,7 @@ def target_platform(target: Target, config: BuilderConfig | None = None, index: 
     """
     if not target.os or not target.arch:
         where = config.where("targets", index) if config is not None else "target"
-        raise BuilderError(f"{where}: a target needs os and arch (e.g. os = \"linux\", arch = \"arm64\")")
+        raise BuilderError(f'{where}: a target needs os and arch (e.g. os = "linux", arch = "arm64")')
     return parse_platform("/".join(p for p in (target.os, target.arch, target.variant) if p))
 
 
@@ -90,7 +90,7 @@ def target_text(target: Target) -> str:
 
 def _inferred(module: Module) -> tuple[str, ...]:
     # pack's detectPlatformSpecificValues: bin/build means linux, bin/build.bat or .exe windows.
-    found = ("linux",) if "bin/build" in module.build_files else ()
+    found: tuple[str, ...] = ("linux",) if "bin/build" in module.build_files else ()
     if {"bin/build.bat", "bin/build.exe"} & set(module.build_files):
         found += ("windows",)
     return found

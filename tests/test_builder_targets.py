@@ -1,0 +1,275 @@
+"""Multi-arch builders end to end through the CLI: ``[[targets]]`` and ``--target`` make one
+builder per platform from an index build image and an index lifecycle image in the loopback
+registry (or a lifecycle version from a loopback mirror), joined in an OCI image index; skopeo
+reads each platform back; refusals are one line with nothing written."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cnbkit.cli import main
+
+from tests.builder_support import CNB_ENV, builder_toml, buildpack
+from tests.docker_images import lifecycle_spec, push_index, push_spec
+from tests.https_server import (  # noqa: F401 - fixtures
+    HTTPSServer,
+    ca_bundle_fixture,
+    https_server_fixture,
+    test_ca_fixture,
+)
+from tests.images import Entry, ImageSpec
+from tests.lifecycles import descriptor, make_lifecycle
+from tests.services.registry import Registry
+from tests.services.skopeo import skopeo
+
+PLATFORMS = ("linux/amd64", "linux/arm64")
+TARGETS = '[[targets]]\nos = "linux"\narch = "amd64"\n\n[[targets]]\nos = "linux"\narch = "arm64"\n'
+SUFFIXES = {"linux/amd64": "linux.x86-64", "linux/arm64": "linux.arm64"}
+
+
+# The layers whose content is the same for every target, by the start of their source.
+SHARED = ("buildpack test/one@1.0.0", "cnb/order.toml", "cnb/stack.toml", "cnb/run.toml", "directories")
+
+
+def _shared(layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each of :data:`SHARED`'s layer record."""
+    found = {s: [r for r in layers if r["source"].startswith(s)] for s in SHARED}
+    assert all(len(records) == 1 for records in found.values()), layers
+    return {s: records[0] for s, records in found.items()}
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def create(target: str, config: Path, *extra: str) -> dict[str, Any]:
+    code, out, err = cli("builder", "create", target, "--config", str(config), "--json", *extra)
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def refused(target: str, config: Path, *extra: str, code: int = 1) -> str:
+    """The one ``error:`` line of a refused create (exit ``code``)."""
+    found, out, err = cli("builder", "create", target, "--config", str(config), *extra)
+    assert found == code, (found, out, err)
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def build_spec(platform: str) -> ImageSpec:
+    layer = [Entry("etc", kind="dir"), Entry("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", mode=0o644)]
+    return ImageSpec([layer], platform=platform, labels={"a.label": platform}, env=CNB_ENV)
+
+
+@dataclass
+class Images:
+    """Index images in the loopback registry: the build image, the lifecycle image; a
+    single-arch lifecycle image; each platform's lifecycle layer digest."""
+
+    registry: Registry
+    build: str
+    lifecycle: str
+    amd64_lifecycle: str
+    lifecycle_layers: dict[str, str]
+    work: Path
+
+
+def _inspect(ref: str, work: Path, arch: str = "") -> dict[str, Any]:
+    override = ("--override-arch", arch) if arch else ()
+    shown = skopeo(*override, "inspect", "--tls-verify=false", ref, workdir=work).stdout
+    found: dict[str, Any] = json.loads(shown)
+    return found
+
+
+@pytest.fixture(scope="module")
+def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Images:
+    work = tmp_path_factory.mktemp("targets")
+    build = push_index(
+        [build_spec(p) for p in PLATFORMS], registry, registry.unique_repo("build"), "v1", work
+    )
+    lifecycle_repo = registry.unique_repo("lifecycle")
+    lifecycle = push_index([lifecycle_spec(p) for p in PLATFORMS], registry, lifecycle_repo, "v1", work)
+    single = push_spec(lifecycle_spec("linux/amd64"), registry, registry.unique_repo("lc-amd64"), "v1", work)
+    layers = {p: _inspect(f"docker://{lifecycle}", work, p.split("/")[1])["Layers"][-1] for p in PLATFORMS}
+    assert layers["linux/amd64"] != layers["linux/arm64"]
+    return Images(registry, build, lifecycle, single, layers, work)
+
+
+def project(root: Path, images: Images, *, lifecycle: str = "", extra: str = TARGETS) -> Path:
+    """builder.toml with the index build image, the index lifecycle image and two targets."""
+    root.mkdir()
+    buildpack(root / "bp")
+    return builder_toml(
+        root / "builder.toml",
+        lifecycle=lifecycle or f'uri = "docker://{images.lifecycle}"',
+        image=f"docker://{images.build}",
+        extra=extra,
+    )
+
+
+def test_two_targets_make_an_index_each_platform_with_its_own_lifecycle(
+    images: Images, tmp_path: Path
+) -> None:
+    config = project(tmp_path / "p", images)
+    out = tmp_path / "out"
+    made = create(f"oci:{out}:v1", config)
+    index = json.loads((out / "blobs" / "sha256" / made["digest"].split(":")[1]).read_bytes())
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
+    assert [m["platform"] for m in made["manifests"]] == list(PLATFORMS)
+    assert [m["digest"] for m in made["manifests"]] == [m["digest"] for m in index["manifests"]]
+    by_platform = {}
+    for platform in PLATFORMS:
+        arch = platform.split("/")[1]
+        seen = _inspect(f"oci:{out}:v1", tmp_path, arch)
+        assert seen["Architecture"] == arch and seen["Labels"]["a.label"] == platform
+        # The lifecycle image's own layer for that platform, referenced as stored.
+        assert images.lifecycle_layers[platform] in seen["Layers"]
+        assert all(images.lifecycle_layers[p] not in seen["Layers"] for p in PLATFORMS if p != platform)
+        by_platform[platform] = seen["Layers"]
+    # The buildpack (architecture-independent), order.toml...: one blob for both.
+    amd64, arm64 = (_shared(m["layers"]) for m in made["manifests"])
+    assert all(amd64[s]["digest"] == arm64[s]["digest"] for s in SHARED)
+    # Same inputs, same index digest.
+    again = create(f"oci:{tmp_path / 'out2'}:v1", config)
+    assert again["digest"] == made["digest"]
+
+
+def test_a_second_target_compresses_nothing_the_first_made(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images)
+    made = create(f"oci:{tmp_path / 'out'}:v1", config)
+    first, second = (_shared(m["layers"]) for m in made["manifests"])
+    # The second target's shared layers were found compressed (reused), not made again.
+    assert not any(first[s]["reused"] for s in SHARED) and all(second[s]["reused"] for s in SHARED)
+
+
+def test_one_target_from_the_command_line_makes_one_manifest(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images)
+    out = tmp_path / "out"
+    made = create(f"oci:{out}:v1", config, "--target", "linux/arm64")
+    assert [m["platform"] for m in made["manifests"]] == ["linux/arm64"]
+    top = json.loads((out / "index.json").read_text())["manifests"][0]
+    assert (
+        top["mediaType"] == "application/vnd.oci.image.manifest.v1+json" and top["digest"] == made["digest"]
+    )
+    seen = _inspect(f"oci:{out}:v1", tmp_path)
+    assert seen["Architecture"] == "arm64" and images.lifecycle_layers["linux/arm64"] in seen["Layers"]
+
+
+def test_a_lifecycle_version_downloads_each_architecture(
+    images: Images, https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path
+) -> None:
+    version = "0.20.5"
+    for platform, suffix in SUFFIXES.items():
+        archive = make_lifecycle(
+            tmp_path / f"{suffix}.tgz", desc=descriptor(version), binary=f"#!/bin/sh\n# {platform}\n".encode()
+        ).read_bytes()
+        path = f"/mirror/v{version}/lifecycle-v{version}+{suffix}.tgz"
+        https_server.add(path, archive)
+        https_server.add(path + ".sha256", f"{hashlib.sha256(archive).hexdigest()}  x\n".encode())
+    config = project(tmp_path / "p", images, lifecycle=f'version = "{version}"')
+    out = tmp_path / "out"
+    mirror = ("--lifecycle-mirror", https_server.url("/mirror"), "--ca-cert", str(ca_bundle))
+    create(f"oci:{out}:v1", config, *mirror)
+    fetched = {p for p in https_server.paths() if p.endswith(".tgz")}
+    assert fetched == {f"/mirror/v{version}/lifecycle-v{version}+{s}.tgz" for s in SUFFIXES.values()}
+    for platform in PLATFORMS:
+        saved = tmp_path / f"{platform.replace('/', '-')}.tar"
+        code, _, err = cli("resolve", f"oci:{out}:v1", "--platform", platform, "--save", str(saved))
+        assert code == 0, err
+        with tarfile.open(saved) as tar:
+            member = tar.extractfile("cnb/lifecycle/lifecycle")
+            assert member is not None and f"# {platform}".encode() in member.read()
+
+
+def test_a_target_the_build_image_lacks_is_refused(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images)
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config, "--target", "linux/amd64", "--target", "linux/s390x")
+    assert "build image" in error and "has no linux/s390x (target linux/s390x)" in error
+    assert "it has linux/amd64, linux/arm64" in error
+    assert not out.exists()
+
+
+def test_a_single_arch_lifecycle_image_for_two_targets_is_refused(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images, lifecycle=f'uri = "docker://{images.amd64_lifecycle}"')
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config)
+    assert "lifecycle" in error and "is linux/amd64 only, not linux/arm64 (target linux/arm64)" in error
+    assert not out.exists()
+
+
+def test_a_buildpack_without_the_target_is_refused(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images)
+    toml = config.parent / "bp" / "buildpack.toml"
+    toml.write_text(toml.read_text() + '[[targets]]\nos = "linux"\narch = "amd64"\n')
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config)
+    assert "buildpack 'test/one@1.0.0' does not support target linux/arm64" in error
+    assert '"arch":"amd64"' in error
+    assert not out.exists()
+    # The one target it supports is fine.
+    made = create(f"oci:{out}:v1", config, "--target", "linux/amd64")
+    assert [m["platform"] for m in made["manifests"]] == ["linux/amd64"]
+
+
+def test_a_windows_buildpack_on_a_linux_build_image_is_refused(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images, extra="")
+    bin_dir = config.parent / "bp" / "bin"
+    (bin_dir / "build").rename(bin_dir / "build.bat")
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config, "--platform", "linux/amd64")
+    assert "buildpack 'test/one@1.0.0' does not support target linux/amd64" in error
+    assert "inferred from its bin/ files: windows" in error
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--target", "linux"), "give the OS and the architecture"),
+        (("--target", "linux/arm64:@22.04"), "has versions but no name"),
+        (("--target", "linux/arm64", "--platform", "linux/arm64"), "cannot be used together"),
+    ],
+)
+def test_a_bad_target_is_a_usage_error(
+    images: Images, tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    config = project(tmp_path / "p", images)
+    error = refused(f"oci:{tmp_path / 'out'}:v1", config, *args, code=2)
+    assert said in error
+    if "together" not in said:
+        assert "[os][/arch][/variant][:distro@version" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_targets_a_single_image_of_another_platform_is_used_as_it_is(
+    images: Images, tmp_path: Path
+) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    buildpack(root / "bp")
+    arm = push_spec(
+        build_spec("linux/arm64"), images.registry, images.registry.unique_repo("arm"), "v1", tmp_path
+    )
+    config = builder_toml(
+        root / "builder.toml", lifecycle=f'uri = "docker://{images.lifecycle}"', image=f"docker://{arm}"
+    )
+    made = create(f"oci:{tmp_path / 'out'}:v1", config)
+    assert [m["platform"] for m in made["manifests"]] == ["linux/arm64"]
+    # The lifecycle followed the build image: the arm64 entry of the lifecycle index.
+    assert images.lifecycle_layers["linux/arm64"] in [r["digest"] for r in made["layers"]]
