@@ -5,6 +5,7 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,7 +197,7 @@ def create_builder(
     store = LayerStore(context.cache, context.progress)
     images = []
     for number, planned in enumerate(plans, 1):
-        if len(plans) > 1 and opts.progress:
+        if len(plans) > 1 and opts.progress and sys.stderr.isatty():  # as the progress bars
             context.notice(f"building the builder for {planned.platform} ({number} of {len(plans)})")
         inputs = Inputs(
             config,

@@ -27,8 +27,10 @@ from tests.https_server import (  # noqa: F401 - fixtures
 )
 from tests.images import Entry, ImageSpec
 from tests.lifecycles import descriptor, make_lifecycle
+from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
 from tests.services.skopeo import skopeo
+from tests.test_https import _run_with_pty_stderr
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 TARGETS = '[[targets]]\nos = "linux"\narch = "amd64"\n\n[[targets]]\nos = "linux"\narch = "arm64"\n'
@@ -157,6 +159,17 @@ def test_a_second_target_compresses_nothing_the_first_made(images: Images, tmp_p
     assert not any(first[s]["reused"] for s in SHARED) and all(second[s]["reused"] for s in SHARED)
 
 
+def test_the_target_being_built_is_said_on_a_terminal_only(images: Images, tmp_path: Path) -> None:
+    config = str(project(tmp_path / "p", images))
+    args = ["builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", config]
+    code, _, terminal = _run_with_pty_stderr(args, {"CNBKIT_CACHE_DIR": str(tmp_path / "cache")})
+    assert code == 0, terminal
+    for number, platform in enumerate(PLATFORMS, 1):
+        assert f"building the builder for {platform} ({number} of 2)".encode() in terminal
+    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", config)
+    assert code == 0 and "building the builder" not in err
+
+
 def test_one_target_from_the_command_line_makes_one_manifest(images: Images, tmp_path: Path) -> None:
     config = project(tmp_path / "p", images)
     out = tmp_path / "out"
@@ -273,3 +286,43 @@ def test_without_targets_a_single_image_of_another_platform_is_used_as_it_is(
     assert [m["platform"] for m in made["manifests"]] == ["linux/arm64"]
     # The lifecycle followed the build image: the arm64 entry of the lifecycle index.
     assert images.lifecycle_layers["linux/arm64"] in [r["digest"] for r in made["layers"]]
+
+
+def test_two_targets_pushed_make_an_index_tag_and_a_shared_layer_goes_once(
+    images: Images, tmp_path: Path
+) -> None:
+    registry = images.registry
+    config = project(tmp_path / "p", images)
+    repo = registry.unique_repo("multi")
+    mark = registry.mark()
+    made = create(f"docker://{registry.host}/{repo}:v1", config)
+    log = registry.log_requests(since=mark)
+    raw = skopeo(
+        "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/{repo}:v1", workdir=tmp_path
+    )
+    index = json.loads(raw.stdout)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index["manifests"]] == list(
+        PLATFORMS
+    )
+    assert "sha256:" + hashlib.sha256(raw.stdout.encode()).hexdigest() == made["digest"]
+    # The architecture-independent buildpack layer: one blob, uploaded once.
+    shared = _shared(made["manifests"][0]["layers"])["buildpack test/one@1.0.0"]["digest"]
+    uploads = [e for e in log if e.method == "PUT" and "/blobs/uploads/" in e.path]
+    assert sum(shared.replace(":", "%3A") in e.query or shared in e.query for e in uploads) == 1
+    # The tag is written last: after every manifest.
+    puts = [e.path for e in log if e.method == "PUT" and "/manifests/" in e.path]
+    assert puts[-1].endswith("/manifests/v1") and len(puts) == 3
+
+
+def test_two_targets_into_dockerd_load_the_daemons_platform(
+    images: Images, docker_host: Dockerd, tmp_path: Path
+) -> None:
+    config = project(tmp_path / "p", images)
+    name = "cnbkit-test/multi-arch-builder:v1"
+    made = create(f"docker-daemon:{name}", config)
+    arch = docker_host.cli("version", "--format", "{{.Server.Arch}}").stdout.strip()
+    info = json.loads(docker_host.cli("inspect", name).stdout)[0]
+    assert info["Architecture"] == arch and info["Os"] == "linux"
+    loaded = next(m for m in made["manifests"] if m["platform"] == f"linux/{arch}")
+    assert info["RootFS"]["Layers"] == [layer["diff_id"] for layer in loaded["layers"]]
