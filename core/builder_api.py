@@ -21,7 +21,7 @@ from .builder.flatten import parse_flatten
 from .builder.image import BuilderImage
 from .builder.keylines import Path as KeyPath
 from .builder.package import read_package
-from .builder_inputs import DEFAULT_LIFECYCLE_VERSION, Planner, about, choose_targets
+from .builder_inputs import DEFAULT_LIFECYCLE_VERSION, Planned, Planner, about, choose_targets
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
 from .oci.image_index import ImageIndex
@@ -194,6 +194,7 @@ def create_builder(
 
     # pack: the lifecycle (and every module) follows the build image's platform, not the host's.
     plans = Planner(config, context, read).plan(chosen, platform_given=platform is not None)
+    _one_archive(plans, note)
     store = LayerStore(context.cache, context.progress)
     images = []
     for number, planned in enumerate(plans, 1):
@@ -212,6 +213,18 @@ def create_builder(
         images.append(assemble(inputs, store, created_by=_CREATED_BY, reference=target, warn=note))
     written, digest = _export(context, target, images, tuple(tags))
     return BuilderResult(digest, target, written, plans[0].lifecycle, images[0], warnings, images)
+
+
+def _one_archive(plans: Sequence[Planned], note: Callable[[str], None]) -> None:
+    """Warn when one lifecycle archive serves targets of several architectures: a lifecycle
+    file or URL holds one architecture's binaries (an image or a ``version`` gives each its own)."""
+    archives = {planned.lifecycle.blob.digest for planned in plans}
+    machines = sorted({f"{p.platform.os}/{p.platform.architecture}" for p in plans})
+    if len(machines) > 1 and len(archives) == 1 and plans[0].lifecycle.blob.image is None:
+        note(
+            f"lifecycle {plans[0].shown} is one archive for {', '.join(machines)}: its binaries run "
+            "on one of them at most; use [lifecycle] version or a multi-platform lifecycle image"
+        )
 
 
 def _export(

@@ -209,6 +209,14 @@ def test_a_lifecycle_version_downloads_each_architecture(
             assert member is not None and f"# {platform}".encode() in member.read()
 
 
+def test_one_lifecycle_archive_for_two_architectures_is_warned_about(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images, lifecycle='uri = "lifecycle.tgz"')
+    make_lifecycle(config.parent / "lifecycle.tgz")
+    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config))
+    assert code == 0, err
+    assert "is one archive for linux/amd64, linux/arm64" in err and err.count("one archive") == 1
+
+
 def test_a_target_the_build_image_lacks_is_refused(images: Images, tmp_path: Path) -> None:
     config = project(tmp_path / "p", images)
     out = tmp_path / "out"
