@@ -193,7 +193,7 @@ def create_builder(
         return _modules(entry, kind, config, for_platform, note)
 
     # pack: the lifecycle (and every module) follows the build image's platform, not the host's.
-    plans = Planner(config, context, read).plan(chosen, platform_given=platform is not None)
+    plans = Planner(config, context, read, note).plan(chosen, platform_given=platform is not None)
     _one_archive(plans, note)
     store = LayerStore(context.cache, context.progress)
     images = []

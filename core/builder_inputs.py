@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .api import resolve_with
 from .builder.buildpack import Module
+from .builder.checks import STACK_ID
 from .builder.config import BuilderConfig, ModuleEntry, Target
 from .builder.targets import parse_targets, target_platform, target_text
 from .errors import BuilderError, CnbkitError, UsageError
@@ -103,12 +104,20 @@ class Planner:
         config: builder.toml.
         context: the context of the run (its platform: ``--platform`` or the host's).
         read_modules: reads one module entry for a context.
+        note: receives warnings (a run image that cannot be read).
     """
 
-    def __init__(self, config: BuilderConfig, context: Context, read_modules: ReadModules) -> None:
+    def __init__(
+        self,
+        config: BuilderConfig,
+        context: Context,
+        read_modules: ReadModules,
+        note: Callable[[str], None] = lambda _message: None,
+    ) -> None:
         self.config = config
         self.context = context
         self.read_modules = read_modules
+        self.note = note
         self._by_platform: dict[Platform, Planned] = {}
         self._shared: dict[tuple[str, int], Pairs] = {}  # local modules: the same for every platform
 
@@ -148,6 +157,7 @@ class Planner:
         what = f"{self.config.path}: build image {self.config.build_image}"
         with _for_target(what, context.platform, target):
             image = self._build_image(context)
+        self._run_images(context, target)
         # The image's platform may say more (its variant): the rest follows it, as pack does.
         return self._inputs(context.with_platform(image.platform), image, target)
 
@@ -176,6 +186,29 @@ class Planner:
         if all(module.blob is not None for _, module in pairs):  # not a buildpackage image's
             self._shared[(kind, index)] = pairs
         return pairs
+
+    def _run_images(self, context: Context, target: Target) -> None:
+        """Each run image (and mirror) must have the target's platform, and ``[stack] id``'s
+        stack when set (pack checks them per target too). One that cannot be read (not found,
+        unreachable, offline) is a warning, as pack's ``run image ... is not accessible``."""
+        for run in self.config.run_images:
+            for name in (run.image, *run.mirrors):
+                what = f"{self.config.path}: run image {name}"
+                try:
+                    with _for_target(what, context.platform, target):
+                        image = context.resolve_image(name, image_name=True)
+                except BuilderError:
+                    raise
+                except CnbkitError as exc:
+                    self.note(f"run image '{name}' is not accessible for {context.platform}: {exc}")
+                    continue
+                found = image.config.label(STACK_ID, "") or ""
+                if self.config.stack.id and found != self.config.stack.id:
+                    raise BuilderError(
+                        f"{self.config.where('stack.id')}: stack '{self.config.stack.id}' from builder "
+                        f"config is incompatible with stack '{found}' from run image {name} "
+                        f"({context.platform})"
+                    )
 
     def _build_image(self, context: Context) -> Image:
         # The plugins' schemes first; a bare name no plugin claims is pack's docker image name.

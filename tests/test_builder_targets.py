@@ -87,7 +87,8 @@ class Images:
     lifecycle: str
     amd64_lifecycle: str
     lifecycle_layers: dict[str, str]
-    work: Path
+    run: str
+    amd64_run: str
 
 
 def _inspect(ref: str, work: Path, arch: str = "") -> dict[str, Any]:
@@ -108,19 +109,24 @@ def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Imag
     single = push_spec(lifecycle_spec("linux/amd64"), registry, registry.unique_repo("lc-amd64"), "v1", work)
     layers = {p: _inspect(f"docker://{lifecycle}", work, p.split("/")[1])["Layers"][-1] for p in PLATFORMS}
     assert layers["linux/amd64"] != layers["linux/arm64"]
-    return Images(registry, build, lifecycle, single, layers, work)
+    run = push_index([build_spec(p) for p in PLATFORMS], registry, registry.unique_repo("run"), "v1", work)
+    amd64_run = push_spec(build_spec("linux/amd64"), registry, registry.unique_repo("run-amd64"), "v1", work)
+    return Images(registry, build, lifecycle, single, layers, run, amd64_run)
 
 
-def project(root: Path, images: Images, *, lifecycle: str = "", extra: str = TARGETS) -> Path:
-    """builder.toml with the index build image, the index lifecycle image and two targets."""
+def project(root: Path, images: Images, *, lifecycle: str = "", extra: str = TARGETS, run: str = "") -> Path:
+    """builder.toml with the index build, lifecycle and run images and two targets."""
     root.mkdir()
     buildpack(root / "bp")
-    return builder_toml(
+    config = builder_toml(
         root / "builder.toml",
         lifecycle=lifecycle or f'uri = "docker://{images.lifecycle}"',
         image=f"docker://{images.build}",
         extra=extra,
     )
+    text = config.read_text().replace("cnbs/sample-base-run:jammy", run or images.run)
+    config.write_text(text.replace('mirrors = ["mirror.example/run"]', f'mirrors = ["{images.run}"]'))
+    return config
 
 
 def test_two_targets_make_an_index_each_platform_with_its_own_lifecycle(
@@ -232,6 +238,25 @@ def test_a_single_arch_lifecycle_image_for_two_targets_is_refused(images: Images
     error = refused(f"oci:{out}:v1", config)
     assert "lifecycle" in error and "is linux/amd64 only, not linux/arm64 (target linux/arm64)" in error
     assert not out.exists()
+
+
+def test_a_run_image_without_a_target_is_refused(images: Images, tmp_path: Path) -> None:
+    config = project(tmp_path / "p", images, run=images.amd64_run)
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config)
+    assert f"run image {images.amd64_run}" in error
+    assert "is linux/amd64 only, not linux/arm64 (target linux/arm64)" in error
+    assert not out.exists()
+    # One it cannot read is a warning (pack's words), not a failure.
+    missing = f"{images.registry.host}/{images.registry.unique_repo('none')}:v1"
+    config = project(tmp_path / "q", images, run=missing)
+    code, _, err = cli("builder", "create", f"oci:{out}:v1", "--config", str(config))
+    assert code == 0, err
+    assert f"run image '{missing}' is not accessible for linux/amd64" in err
+    # [stack] id must be the run image's stack too.
+    config = project(tmp_path / "r", images, extra=TARGETS + '[stack]\nid = "io.other.stack"\n')
+    error = refused(f"oci:{out}:v1", config)
+    assert "stack 'io.other.stack' from builder config is incompatible with stack '' from run image" in error
 
 
 def test_a_buildpack_without_the_target_is_refused(images: Images, tmp_path: Path) -> None:
