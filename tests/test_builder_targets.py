@@ -5,19 +5,18 @@ reads each platform back; refusals are one line with nothing written."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cnbkit
 import pytest
-from cnbkit.cli import main
 
-from tests.builder_support import CNB_ENV, builder_toml, buildpack
+from tests.builder_support import CNB_ENV, build_image, builder_project, builder_toml, buildpack
+from tests.conftest import in_process
 from tests.docker_images import lifecycle_spec, push_index, push_spec
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
@@ -48,16 +47,8 @@ def _shared(layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {s: records[0] for s, records in found.items()}
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 def create(target: str, config: Path, *extra: str) -> dict[str, Any]:
-    code, out, err = cli("builder", "create", target, "--config", str(config), "--json", *extra)
+    code, out, err = in_process("builder", "create", target, "--config", str(config), "--json", *extra)
     assert code == 0, err
     result: dict[str, Any] = json.loads(out)
     return result
@@ -65,7 +56,7 @@ def create(target: str, config: Path, *extra: str) -> dict[str, Any]:
 
 def refused(target: str, config: Path, *extra: str, code: int = 1) -> str:
     """The one ``error:`` line of a refused create (exit ``code``)."""
-    found, out, err = cli("builder", "create", target, "--config", str(config), *extra)
+    found, out, err = in_process("builder", "create", target, "--config", str(config), *extra)
     assert found == code, (found, out, err)
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -172,7 +163,7 @@ def test_the_target_being_built_is_said_on_a_terminal_only(images: Images, tmp_p
     assert code == 0, terminal
     for number, platform in enumerate(PLATFORMS, 1):
         assert f"building the builder for {platform} ({number} of 2)".encode() in terminal
-    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", config)
+    code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", config)
     assert code == 0 and "building the builder" not in err
 
 
@@ -208,7 +199,7 @@ def test_a_lifecycle_version_downloads_each_architecture(
     assert fetched == {f"/mirror/v{version}/lifecycle-v{version}+{s}.tgz" for s in SUFFIXES.values()}
     for platform in PLATFORMS:
         saved = tmp_path / f"{platform.replace('/', '-')}.tar"
-        code, _, err = cli("resolve", f"oci:{out}:v1", "--platform", platform, "--save", str(saved))
+        code, _, err = in_process("resolve", f"oci:{out}:v1", "--platform", platform, "--save", str(saved))
         assert code == 0, err
         with tarfile.open(saved) as tar:
             member = tar.extractfile("cnb/lifecycle/lifecycle")
@@ -218,7 +209,7 @@ def test_a_lifecycle_version_downloads_each_architecture(
 def test_one_lifecycle_archive_for_two_architectures_is_warned_about(images: Images, tmp_path: Path) -> None:
     config = project(tmp_path / "p", images, lifecycle='uri = "lifecycle.tgz"')
     make_lifecycle(config.parent / "lifecycle.tgz")
-    code, _, err = cli("builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config))
+    code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config))
     assert code == 0, err
     assert "is one archive for linux/amd64, linux/arm64" in err and err.count("one archive") == 1
 
@@ -250,7 +241,7 @@ def test_a_run_image_without_a_target_is_refused(images: Images, tmp_path: Path)
     # One it cannot read is a warning (pack's words), not a failure.
     missing = f"{images.registry.host}/{images.registry.unique_repo('none')}:v1"
     config = project(tmp_path / "q", images, run=missing)
-    code, _, err = cli("builder", "create", f"oci:{out}:v1", "--config", str(config))
+    code, _, err = in_process("builder", "create", f"oci:{out}:v1", "--config", str(config))
     assert code == 0, err
     assert f"run image '{missing}' is not accessible for linux/amd64" in err
     # [stack] id must be the run image's stack too.
@@ -359,3 +350,22 @@ def test_two_targets_into_dockerd_load_the_daemons_platform(
     assert info["Architecture"] == arch and info["Os"] == "linux"
     loaded = next(m for m in made["manifests"] if m["platform"] == f"linux/{arch}")
     assert info["RootFS"]["Layers"] == [layer["diff_id"] for layer in loaded["layers"]]
+
+
+def test_a_buildpack_for_another_distribution_is_refused_and_the_api_takes_targets(tmp_path: Path) -> None:
+    root = builder_project(tmp_path / "p", with_build_image=False)
+    labels = {"io.buildpacks.base.distro.name": "ubuntu", "io.buildpacks.base.distro.version": "24.04"}
+    build_image(root / "build", labels=labels)
+    toml = root / "bp" / "buildpack.toml"
+    toml.write_text(
+        toml.read_text()
+        + '[[targets]]\nos = "linux"\n[[targets.distros]]\nname = "ubuntu"\nversion = "22.04"\n'
+    )
+    out = tmp_path / "out"
+    with pytest.raises(cnbkit.BuilderError) as caught:
+        cnbkit.create_builder(root / "builder.toml", f"oci:{out}:v1", targets=["linux/amd64:ubuntu@24.04"])
+    assert "does not support target linux/amd64, distribution ubuntu@24.04" in str(caught.value)
+    assert not out.exists()
+    toml.write_text(toml.read_text().replace('"22.04"', '"24.04"'))
+    made = cnbkit.create_builder(root / "builder.toml", f"oci:{out}:v1", targets=["linux/amd64:ubuntu@24.04"])
+    assert [m["platform"] for m in made.manifests] == ["linux/amd64"] and made.digest == made.image.digest
