@@ -234,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="30,300", help="lifecycle sizes in MB (default 30,300)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per size (default 3)")
+    parser.add_argument(
+        "--targets",
+        type=int,
+        choices=(2,),
+        help="instead: two targets against one (benchmarks/bench_targets.py), results builder-targets",
+    )
     args = parser.parse_args(argv)
+    if args.targets:
+        return _targets(args)
     from tests.services.registry import Registry
     from tests.services.skopeo import copy
 
@@ -260,6 +268,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown += f"{table}\n\n" + report.machine_table(facts) + "\n"
     report.write_results("builder", markdown, {"command": command, "cases": cases, "machine": facts})
+    print(table)
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    """``--targets 2``: the two-target builder against the one-target one, per size."""
+    from benchmarks.bench_targets import targets_case
+    from tests.services.registry import Registry
+
+    work = fresh_dir(WORK_DIR / "builder-targets-run")
+    with Registry(work / "registry", name="bench-registry") as registry:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        cases = [
+            targets_case(registry, size, args.rounds, fresh_dir(work / f"case-{size}"), _log)
+            for size in sizes
+        ]
+    table = _table(cases)
+    command = f"python benchmarks/bench_builder.py --targets 2 --sizes {args.sizes} --rounds {args.rounds}"
+    facts = machine_facts({"skopeo": ["skopeo", "--version"]})
+    markdown = f"# cnbkit benchmark: a two-target builder against one target\n\nRun with `{command}`.\n\n"
+    markdown += f"{table}\n\n" + report.machine_table(facts) + "\n"
+    report.write_results("builder-targets", markdown, {"command": command, "cases": cases, "machine": facts})
     print(table)
     return 0
 

@@ -161,13 +161,15 @@ def make_layout(path: Path, size_mb: int, sorted_entries: bool = True) -> Path:
     return write_image(path, layers, {"Labels": {"io.buildpacks.lifecycle.version": "0.21.0"}})
 
 
-def write_image(path: Path, layers: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
-    """Finish the layout at ``path``: a linux/amd64 config with ``settings``, the manifest of
-    ``layers`` (made by :func:`_layer` into its blobs) and an index tagging it ``v1``."""
+def write_image(
+    path: Path, layers: list[dict[str, Any]], settings: dict[str, Any], *, architecture: str = "amd64"
+) -> Path:
+    """Finish the layout at ``path``: a linux/``architecture`` config with ``settings``, the
+    manifest of ``layers`` (made by :func:`_layer` into its blobs) and an index tagging it ``v1``."""
     blobs = path / "blobs" / "sha256"
     config = json.dumps(
         {
-            "architecture": "amd64",
+            "architecture": architecture,
             "os": "linux",
             "config": settings,
             "rootfs": {"type": "layers", "diff_ids": [layer["diff_id"] for layer in layers]},

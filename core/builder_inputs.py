@@ -120,6 +120,7 @@ class Planner:
         self.note = note
         self._by_platform: dict[Platform, Planned] = {}
         self._shared: dict[tuple[str, int], Pairs] = {}  # local modules: the same for every platform
+        self._inaccessible: set[str] = set()  # run images that could not be read
 
     def plan(self, targets: Sequence[Target], *, platform_given: bool) -> list[Planned]:
         """One :class:`Planned` per target (the same platform twice is resolved once), or
@@ -193,6 +194,8 @@ class Planner:
         unreachable, offline) is a warning, as pack's ``run image ... is not accessible``."""
         for run in self.config.run_images:
             for name in (run.image, *run.mirrors):
+                if name in self._inaccessible:  # unreachable for one platform: for all (once)
+                    continue
                 what = f"{self.config.path}: run image {name}"
                 try:
                     with _for_target(what, context.platform, target):
@@ -200,6 +203,7 @@ class Planner:
                 except BuilderError:
                     raise
                 except CnbkitError as exc:
+                    self._inaccessible.add(name)
                     self.note(f"run image '{name}' is not accessible for {context.platform}: {exc}")
                     continue
                 found = image.config.label(STACK_ID, "") or ""

@@ -244,6 +244,7 @@ def test_a_run_image_without_a_target_is_refused(images: Images, tmp_path: Path)
     code, _, err = in_process("builder", "create", f"oci:{out}:v1", "--config", str(config))
     assert code == 0, err
     assert f"run image '{missing}' is not accessible for linux/amd64" in err
+    assert err.count("is not accessible") == 1  # not asked again for the second target
     # [stack] id must be the run image's stack too.
     config = project(tmp_path / "r", images, extra=TARGETS + '[stack]\nid = "io.other.stack"\n')
     error = refused(f"oci:{out}:v1", config)
