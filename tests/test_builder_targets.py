@@ -370,3 +370,17 @@ def test_a_buildpack_for_another_distribution_is_refused_and_the_api_takes_targe
     toml.write_text(toml.read_text().replace('"22.04"', '"24.04"'))
     made = cnbkit.create_builder(root / "builder.toml", f"oci:{out}:v1", targets=["linux/amd64:ubuntu@24.04"])
     assert [m["platform"] for m in made.manifests] == ["linux/amd64"] and made.digest == made.image.digest
+
+
+def test_a_file_target_without_an_architecture_is_refused_naming_its_line(tmp_path: Path) -> None:
+    root = builder_project(tmp_path / "p")
+    config = root / "builder.toml"
+    config.write_text(config.read_text() + '\n[[targets]]\nos = "linux"\n')
+    line = config.read_text().splitlines().index("[[targets]]") + 1
+    out = tmp_path / "out"
+    error = refused(f"oci:{out}:v1", config)
+    assert f"builder.toml: targets (line {line}): a target needs os and arch" in error
+    assert not out.exists()
+    # --platform replaces the file's targets: one builder for it.
+    made = create(f"oci:{out}:v1", config, "--platform", "linux/amd64")
+    assert [m["platform"] for m in made["manifests"]] == ["linux/amd64"]
