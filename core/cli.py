@@ -230,6 +230,8 @@ def _cmd_builder(args: argparse.Namespace) -> int:
             f"  {'layers':<12}{len(result.image.records)} ({reused} reused, not compressed again)",
         ]
         lines += [f"  {'':<12}{record.digest[:19]}  {record.source}" for record in result.image.records]
+        if len(result.images) > 1:  # the layers above are the first target's
+            lines += [f"  {'target':<12}{m['platform']}  {m['digest']}" for m in result.manifests]
         _print("\n".join(lines), out)
     return 0
 

@@ -163,8 +163,9 @@ def test_the_target_being_built_is_said_on_a_terminal_only(images: Images, tmp_p
     assert code == 0, terminal
     for number, platform in enumerate(PLATFORMS, 1):
         assert f"building the builder for {platform} ({number} of 2)".encode() in terminal
-    code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", config)
+    code, out, err = in_process("builder", "create", f"oci:{tmp_path / 'out2'}:v1", "--config", config)
     assert code == 0 and "building the builder" not in err
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("  target ")] == list(PLATFORMS)
 
 
 def test_one_target_from_the_command_line_makes_one_manifest(images: Images, tmp_path: Path) -> None:
