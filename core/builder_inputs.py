@@ -10,9 +10,12 @@ is a single image (pack uses it as it is), else for the host's from an index.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar, cast
 
 from .api import resolve_with
 from .builder.buildpack import Module
@@ -31,6 +34,7 @@ __all__ = ["DEFAULT_LIFECYCLE_VERSION", "Planned", "Planner", "about", "choose_t
 
 DEFAULT_LIFECYCLE_VERSION = "0.21.0"  # pack v0.40's default, used when [lifecycle] says nothing
 
+_T = TypeVar("_T")
 Pairs = list[tuple[ModuleEntry, Module]]
 ReadModules = Callable[[ModuleEntry, str, Context], Pairs]
 """Reads a ``[[buildpacks]]``/``[[extensions]]`` entry (its kind given) for a context's platform."""
@@ -126,21 +130,38 @@ class Planner:
         """One :class:`Planned` per target (the same platform twice is resolved once), or
         one without targets.
 
+        The build and run images are read first, in the targets' order (manifests and
+        configs); then the lifecycles, side by side (each a download and its validation: the
+        heavy part, on two cores); then the modules, a local one once for all.
+
         Raises:
             BuilderError: a target an input lacks (the platforms it has listed), a target
-                without os or arch; whatever resolving an input raised.
+                without os or arch; whatever resolving an input raised (the first target's
+                failure when several fail).
         """
         if not targets:
             return [self._untargeted(platform_given)]
-        planned = []
-        for index, target in enumerate(targets):
-            platform = target_platform(target, self.config, index)
-            found = self._by_platform.get(platform)
-            if found is None:
-                found = self._resolve(self.context.with_platform(platform), target)
-                self._by_platform[platform] = found
-            planned.append(Planned(target, *_fields(found)))
-        return planned
+        keys = [target_platform(target, self.config, index) for index, target in enumerate(targets)]
+        first: dict[Platform, Target] = {}  # each platform with its first target, in order
+        for key, target in zip(keys, targets, strict=True):
+            first.setdefault(key, target)
+        images = {
+            platform: self._images(self.context.with_platform(platform), target)
+            for platform, target in first.items()
+        }
+        lifecycles = _side_by_side(
+            [
+                partial(self._target_lifecycle, images[platform][0], target)
+                for platform, target in first.items()
+            ]
+        )
+        for (platform, target), lifecycle in zip(first.items(), lifecycles, strict=True):
+            context, image = images[platform]
+            self._by_platform[platform] = self._inputs(context, image, target, lifecycle)
+        return [
+            Planned(target, *_fields(self._by_platform[key]))
+            for key, target in zip(keys, targets, strict=True)
+        ]
 
     def _untargeted(self, platform_given: bool) -> Planned:
         context = self.context
@@ -154,21 +175,27 @@ class Planner:
             image = self._build_image(context)
         return self._inputs(context.with_platform(image.platform), image, None)
 
-    def _resolve(self, context: Context, target: Target) -> Planned:
+    def _images(self, context: Context, target: Target) -> tuple[Context, Image]:
         what = f"{self.config.path}: build image {self.config.build_image}"
         with _for_target(what, context.platform, target):
             image = self._build_image(context)
         self._run_images(context, target)
         # The image's platform may say more (its variant): the rest follows it, as pack does.
-        return self._inputs(context.with_platform(image.platform), image, target)
+        return context.with_platform(image.platform), image
 
-    def _inputs(self, context: Context, image: Image, target: Target | None) -> Planned:
+    def _target_lifecycle(self, context: Context, target: Target) -> tuple[str, Lifecycle]:
+        with _for_target(f"{self.config.path}: lifecycle", context.platform, target):
+            return self._lifecycle(context)
+
+    def _inputs(
+        self,
+        context: Context,
+        image: Image,
+        target: Target | None,
+        lifecycle: tuple[str, Lifecycle] | None = None,
+    ) -> Planned:
         config = self.config
-        if target is None:
-            shown, lifecycle = self._lifecycle(context)
-        else:
-            with _for_target(f"{config.path}: lifecycle", context.platform, target):
-                shown, lifecycle = self._lifecycle(context)
+        shown, found = lifecycle or self._lifecycle(context)
         modules: dict[str, Pairs] = {"buildpack": [], "extension": []}
         for kind, entries in (("buildpack", config.buildpacks), ("extension", config.extensions)):
             for index, entry in enumerate(entries):
@@ -177,7 +204,7 @@ class Planner:
                     continue
                 with _for_target(f"{config.path}: [[{kind}s]] {entry.uri!r}", context.platform, target):
                     modules[kind] += self._module(kind, index, entry, context)
-        return Planned(target, context, image, shown, lifecycle, modules["buildpack"], modules["extension"])
+        return Planned(target, context, image, shown, found, modules["buildpack"], modules["extension"])
 
     def _module(self, kind: str, index: int, entry: ModuleEntry, context: Context) -> Pairs:
         shared = self._shared.get((kind, index))
@@ -234,6 +261,32 @@ class Planner:
                 except CnbkitError as exc:  # a bad value inside a file is a failure, not a usage error
                     raise BuilderError(f"'lifecycle.version' must be a valid semver: {exc}") from None
             return resolve_with(context, uri, version)
+
+
+def _side_by_side(jobs: Sequence[Callable[[], _T]]) -> list[_T]:
+    """Run ``jobs`` at once: the first here, the others each on a daemon thread (an interrupt
+    ends the process without waiting for them; the cache only ever renames finished files into
+    place). Their results in order; the first failure in order is raised, after all ended."""
+    results: list[_T | None] = [None] * len(jobs)
+    failures: list[BaseException | None] = [None] * len(jobs)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = jobs[index]()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            failures[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(jobs))]
+    for thread in threads:
+        thread.start()
+    if jobs:
+        run(0)
+    for thread in threads:
+        thread.join()
+    for failure in failures:
+        if failure is not None:
+            raise failure
+    return cast("list[_T]", results)
 
 
 def _fields(planned: Planned) -> tuple[Context, Image, str, Lifecycle, Pairs, Pairs]:

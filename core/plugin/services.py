@@ -6,6 +6,7 @@ depends on the platform, so a derived Context reuses them as they are."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,9 @@ class Services:
     def __init__(self, options: Options) -> None:
         self._options = options
         self.cache = Cache(options.cache_dir or default_cache_dir())
-        self._chain: list[str] = []  # the URIs being resolved, outermost first
+        # The URIs being resolved, outermost first: one chain per thread (a builder's targets
+        # resolve their lifecycles side by side, the same URI in each).
+        self._chains = threading.local()
         self._session: Session | None = None
         self._downloader: Downloader | None = None
         self._docker: Any = None
@@ -52,7 +55,7 @@ class Services:
         Raises:
             CnbkitError: ``shown`` is being resolved already, or the chain is 8 deep.
         """
-        chain = self._chain
+        chain: list[str] = self._chains.__dict__.setdefault("chain", [])
         if shown in chain or len(chain) >= _MAX_DEPTH:
             # The plugins' configuration is at fault, not the command line: a failure (exit 1).
             raise CnbkitError(f"URIs forward to each other in a loop: {' -> '.join([*chain, shown])}")
