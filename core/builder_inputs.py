@@ -210,7 +210,19 @@ class Planner:
         shared = self._shared.get((kind, index))
         if shared is not None:
             return shared
-        pairs = self.read_modules(entry, kind, context)
+        try:
+            pairs = self.read_modules(entry, kind, context)
+        except PlatformNotFoundError as exc:
+            found = parse_platform(exc.available[0]) if exc.single else None
+            if found is None or found.os != context.platform.os:
+                raise
+            # pack: a buildpackage that is one image serves every architecture of its OS (its
+            # buildpacks' [[targets]], when its label has them, decide: EnsureTargetSupport).
+            self.note(
+                f"{self.config.path}: {kind} package {entry.uri} is {found} only; "
+                f"used for {context.platform} too, as pack does"
+            )
+            pairs = self.read_modules(entry, kind, context.with_platform(found))
         if all(module.blob is not None for _, module in pairs):  # not a buildpackage image's
             self._shared[(kind, index)] = pairs
         return pairs

@@ -15,7 +15,14 @@ from typing import Any
 import cnbkit
 import pytest
 
-from tests.builder_support import CNB_ENV, build_image, builder_project, builder_toml, buildpack
+from tests.builder_support import (
+    CNB_ENV,
+    build_image,
+    builder_project,
+    builder_toml,
+    buildpack,
+    package_entries,
+)
 from tests.conftest import in_process
 from tests.docker_images import lifecycle_spec, push_index, push_spec
 from tests.https_server import (  # noqa: F401 - fixtures
@@ -24,7 +31,7 @@ from tests.https_server import (  # noqa: F401 - fixtures
     https_server_fixture,
     test_ca_fixture,
 )
-from tests.images import Entry, ImageSpec
+from tests.images import Entry, ImageSpec, gzip_layer
 from tests.lifecycles import descriptor, make_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
@@ -385,3 +392,75 @@ def test_a_file_target_without_an_architecture_is_refused_naming_its_line(tmp_pa
     # --platform replaces the file's targets: one builder for it.
     made = create(f"oci:{out}:v1", config, "--platform", "linux/amd64")
     assert [m["platform"] for m in made["manifests"]] == ["linux/amd64"]
+
+
+def package_for(platform: str, targets: list[dict[str, str]] | None = None) -> ImageSpec:
+    """A one-buildpack package (test/pkg@2.0.0) for ``platform``, its layer marked with it."""
+    entries = [
+        *package_entries("test/pkg", "2.0.0"),
+        Entry("cnb/buildpacks/test_pkg/2.0.0/for", platform.encode()),
+    ]
+    entry: dict[str, Any] = {"api": "0.10", "layerDiffID": gzip_layer(entries)[1]}
+    if targets is not None:
+        entry["targets"] = targets
+    labels = {
+        "io.buildpacks.buildpackage.metadata": json.dumps({"id": "test/pkg", "version": "2.0.0"}),
+        "io.buildpacks.buildpack.layers": json.dumps({"test/pkg": {"2.0.0": entry}}),
+    }
+    return ImageSpec([entries], platform=platform, labels=labels)
+
+
+def package_project(root: Path, images: Images, package: str) -> Path:
+    """Two targets, and a buildpackage image besides the local buildpack."""
+    config = project(root, images)
+    text = config.read_text().replace(
+        'uri = "bp"', f'uri = "bp"\n\n[[buildpacks]]\nuri = "docker://{package}"'
+    )
+    config.write_text(text)
+    return config
+
+
+def _package_layer(layers: list[dict[str, Any]], package: str) -> str:
+    """The digest of the one layer from ``package`` (referenced as stored)."""
+    found = [r["digest"] for r in layers if r["source"].endswith(f" of {package}")]
+    assert len(found) == 1, [r["source"] for r in layers]
+    return str(found[0])
+
+
+def test_each_target_takes_its_platform_of_a_buildpackage_index(images: Images, tmp_path: Path) -> None:
+    registry = images.registry
+    package = push_index(
+        [package_for(p) for p in PLATFORMS], registry, registry.unique_repo("pkg"), "v1", tmp_path
+    )
+    config = package_project(tmp_path / "p", images, package)
+    made = create(f"oci:{tmp_path / 'out'}:v1", config)
+    layers = {m["platform"]: _package_layer(m["layers"], package) for m in made["manifests"]}
+    for platform in PLATFORMS:
+        arch = platform.split("/")[1]
+        seen = _inspect(f"docker://{package}", tmp_path, arch)
+        assert layers[platform] == seen["Layers"][0], platform
+    assert layers["linux/amd64"] != layers["linux/arm64"]
+
+
+def test_a_single_image_buildpackage_serves_both_targets_unless_its_targets_say_not(
+    images: Images, tmp_path: Path
+) -> None:
+    registry = images.registry
+    package = push_spec(package_for("linux/amd64"), registry, registry.unique_repo("pkg"), "v1", tmp_path)
+    config = package_project(tmp_path / "p", images, package)
+    code, out, err = in_process(
+        "builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config), "--json"
+    )
+    assert code == 0, err
+    assert f"package docker://{package} is linux/amd64 only; used for linux/arm64 too" in err
+    made = json.loads(out)
+    assert len({_package_layer(m["layers"], package) for m in made["manifests"]}) == 1
+    # Its label names amd64 only: the arm64 target is refused (pack's EnsureTargetSupport).
+    amd64 = [{"os": "linux", "arch": "amd64"}]
+    package = push_spec(
+        package_for("linux/amd64", amd64), registry, registry.unique_repo("pkg"), "v1", tmp_path
+    )
+    config = package_project(tmp_path / "q", images, package)
+    error = refused(f"oci:{tmp_path / 'out2'}:v1", config)
+    assert "buildpack 'test/pkg@2.0.0' does not support target linux/arm64" in error
+    assert not (tmp_path / "out2").exists()
