@@ -262,7 +262,8 @@ def test_a_run_image_without_a_target_is_refused(images: Images, tmp_path: Path)
 def test_a_buildpack_without_the_target_is_refused(images: Images, tmp_path: Path) -> None:
     config = project(tmp_path / "p", images)
     toml = config.parent / "bp" / "buildpack.toml"
-    toml.write_text(toml.read_text() + '[[targets]]\nos = "linux"\narch = "amd64"\n')
+    # [[stacks]] as well: pack checks the targets all the same (the stacks only without them).
+    toml.write_text(toml.read_text() + '[[stacks]]\nid = "*"\n[[targets]]\nos = "linux"\narch = "amd64"\n')
     out = tmp_path / "out"
     error = refused(f"oci:{out}:v1", config)
     assert "buildpack 'test/one@1.0.0' does not support target linux/arm64" in error

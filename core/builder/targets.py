@@ -108,11 +108,12 @@ def _supports(declared: dict[str, object], platform: Platform, distro: tuple[str
 
 
 def check_target_support(buildpacks: Sequence[Module], image: Image) -> None:
-    """pack's ``EnsureTargetSupport``: each buildpack (not a composite one, nor one that
-    declares ``[[stacks]]``) must support the build image's OS and architecture, and its
-    distribution (the ``io.buildpacks.base.distro.*`` labels) when both sides name one.
+    """pack's ``EnsureTargetSupport``: each buildpack (not a composite one) must support the
+    build image's OS and architecture, and its distribution (the ``io.buildpacks.base.distro.*``
+    labels) when both sides name one.
 
-    A buildpack without ``[[targets]]`` supports the OS its ``bin/build`` (linux) or
+    A buildpack without ``[[targets]]`` but with ``[[stacks]]`` is not checked here. One with
+    neither supports the OS its ``bin/build`` (linux) or
     ``bin/build.bat``/``.exe`` (windows) is for, on any architecture, as the Buildpack API
     spec says (pack 0.40 accepts only ``amd64`` there, which refuses every arm64 builder of
     such buildpacks); a buildpackage's module, whose files are not read, is not checked.
@@ -124,7 +125,7 @@ def check_target_support(buildpacks: Sequence[Module], image: Image) -> None:
     labels = image.config.labels
     distro = (labels.get(DISTRO_NAME, "") or "", labels.get(DISTRO_VERSION, "") or "")
     for module in buildpacks:
-        if module.order or module.stacks:
+        if module.order:  # a composite buildpack: its order is checked instead, as pack does
             continue
         if module.targets:
             if any(_supports(t, platform, distro) for t in module.targets):
@@ -132,7 +133,8 @@ def check_target_support(buildpacks: Sequence[Module], image: Image) -> None:
             declared = json.dumps(list(module.targets), sort_keys=True, separators=(",", ":"))
         else:
             systems = _inferred(module)
-            if module.blob is None or not systems or platform.os in systems:
+            # pack: without [[targets]], a [[stacks]] buildpack is the stack checks' alone.
+            if module.stacks or module.blob is None or not systems or platform.os in systems:
                 continue
             declared = f"inferred from its bin/ files: {', '.join(systems)}"
         shown_distro = f", distribution {distro[0]}@{distro[1]}" if all(distro) else ""
