@@ -13,7 +13,7 @@ from typing import Any
 from . import __version__
 from .api import new_context
 from .blob import Blob
-from .builder.assemble import Inputs, assemble
+from .builder.assemble import Inputs, assemble, check
 from .builder.buildpack import Module, read_module
 from .builder.compress import LayerStore
 from .builder.config import BuilderConfig, ModuleEntry, read_config
@@ -196,11 +196,8 @@ def create_builder(
     plans = Planner(config, context, read, note).plan(chosen, platform_given=platform is not None)
     _one_archive(plans, note)
     store = LayerStore(context.cache, context.progress)
-    images = []
-    for number, planned in enumerate(plans, 1):
-        if len(plans) > 1 and opts.progress and sys.stderr.isatty():  # as the progress bars
-            context.notice(f"building the builder for {planned.platform} ({number} of {len(plans)})")
-        inputs = Inputs(
+    every = [
+        Inputs(
             config,
             planned.lifecycle,
             planned.shown,
@@ -210,6 +207,15 @@ def create_builder(
             dict(labels or {}),
             groups,
         )
+        for planned in plans
+    ]
+    for inputs in every[1:]:  # every target fits before a layer of the first is made
+        check(inputs, note)
+    images = []
+    for number, inputs in enumerate(every, 1):
+        if len(plans) > 1 and opts.progress and sys.stderr.isatty():  # as the progress bars
+            shown = inputs.build_image.platform
+            context.notice(f"building the builder for {shown} ({number} of {len(plans)})")
         images.append(assemble(inputs, store, created_by=_CREATED_BY, reference=target, warn=note))
     written, digest = _export(context, target, images, tuple(tags))
     return BuilderResult(digest, target, written, plans[0].lifecycle, images[0], warnings, images)

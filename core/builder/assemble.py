@@ -33,7 +33,7 @@ from .labels import builder_labels
 from .layers import NewLayer, directories_layer, files_layer, lifecycle_layer
 from .targets import check_target_support
 
-__all__ = ["Inputs", "assemble"]
+__all__ = ["Inputs", "assemble", "check"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,16 @@ def _unique(pairs: Sequence[tuple[ModuleEntry, Module]]) -> list[Module]:
     return list(by_ref.values())
 
 
-def _check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
+def check(inputs: Inputs, warn: Callable[[str], None]) -> tuple[int, int]:
+    """Every check :func:`assemble` makes before its first layer (a builder of several targets
+    checks each target's inputs before it assembles any).
+
+    Returns:
+        The build image's ``CNB_USER_ID`` and ``CNB_GROUP_ID``.
+
+    Raises:
+        BuilderError: the inputs do not fit (each message names both sides).
+    """
     config, lifecycle, image = inputs.config, inputs.lifecycle, inputs.build_image
     uid, gid = user_and_group(image)
     check_stack(config, image)
@@ -152,7 +161,7 @@ def assemble(
         CnbkitError: a module or the lifecycle cannot be read, the cache cannot be written.
     """
     config, lifecycle = inputs.config, inputs.lifecycle
-    uid, gid = _check(inputs, warn)
+    uid, gid = check(inputs, warn)
     image = inputs.build_image
     # Read once, before any layer is made: a malformed label fails fast, naming the image.
     on_base = {
