@@ -166,7 +166,7 @@ class Context:
 
     def registry_image(self, reference: str) -> Image:
         """The image ``reference`` (``[registry/]repo[:tag][@sha256:...]``, Docker Hub defaults)
-        from its registry, for ``context.platform``.
+        from its registry (or the ``--registry-mirror`` of it), for ``context.platform``.
 
         A tag costs one ``HEAD``; a digest whose manifest is cached costs no request. Manifests,
         configs and layers are verified and kept in the cache by digest; layers stream when read.
@@ -189,6 +189,7 @@ class Context:
             verify=self.options.verify,
             timeout=self.options.timeout,
             insecure=self.options.insecure_registries,
+            mirrors=self._services.mirrors,
         )
 
     def daemon_image(self, reference: str, *, required: bool = True) -> Image | None:
