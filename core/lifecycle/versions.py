@@ -166,6 +166,9 @@ def resolve_version(
     url = lifecycle_url(version, platform, mirror)
     checksum = _published_checksum(context, url)
     if checksum is None:
+        # The archive first: offline with an empty cache, the one thing to say is that the
+        # archive is missing, not that an unverified one is used.
+        blob = context.resolve(url)
         context.notice(f"{redact(url)} has no .sha256 beside it; its content is not verified")
-        return redact(url), context.resolve(url)
+        return redact(url), blob
     return redact(url), context.resolve(f"{url}#sha256={checksum}")
