@@ -137,16 +137,13 @@ def _naked(uri: str, base_dir: Path) -> str:
     """What a value without a scheme names, as pack's ``GetLocatorType`` reads a naked locator:
     an existing path (relative to builder.toml) stays one; else ``NS/NAME[@VERSION]`` is a
     buildpack registry id (``urn:cnb:registry:``), else an image reference a package image
-    (``docker://``). A ``:`` before the first ``/`` is a registry's port
-    (``localhost:5000/pkg:1``), not a scheme; a scheme a plugin may claim (``oci:DIR``) is never
-    read as an image name: such a value, as any other, goes to the plugins as written."""
+    (``docker://``). A value with a scheme goes to the plugins as written (one no plugin claims
+    that is an image name, ``localhost:5000/pkg:1`` or ``pkg:1``, is then a package image too:
+    ``Context.find(image_name=True)``)."""
     from .lifecycle.versions import semver_key
     from .transport.registry.reference import is_reference
 
-    host, slash, _ = uri.partition("/")
-    if parse_locator(uri).scheme is not None and not (slash and ":" in host and is_reference(uri)):
-        return uri
-    if local_path(uri, base_dir).exists():
+    if parse_locator(uri).scheme is not None or local_path(uri, base_dir).exists():
         return uri
     ident, at, version = uri.partition("@")
     if _REGISTRY_ID.match(ident) and (not at or semver_key(version) is not None):
@@ -191,7 +188,7 @@ def _modules(
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
         locator = _locator(entry, config.base_dir, note)
         with _as_package(entry, locator, config.base_dir):
-            found = context.find(locator).artifact
+            found = context.find(locator, image_name=True).artifact
         if isinstance(found, Blob):
             return [(entry, read_module(found, kind))]
         main, *others = read_package(found, kind, context.cache)

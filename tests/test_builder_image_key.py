@@ -103,3 +103,27 @@ def test_a_missing_bare_path_reads_as_a_package_image_and_says_so(tmp_path: Path
     assert line.startswith("error: ") and "'go/runtime:1' (line " in line, line
     assert f"read as the package image docker://go/runtime:1 (no path {root}/go/runtime:1)" in line, line
     assert not out.exists()
+
+
+def test_a_one_word_name_with_a_tag_is_a_docker_hub_package(registry: Registry, tmp_path: Path) -> None:
+    # "word:tag" reads as a scheme no plugin claims, so it is an image name (pack: a package on
+    # Docker Hub); Docker Hub is the loopback registry here, through --registry-mirror.
+    name = registry.unique_repo("pkg")
+    push_spec(package_spec(), registry, f"library/{name}", "v1", tmp_path)
+    root = builder_project(tmp_path / "project")
+    builder_toml(
+        root / "builder.toml",
+        lifecycle='uri = "lifecycle.tgz"',
+        buildpacks=("bp", f"{name}:v1"),
+        order=("test/one", "test/pkg"),
+    )
+    out = tmp_path / "out"
+    made = run_cli(
+        "builder", "create", f"oci:{out}:v1", "--config", str(root / "builder.toml"),
+        "--registry-mirror", f"docker.io={registry.host}", "--pull-policy", "always",
+        env={"CNBKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    made_image = open_layout(out, tag="v1", platform=cnbkit.parse_platform("linux/amd64"))
+    modules = json.loads(made_image.config.labels["io.buildpacks.buildpack.layers"])
+    assert sorted(modules) == ["test/dep", "test/one", "test/pkg"]

@@ -297,9 +297,9 @@ class Context:
             raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {self._claimed()}")
         return image
 
-    def find(self, uri: str) -> Found:
+    def find(self, uri: str, *, image_name: bool = False) -> Found:
         """What ``uri`` names: the Blob a resolver claims it as, else the image an image source
-        supplies (``oci:DIR``, a layout directory, ``docker://``); no scheme is guessed.
+        supplies (``oci:DIR``, a layout directory, ``docker://``); ``image_name`` as in :meth:`resolve_image`.
 
         Raises:
             NoResolverError: no plugin claims ``uri``; the message lists what is claimed.
@@ -312,6 +312,11 @@ class Context:
             if blob is not None:
                 return Found(blob, blob.resolver)
             image = self._host.resolve_image(locator, self)
+        if image is None and image_name:
+            from ..transport.registry.reference import is_reference  # only now: no plugin claimed it
+
+            if is_reference(uri):
+                return self.find(f"docker://{uri}")
         if image is None:
             raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
         return Found(image[0], image[1])
