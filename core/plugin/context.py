@@ -183,19 +183,10 @@ class Context:
             PlatformNotFoundError: no image for the platform (the message lists those there are).
             CnbkitError: the registry refused, could not be reached, or sent bad content.
         """
-        from ..transport.registry import parse_reference
-        from ..transport.registry.image import open_registry_image
+        from .sources import registry_image
 
-        return open_registry_image(
-            parse_reference(reference),
-            client=self.registry_client,
-            cache=self.cache,
-            platform=self.platform,
-            offline=self.offline,
-            verify=self.options.verify,
-            timeout=self.options.timeout,
-            insecure=self.options.insecure_registries,
-            mirrors=self._services.mirrors,
+        return registry_image(
+            reference, self.registry_client, self.cache, self.options, self._services.mirrors
         )
 
     def daemon_image(self, reference: str, *, required: bool = True) -> Image | None:
@@ -214,12 +205,7 @@ class Context:
         from .sources import daemon_image
 
         return daemon_image(
-            self.docker_client,
-            reference,
-            cache=self.cache,
-            platform=self.platform,
-            max_size=self.options.max_size,
-            required=required,
+            self.docker_client, reference, cache=self.cache, options=self.options, required=required
         )
 
     def push_image(self, image: Image | ImageIndex, reference: str) -> str:
