@@ -14,7 +14,7 @@ from .oci.platform import Platform, host_platform, parse_platform
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_PULL_POLICY", "PULL_POLICIES", "Options", "parse_size"]
 
 PULL_POLICIES = ("always", "if-not-present", "never")
-DEFAULT_PULL_POLICY = "if-not-present"  # as pack's
+DEFAULT_PULL_POLICY = "if-not-present"  # pack's is "always"; docs/pack-differences.md says why
 DEFAULT_MAX_SIZE = DEFAULT_MAX_TOTAL  # 4 GiB: a lifecycle is ~300 MB
 _TRUE = ("1", "true", "yes", "on")
 _SIZE = re.compile(r"(\d{1,20})\s*(?:([KMGT])(?:i?B)?|B)?", re.IGNORECASE)
