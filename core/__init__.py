@@ -31,12 +31,13 @@ from .errors import (
 if TYPE_CHECKING:
     from .api import resolve_lifecycle
     from .archive.atomic import atomic_writer
-    from .archive.streams import Readable
+    from .archive.streams import Readable, close_stream
     from .blob import Blob, FileBlob
     from .builder_api import create_builder
     from .cache import Cache
     from .lifecycle.descriptor import APISet, Descriptor
     from .lifecycle.model import Lifecycle, LifecycleAPIs
+    from .lifecycle.versions import semver_key
     from .locator import PACKAGE_FILE_SUFFIX, Locator, parse_locator
     from .oci import mediatypes as media_types
     from .oci.config import ImageConfig
@@ -83,6 +84,7 @@ _LAZY = {
     "create_builder": ".builder_api",
     "export_layout": ".transport.layout_export",
     "Readable": ".archive.streams",
+    "close_stream": ".archive.streams",
     "Blob": ".blob",
     "FileBlob": ".blob",
     "Cache": ".cache",
@@ -90,6 +92,7 @@ _LAZY = {
     "Descriptor": ".lifecycle.descriptor",
     "Lifecycle": ".lifecycle.model",
     "LifecycleAPIs": ".lifecycle.model",
+    "semver_key": ".lifecycle.versions",
     "Locator": ".locator",
     "parse_locator": ".locator",
     "ImageConfig": ".oci.config",
@@ -171,6 +174,8 @@ __all__ = [
     "ImageReference",
     "parse_image_reference",
     "RegistryError",
+    "semver_key",
+    "close_stream",
 ]
 
 

@@ -57,6 +57,14 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
         help="a plain-HTTP registry (repeatable; env CNBKIT_INSECURE_REGISTRIES)",
     )
     group.add_argument(
+        "--registry-mirror",
+        action="append",
+        default=[],
+        metavar="REGISTRY=MIRROR",
+        help="fetch REGISTRY's images from MIRROR (host[:port][/path]; REGISTRY '*' is every "
+        "registry; repeatable; env CNBKIT_REGISTRY_MIRRORS=REG=MIRROR,...; pack's registry-mirrors)",
+    )
+    group.add_argument(
         "--max-size",
         metavar="SIZE",
         help="most bytes a download or a layer may hold: 512M, 4G (env CNBKIT_MAX_SIZE, default 4G)",
@@ -227,6 +235,13 @@ def build_parser(version: str) -> Parser:
         default=[],
         metavar="<id>@<version>,...",
         help="these modules share one layer (repeatable: one layer per --flatten)",
+    )
+    create.add_argument(
+        "--buildpack-registry",
+        "-R",
+        metavar="DIR|URL",
+        help="the buildpack registry index urn:cnb:registry: entries are looked up in: a copy of "
+        "the registry-index repository, or an https URL serving its files (env CNBKIT_BUILDPACK_REGISTRY)",
     )
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")

@@ -5,9 +5,12 @@ takes. It resolves every input through the plugins, hands them to the pure assem
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -24,6 +27,7 @@ from .builder.package import read_package
 from .builder_inputs import DEFAULT_LIFECYCLE_VERSION, Planned, Planner, about, choose_targets
 from .errors import BuilderError, CnbkitError
 from .lifecycle.model import Lifecycle
+from .locator import local_path, parse_locator
 from .oci.image_index import ImageIndex
 from .options import Options
 from .plugin.context import Context
@@ -34,6 +38,9 @@ _CREATED_BY = {"name": "cnbkit", "version": __version__}
 # pack's words, exactly (pkg/buildpack/downloader.go), and its HasDockerLocator prefix.
 _IMAGE_KEY_WARNING = """The 'image' key is deprecated. Use 'uri="docker://..."' instead."""
 _DOCKER_PREFIX = "docker:/"
+_REGISTRY_PREFIX = "urn:cnb:registry:"
+# pack's registry locator: ``ns/name`` (a version after it is checked as semver).
+_REGISTRY_ID = re.compile(r"^[a-z0-9\-.]+/[a-z0-9\-.]+$")
 
 
 @dataclass
@@ -104,13 +111,43 @@ def _check_run_images(config: BuilderConfig) -> None:
                 raise BuilderError(f"{config.where_key(path)}: {exc}") from None
 
 
-def _locator(entry: ModuleEntry, note: Callable[[str], None]) -> str:
-    """What the entry's URI is looked up as: the deprecated ``image`` key names a package image,
-    as pack reads it (``uri = "docker://REF"``), with pack's warning."""
-    if entry.key != "image":
-        return entry.uri
-    note(_IMAGE_KEY_WARNING)
-    return entry.uri if entry.uri.startswith(_DOCKER_PREFIX) else f"docker://{entry.uri}"
+def _naked(uri: str, base_dir: Path) -> str:
+    """What a value without a scheme names, as pack's ``GetLocatorType`` reads a naked locator:
+    an existing path (relative to builder.toml) stays one; else ``NS/NAME[@VERSION]`` is a
+    buildpack registry id (``urn:cnb:registry:``), else an image reference a package image
+    (``docker://``). A value with a scheme goes to the plugins as written (one no plugin claims
+    that is an image name, ``localhost:5000/pkg:1`` or ``pkg:1``, is then a package image too:
+    ``Context.find(image_name=True)``)."""
+    from .lifecycle.versions import semver_key
+    from .transport.registry.reference import is_reference
+
+    if parse_locator(uri).scheme is not None or local_path(uri, base_dir).exists():
+        return uri
+    ident, at, version = uri.partition("@")
+    if _REGISTRY_ID.match(ident) and (not at or semver_key(version) is not None):
+        return f"{_REGISTRY_PREFIX}{uri}"
+    return f"docker://{uri}" if is_reference(uri) else uri
+
+
+def _locator(entry: ModuleEntry, base_dir: Path, note: Callable[[str], None]) -> str:
+    """What the entry's URI is looked up as: a value without a scheme as pack reads it
+    (:func:`_naked`), or the deprecated ``image`` key's package image (``uri = "docker://REF"``,
+    with pack's warning); anything else goes to the plugins as written."""
+    if entry.key == "image":
+        note(_IMAGE_KEY_WARNING)
+        return entry.uri if entry.uri.startswith(_DOCKER_PREFIX) else f"docker://{entry.uri}"
+    return _naked(entry.uri, base_dir)
+
+
+@contextmanager
+def _as_package(entry: ModuleEntry, locator: str, base_dir: Path) -> Iterator[None]:
+    """Say why a bare value was looked up as an image: a path that is missing reads so too."""
+    if entry.key == "image" or locator == entry.uri:
+        yield
+        return
+    what = "buildpack registry id" if locator.startswith(_REGISTRY_PREFIX) else "package image"
+    with about(f"read as the {what} {locator} (no path {local_path(entry.uri, base_dir)})"):
+        yield
 
 
 def _modules(
@@ -127,7 +164,9 @@ def _modules(
     with about(where):
         if not entry.uri:
             raise BuilderError(f"no uri: give the {kind}'s directory, .tgz, URL or package image")
-        found = context.find(_locator(entry, note)).artifact
+        locator = _locator(entry, config.base_dir, note)
+        with _as_package(entry, locator, config.base_dir):
+            found = context.find(locator, image_name=True).artifact
         if isinstance(found, Blob):
             return [(entry, read_module(found, kind))]
         main, *others = read_package(found, kind, context.cache)

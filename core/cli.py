@@ -63,6 +63,7 @@ def _image_options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "allow_http": args.allow_http,
         "insecure_registries": args.insecure_registry,
+        "registry_mirrors": args.registry_mirror,
         "max_size": args.max_size,
         "progress": False,
     }
@@ -215,6 +216,7 @@ def _cmd_builder(args: argparse.Namespace) -> int:
         labels={key: value for labels in args.label for key, value in labels.items()},
         tags=args.tag,
         flatten=args.flatten,
+        buildpack_registry=args.buildpack_registry,
         targets=args.targets,
         **_shared_options(args),
     )

@@ -6,7 +6,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from .errors import UsageError
 from .redact import redact
 
 __all__ = ["PACKAGE_FILE_SUFFIX", "Locator", "local_path", "parse_locator"]
@@ -51,6 +53,24 @@ class Locator:
     def fragment(self) -> str:
         """The part after ``#`` in ``rest`` (``sha256=<hex>`` for pinned URLs), or ``""``."""
         return self.rest.partition("#")[2]
+
+    def pin(self) -> str | None:
+        """The ``sha256`` hex digits a ``#sha256=<hex>`` fragment pins the content to, or ``None``.
+
+        Raises:
+            UsageError: any other fragment.
+        """
+        if not self.fragment:
+            return None
+        key, _, value = self.fragment.partition("=")
+        if key != "sha256":
+            raise UsageError(f"{self}: unknown URL fragment {self.fragment!r}; only #sha256=<hex> pins")
+        return value.lower()
+
+    @property
+    def url_path(self) -> str:
+        """A URL's path, without its query and fragment (``/dl/x.cnb`` of ``https://h/dl/x.cnb?a``)."""
+        return urlsplit(self.raw).path
 
     def local_path(self) -> Path:
         """The absolute filesystem path a bare path or ``file:`` URI names.

@@ -14,7 +14,7 @@ from .oci.platform import Platform, host_platform, parse_platform
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_PULL_POLICY", "PULL_POLICIES", "Options", "parse_size"]
 
 PULL_POLICIES = ("always", "if-not-present", "never")
-DEFAULT_PULL_POLICY = "if-not-present"  # as pack's
+DEFAULT_PULL_POLICY = "if-not-present"  # pack's is "always"; docs/pack-differences.md says why
 DEFAULT_MAX_SIZE = DEFAULT_MAX_TOTAL  # 4 GiB: a lifecycle is ~300 MB
 _TRUE = ("1", "true", "yes", "on")
 _SIZE = re.compile(r"(\d{1,20})\s*(?:([KMGT])(?:i?B)?|B)?", re.IGNORECASE)
@@ -35,6 +35,10 @@ def parse_size(text: str, what: str = "--max-size ") -> int:
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
 def _system_ca() -> str | bool:
@@ -65,7 +69,9 @@ class Options:
     timeout: float = 30.0
     allow_http: bool = False
     insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()
     lifecycle_mirror: str | None = None
+    buildpack_registry: str | None = None
     progress: bool = False
     quiet: bool = False
     max_size: int = DEFAULT_MAX_SIZE
@@ -83,7 +89,9 @@ class Options:
         timeout: float | None = None,
         allow_http: bool | None = None,
         insecure_registries: tuple[str, ...] | list[str] = (),
+        registry_mirrors: tuple[str, ...] | list[str] = (),
         lifecycle_mirror: str | None = None,
+        buildpack_registry: str | None = None,
         progress: bool = False,
         quiet: bool = False,
         max_size: int | str | None = None,
@@ -124,9 +132,9 @@ class Options:
         ca = ca_cert or env_ca
         if ca is not None and not os.path.exists(ca):
             raise UsageError(f"CA bundle {ca} does not exist")
-        insecure = tuple(insecure_registries) + tuple(
-            h.strip() for h in os.environ.get("CNBKIT_INSECURE_REGISTRIES", "").split(",") if h.strip()
-        )
+        insecure = tuple(insecure_registries) + _env_list("CNBKIT_INSECURE_REGISTRIES")
+        # REGISTRY=MIRROR pairs, checked where references are read (transport.registry.reference)
+        mirrors = tuple(registry_mirrors) + _env_list("CNBKIT_REGISTRY_MIRRORS")
         return cls(
             platform=platform or host_platform(),
             base_dir=Path(base_dir).absolute() if base_dir is not None else Path.cwd(),
@@ -137,7 +145,9 @@ class Options:
             timeout=timeout,
             allow_http=_env_flag("CNBKIT_ALLOW_HTTP") if allow_http is None else allow_http,
             insecure_registries=insecure,
+            registry_mirrors=mirrors,
             lifecycle_mirror=lifecycle_mirror or os.environ.get("CNBKIT_LIFECYCLE_MIRROR") or None,
+            buildpack_registry=buildpack_registry or os.environ.get("CNBKIT_BUILDPACK_REGISTRY") or None,
             progress=progress,
             quiet=quiet,
             max_size=max_size,

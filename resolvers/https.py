@@ -6,7 +6,7 @@ All the work (cache, revalidation, pinning, retries, resume) is the core's
 
 from __future__ import annotations
 
-from cnbkit import Blob, Context, Locator, UsageError, hookimpl
+from cnbkit import PACKAGE_FILE_SUFFIX, Blob, Context, Locator, hookimpl
 
 
 @hookimpl
@@ -17,13 +17,8 @@ def cnbkit_resolvers() -> list[str]:
 
 @hookimpl
 def cnbkit_resolve(locator: Locator, context: Context) -> Blob | None:
-    """Download (or revalidate) the URL; ``#sha256=<hex>`` pins the content."""
-    if locator.scheme not in ("https", "http"):
+    """Download (or revalidate) the URL; ``#sha256=<hex>`` pins the content. A ``.cnb`` URL
+    (a buildpackage file) is the ``archives`` plugin's image: this resolver passes on it."""
+    if locator.scheme not in ("https", "http") or locator.url_path.endswith(PACKAGE_FILE_SUFFIX):
         return None
-    pin = None
-    if locator.fragment:
-        key, _, value = locator.fragment.partition("=")
-        if key != "sha256":
-            raise UsageError(f"{locator}: unknown URL fragment {locator.fragment!r}; only #sha256=<hex> pins")
-        pin = value.lower()
-    return context.download(locator.raw, sha256=pin)
+    return context.download(locator.raw, sha256=locator.pin())

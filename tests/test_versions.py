@@ -17,6 +17,7 @@ import pytest
 import trustme
 from cnbkit.lifecycle.versions import GITHUB_RELEASES, RELEASE_PLATFORMS, lifecycle_url, parse_version
 
+from tests.builder_support import builder_project, builder_toml
 from tests.conftest import cli_json, one_line_error, run_cli
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
@@ -319,3 +320,20 @@ def test_mirror_with_a_query_string(https_server: HTTPSServer, ca_bundle: Path, 
         [archive_path() + query, archive_path() + ".sha256" + query]
     )
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_offline_with_an_empty_cache_says_only_what_is_missing(tmp_path: Path) -> None:
+    # One line naming the archive; no notice first that its .sha256 is absent (it is only not
+    # cached, as the archive is not).
+    root = builder_project(tmp_path / "project")
+    builder_toml(root / "builder.toml", lifecycle=f'version = "{VERSION}"')
+    out = tmp_path / "out"
+    made = run_cli(
+        "builder", "create", f"oci:{out}:v1", "--config", str(root / "builder.toml"), "--offline",
+        env={"CNBKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert made.returncode == 1, made.stderr
+    [line] = made.stderr.splitlines()
+    assert "lifecycle.version (line 4)" in line and "is not in the cache and --offline is set" in line, line
+    assert ".sha256" not in line
+    assert not out.exists()

@@ -18,7 +18,7 @@ from ..errors import BuilderError, TomlError
 from ..tomlfile import MAX_TOML_SIZE, loads
 from .keylines import KeyLines
 from .keylines import Path as KeyPath
-from .schema import check_document
+from .schema import check_document, fold_key
 
 __all__ = [
     "BuildEnv",
@@ -226,8 +226,8 @@ def parse_config(text: str, path: Path) -> BuilderConfig:
             run image without a name.
     """
     doc = loads(text.encode("utf-8", "surrogateescape"), str(path))
-    lines = KeyLines(text)
-    check_document(doc, lines, str(path))
+    lines = KeyLines(text, fold=fold_key)
+    doc = check_document(doc, lines, str(path))
     lifecycle = LifecycleConfig(**{k: v for k, v in doc.get("lifecycle", {}).items()})
     if lifecycle.uri and lifecycle.version:
         raise BuilderError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["KeyLines", "Path"]
 
@@ -46,15 +46,24 @@ def _unquote(token: str) -> str:
 
 
 class KeyLines:
-    """The line (1-based) of every key of a TOML text, by key path."""
+    """The line (1-based) of every key of a TOML text, by key path.
 
-    def __init__(self, text: str) -> None:
+    Args:
+        text: the TOML text (one tomli accepted).
+        fold: how a reader matches keys (builder.toml's: case-insensitively, as pack's decoder
+            does): a path asked for is looked up as written, else folded (the identity by
+            default). The pass itself follows TOML, whose keys are case-sensitive.
+    """
+
+    def __init__(self, text: str, fold: Callable[[str], str] = str) -> None:
         self._text = text
+        self._fold = fold
         self._pos = 0
         self._newlines: list[int] = []
         self._arrays: dict[Path, int] = {}  # an array of tables -> its last index
         self._lines: dict[Path, int] | None = None  # the pass runs at the first question
         self._plain: dict[tuple[str, ...], int] = {}
+        self._folded: dict[Path, int] = {}  # folded paths, with and without array positions
 
     @property
     def lines(self) -> dict[Path, int]:
@@ -68,13 +77,19 @@ class KeyLines:
 
     def at(self, path: Path) -> int | None:
         """The line of the key at ``path`` (with array positions), or ``None``."""
-        return self.lines.get(path)
+        found = self.lines.get(path)
+        return found if found is not None else self._folded.get(self._folded_path(path))
 
     def first(self, key_path: str) -> int | None:
         """The line of the first key written at the dotted ``key_path`` (array positions left
         out: ``run.images.image``), or ``None``."""
         self.lines  # noqa: B018 - the pass, if it has not run
-        return self._plain.get(tuple(key_path.split(".")))
+        parts = tuple(key_path.split("."))
+        found = self._plain.get(parts)
+        return found if found is not None else self._folded.get(self._folded_path(parts))
+
+    def _folded_path(self, path: Path) -> Path:
+        return tuple(self._fold(p) if isinstance(p, str) else p for p in path)
 
     # The pass.
 
@@ -87,7 +102,11 @@ class KeyLines:
         line = self._line(pos)
         assert self._lines is not None
         self._lines.setdefault(path, line)
-        self._plain.setdefault(tuple(p for p in path if isinstance(p, str)), line)
+        plain = tuple(p for p in path if isinstance(p, str))
+        self._plain.setdefault(plain, line)
+        if self._fold is not str:
+            self._folded.setdefault(self._folded_path(path), line)
+            self._folded.setdefault(self._folded_path(plain), line)
 
     def _skip(self, pattern: re.Pattern[str]) -> None:
         match = pattern.match(self._text, self._pos)

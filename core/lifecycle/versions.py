@@ -20,6 +20,7 @@ __all__ = [
     "normal_version",
     "parse_version",
     "resolve_version",
+    "semver_key",
 ]
 
 GITHUB_RELEASES = "https://github.com/buildpacks/lifecycle/releases/download"
@@ -76,6 +77,18 @@ def normal_version(text: str) -> str | None:
         return parse_version(text)
     except UsageError:
         return None
+
+
+def semver_key(text: str) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]] | None:
+    """A sort key giving semantic versions their precedence (``1.0.0-rc.1 < 1.0.0 < 1.0.1``;
+    build metadata ignored), or ``None`` for a string that is no version: pack's
+    ``semver.Compare``, by the one parse of versions here."""
+    match = _VERSION.match(text.strip())
+    if not match:
+        return None
+    pre = match["pre"]
+    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre[1:].split(".")) if pre else ()
+    return int(match["major"]), int(match["minor"] or 0), int(match["patch"] or 0), 0 if pre else 1, ids
 
 
 def lifecycle_url(version: str, platform: Platform, mirror: str | None = None) -> str:
@@ -153,6 +166,9 @@ def resolve_version(
     url = lifecycle_url(version, platform, mirror)
     checksum = _published_checksum(context, url)
     if checksum is None:
+        # The archive first: offline with an empty cache, the one thing to say is that the
+        # archive is missing, not that an unverified one is used.
+        blob = context.resolve(url)
         context.notice(f"{redact(url)} has no .sha256 beside it; its content is not verified")
-        return redact(url), context.resolve(url)
+        return redact(url), blob
     return redact(url), context.resolve(f"{url}#sha256={checksum}")

@@ -172,7 +172,7 @@ class Context:
 
     def registry_image(self, reference: str) -> Image:
         """The image ``reference`` (``[registry/]repo[:tag][@sha256:...]``, Docker Hub defaults)
-        from its registry, for ``context.platform``.
+        from its registry (or the ``--registry-mirror`` of it), for ``context.platform``.
 
         A tag costs one ``HEAD``; a digest whose manifest is cached costs no request. Manifests,
         configs and layers are verified and kept in the cache by digest; layers stream when read.
@@ -183,18 +183,10 @@ class Context:
             PlatformNotFoundError: no image for the platform (the message lists those there are).
             CnbkitError: the registry refused, could not be reached, or sent bad content.
         """
-        from ..transport.registry import parse_reference
-        from ..transport.registry.image import open_registry_image
+        from .sources import registry_image
 
-        return open_registry_image(
-            parse_reference(reference),
-            client=self.registry_client,
-            cache=self.cache,
-            platform=self.platform,
-            offline=self.offline,
-            verify=self.options.verify,
-            timeout=self.options.timeout,
-            insecure=self.options.insecure_registries,
+        return registry_image(
+            reference, self.registry_client, self.cache, self.options, self._services.mirrors
         )
 
     def daemon_image(self, reference: str, *, required: bool = True) -> Image | None:
@@ -213,12 +205,7 @@ class Context:
         from .sources import daemon_image
 
         return daemon_image(
-            self.docker_client,
-            reference,
-            cache=self.cache,
-            platform=self.platform,
-            max_size=self.options.max_size,
-            required=required,
+            self.docker_client, reference, cache=self.cache, options=self.options, required=required
         )
 
     def push_image(self, image: Image | ImageIndex, reference: str) -> str:
@@ -305,9 +292,9 @@ class Context:
             raise NoResolverError(f"no plugin supplies an image for {shown!r}; claimed: {self._claimed()}")
         return image
 
-    def find(self, uri: str) -> Found:
+    def find(self, uri: str, *, image_name: bool = False) -> Found:
         """What ``uri`` names: the Blob a resolver claims it as, else the image an image source
-        supplies (``oci:DIR``, a layout directory, ``docker://``); no scheme is guessed.
+        supplies (``oci:DIR``, a layout directory, ``docker://``); ``image_name`` as in :meth:`resolve_image`.
 
         Raises:
             NoResolverError: no plugin claims ``uri``; the message lists what is claimed.
@@ -320,6 +307,11 @@ class Context:
             if blob is not None:
                 return Found(blob, blob.resolver)
             image = self._host.resolve_image(locator, self)
+        if image is None and image_name:
+            from ..transport.registry.reference import is_reference  # only now: no plugin claimed it
+
+            if is_reference(uri):
+                return self.find(f"docker://{uri}")
         if image is None:
             raise NoResolverError(f"no plugin claims {shown!r}; claimed: {self._claimed()}")
         return Found(image[0], image[1])

@@ -34,10 +34,19 @@ class Services:
 
     Attributes:
         cache: the content-addressed cache.
+        mirrors: ``--registry-mirror``'s ``{registry: mirror}``, checked here, before any fetch.
+
+    Raises:
+        UsageError: a registry mirror of another form than ``REGISTRY=MIRROR``.
     """
 
     def __init__(self, options: Options) -> None:
         self._options = options
+        self.mirrors: dict[str, str] = {}
+        if options.registry_mirrors:
+            from ..transport.registry.reference import parse_mirrors
+
+            self.mirrors = parse_mirrors(options.registry_mirrors)
         self.cache = Cache(options.cache_dir or default_cache_dir())
         # The URIs being resolved, outermost first: one chain per thread (a builder's targets
         # resolve their lifecycles side by side, the same URI in each).

@@ -1,19 +1,45 @@
-"""What ``context.daemon_image`` does: decide whether a daemon may be asked at all, compose
-the Docker client from the context and hand it to the transport (as :mod:`.exports` does for
-pushes and loads)."""
+"""What ``context.registry_image`` and ``context.daemon_image`` do: hand the transport what it
+needs of the context's options and services (for the daemon, after deciding whether it may be
+asked at all), as :mod:`.exports` does for pushes and loads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cache import Cache
+from ..options import Options
 
 if TYPE_CHECKING:
     from ..oci.image import Image
-    from ..oci.platform import Platform
+    from ..transport.registry import RegistryClient
 
-__all__ = ["daemon_image"]
+__all__ = ["daemon_image", "registry_image"]
+
+
+def registry_image(
+    reference: str,
+    client: Callable[[], RegistryClient],
+    cache: Cache,
+    options: Options,
+    mirrors: Mapping[str, str],
+) -> Image:
+    """The image ``reference`` from its registry (or its mirror), for ``options.platform``; see
+    :meth:`~cnbkit.plugin.context.Context.registry_image`."""
+    from ..transport.registry import parse_reference
+    from ..transport.registry.image import open_registry_image
+
+    return open_registry_image(
+        parse_reference(reference),
+        client=client,
+        cache=cache,
+        platform=options.platform,
+        offline=options.offline,
+        verify=options.verify,
+        timeout=options.timeout,
+        insecure=options.insecure_registries,
+        mirrors=mirrors,
+    )
 
 
 def daemon_image(
@@ -21,8 +47,7 @@ def daemon_image(
     reference: str,
     *,
     cache: Cache,
-    platform: Platform,
-    max_size: int,
+    options: Options,
     required: bool,
 ) -> Image | None:
     """The image ``reference`` from the daemon ``client()`` connects to; see
@@ -53,8 +78,8 @@ def daemon_image(
         connected,
         reference,
         cache=cache,
-        platform=platform,
+        platform=options.platform,
         where=where,
         required=required,
-        max_size=max_size,
+        max_size=options.max_size,
     )

@@ -9,7 +9,7 @@ cache by digest like any blob, verified before they are written and again when r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ from ...oci.platform import Platform
 from ...oci.select import index_platforms, select_manifest
 from ..urls import http_allowed
 from .quick import quick_head, remember_endpoint
-from .reference import Reference
+from .reference import Reference, mirrored
 
 if TYPE_CHECKING:  # the client (auth, requests' helpers) is imported only when a request is due
     from .client import RegistryClient
@@ -199,8 +199,12 @@ def open_registry_image(
     verify: str | bool = True,
     timeout: float = 30.0,
     insecure: bool | Collection[str] = (),
+    mirrors: Mapping[str, str] | None = None,
 ) -> RegistryImage:
     """Open ``ref`` for ``platform``: manifest (chosen from an index) and config, verified.
+
+    Every pull starts here: with ``mirrors`` (:func:`~.reference.parse_mirrors`), an image of a
+    mirrored registry is fetched from its mirror, and named so in messages and the cache.
 
     Args:
         ref: the image reference (tag and/or digest).
@@ -210,6 +214,7 @@ def open_registry_image(
         offline: use the cache only (a tag is what it pointed at when last resolved).
         verify, timeout, insecure: as the client's; for the warm path of a tag
             (:func:`~cnbkit.transport.registry.quick.quick_head`), which needs no client.
+        mirrors: ``{registry: mirror}`` (pack's ``registry-mirrors``).
 
     Raises:
         PlatformNotFoundError: no manifest for ``platform``; the message lists the platforms.
@@ -228,6 +233,7 @@ def open_registry_image(
             allow_http=lambda host: http_allowed(host, insecure),
         )
 
+    ref = mirrored(ref, mirrors or {})
     fetcher = _Fetcher(ref, cache, client, offline, quick)
     digest = fetcher.resolve_tag()
     reference = str(ref)

@@ -10,12 +10,21 @@ URL, so a reference can never add a path segment, a query or a host to a request
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ...archive.digest import validate_digest
 from ...errors import CnbkitError, UsageError
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "is_reference", "parse_reference"]
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "Reference",
+    "is_reference",
+    "mirrored",
+    "parse_mirrors",
+    "parse_reference",
+]
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -152,3 +161,48 @@ def is_reference(raw: str) -> bool:
     except CnbkitError:
         return False
     return True
+
+
+_MIRROR_FORM = (
+    "REGISTRY=MIRROR (as in --registry-mirror index.docker.io=mirror.example:5000, or "
+    "CNBKIT_REGISTRY_MIRRORS=index.docker.io=mirror.example,ghcr.io=mirror.example/ghcr)"
+)
+
+
+def parse_mirrors(pairs: Iterable[str]) -> dict[str, str]:
+    """pack's ``registry-mirrors``: ``REGISTRY=MIRROR`` pairs as ``{registry: mirror}``.
+
+    ``REGISTRY`` is a registry's ``host[:port]`` (Docker Hub's names, ``docker.io`` and
+    ``index.docker.io``, are one registry) or ``*``, every registry; ``MIRROR`` is
+    ``host[:port][/path]``: an image ``REGISTRY/REPO:TAG`` is then fetched as
+    ``MIRROR/REPO:TAG`` (Docker Hub's ``REPO`` with its ``library/``), as pack's
+    ``TranslateRegistry`` does.
+
+    Raises:
+        UsageError: a pair of another form (the message shows the form).
+    """
+    mirrors: dict[str, str] = {}
+    for pair in pairs:
+        registry, equals, mirror = (part.strip() for part in pair.partition("="))
+        host, _, path = mirror.rstrip("/").partition("/")
+        valid = (
+            equals
+            and (registry == "*" or _HOST.match(registry))
+            and _HOST.match(host)
+            and all(_COMPONENT.match(part) for part in path.split("/") if path)
+        )
+        if not valid:
+            raise UsageError(f"registry mirror {pair[:200]!r}: give {_MIRROR_FORM}")
+        mirrors[DOCKER_HUB if registry in _HUB_ALIASES else registry] = mirror.rstrip("/")
+    return mirrors
+
+
+def mirrored(ref: Reference, mirrors: Mapping[str, str]) -> Reference:
+    """``ref`` as fetched from its registry's mirror (``*`` first, as pack), else ``ref`` itself."""
+    mirror = mirrors.get("*") or mirrors.get(ref.registry)
+    if mirror is None:
+        return ref
+    host, _, path = mirror.partition("/")
+    registry = DOCKER_HUB if host in _HUB_ALIASES else host
+    repository = f"{path}/{ref.repository}" if path else ref.repository
+    return Reference(registry, repository, ref.tag, ref.digest)
