@@ -279,6 +279,8 @@ def _side_by_side(jobs: Sequence[Callable[[], _T]]) -> list[_T]:
     """Run ``jobs`` at once: the first here, the others each on a daemon thread (an interrupt
     ends the process without waiting for them; the cache only ever renames finished files into
     place). Their results in order; the first failure in order is raised, after all ended."""
+    if not jobs:
+        return []
     results: list[_T | None] = [None] * len(jobs)
     failures: list[BaseException | None] = [None] * len(jobs)
 
@@ -291,8 +293,10 @@ def _side_by_side(jobs: Sequence[Callable[[], _T]]) -> list[_T]:
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(jobs))]
     for thread in threads:
         thread.start()
-    if jobs:
-        run(0)
+    try:  # here, an interrupt (KeyboardInterrupt, SIGTERM's) goes straight up: no waiting
+        results[0] = jobs[0]()
+    except Exception as exc:  # noqa: BLE001 - raised below, in the targets' order
+        failures[0] = exc
     for thread in threads:
         thread.join()
     for failure in failures:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from tests.builder_support import (
     buildpack,
     package_entries,
 )
-from tests.conftest import in_process
+from tests.conftest import CLI, in_process
 from tests.docker_images import lifecycle_spec, push_index, push_spec
 from tests.https_server import (  # noqa: F401 - fixtures
     HTTPSServer,
@@ -32,11 +34,12 @@ from tests.https_server import (  # noqa: F401 - fixtures
     test_ca_fixture,
 )
 from tests.images import Entry, ImageSpec, gzip_layer
-from tests.lifecycles import descriptor, make_lifecycle
+from tests.lifecycles import big_lifecycle, descriptor, make_lifecycle
 from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
 from tests.services.skopeo import skopeo
 from tests.test_https import _run_with_pty_stderr
+from tests.test_signals import leftovers, stop_with, wait_for
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 TARGETS = '[[targets]]\nos = "linux"\narch = "amd64"\n\n[[targets]]\nos = "linux"\narch = "arm64"\n'
@@ -220,6 +223,28 @@ def test_one_lifecycle_archive_for_two_architectures_is_warned_about(images: Ima
     code, _, err = in_process("builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config))
     assert code == 0, err
     assert "is one archive for linux/amd64, linux/arm64" in err and err.count("one archive") == 1
+
+
+def test_a_signal_stops_both_lifecycle_downloads_and_leaves_nothing(
+    images: Images, https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    version = "0.20.6"
+    for suffix in SUFFIXES.values():
+        path = f"/mirror/v{version}/lifecycle-v{version}+{suffix}.tgz"
+        https_server.add(path, big_lifecycle(tmp_path / f"{suffix}.tgz", 2 * 1024 * 1024).read_bytes())
+        https_server.slow(path, 0.5)  # a minute each: both downloads are under way at the signal
+    config = project(tmp_path / "p", images, lifecycle=f'version = "{version}"')
+    args = ["builder", "create", f"oci:{tmp_path / 'out'}:v1", "--config", str(config), "-q"]
+    mirror = ["--lifecycle-mirror", https_server.url("/mirror"), "--ca-cert", str(ca_bundle)]
+    proc = subprocess.Popen([*CLI, *args, *mirror], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def both_under_way() -> bool:
+        return len([p for p in (cache_dir / "tmp").glob("*.part") if p.stat().st_size > 0]) == 2
+
+    stop_with(proc, signal.SIGTERM, lambda: wait_for(both_under_way, "both archives downloading"))
+    # The images read before are cached; nothing half-written is left.
+    assert [name for name in leftovers(cache_dir) if name.startswith("tmp/")] == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_target_the_build_image_lacks_is_refused(images: Images, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ digest verified: writes go to ``tmp/`` on the same filesystem and are renamed in
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -36,6 +37,18 @@ from .locks import FileLock, Releasable
 from .records import R, Record, UrlAnswer, decode, encode, kind_name
 
 __all__ = ["LAYOUT", "OLD_FOLDERS", "Cache", "default_cache_dir"]
+
+# Every temp path this process was given. A write ends by renaming or removing its file; one a
+# thread abandoned at an interrupt (a builder's second target's download, on a daemon thread) is
+# removed at exit, so an interrupted run leaves nothing in tmp/.
+_TEMPS: set[Path] = set()
+
+
+def _sweep() -> None:
+    for path in _TEMPS:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
 
 # The cache's own layout: the only names `cache clear` and `prune` ever remove.
 LAYOUT = ("blobs", "records", "lifecycles", "tmp", "locks", "index", "stamps")
@@ -81,10 +94,15 @@ class Cache:
         return self.blob_path(digest).is_file()
 
     def new_temp_path(self, suffix: str = "") -> Path:
-        """A fresh, unused path in ``tmp/`` on the cache's filesystem."""
+        """A fresh, unused path in ``tmp/`` on the cache's filesystem; removed when the process
+        exits if it is still there (:func:`_sweep`)."""
         tmp = self.root / "tmp"
         _mkdir(tmp)
-        return tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
+        path = tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
+        if not _TEMPS:
+            atexit.register(_sweep)
+        _TEMPS.add(path)
+        return path
 
     def writer(self, expected: str | None = None) -> HashingFile:
         """A new blob: hashed as it is written, renamed to ``blobs/`` by ``commit()`` once its
