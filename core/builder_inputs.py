@@ -10,14 +10,13 @@ is a single image (pack uses it as it is), else for the host's from an index.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar, cast
 
 from .api import resolve_with
+from .archive.threads import side_by_side
 from .builder.buildpack import Module
 from .builder.checks import STACK_ID
 from .builder.config import BuilderConfig, ModuleEntry, Target
@@ -34,7 +33,6 @@ __all__ = ["DEFAULT_LIFECYCLE_VERSION", "Planned", "Planner", "about", "choose_t
 
 DEFAULT_LIFECYCLE_VERSION = "0.21.0"  # pack v0.40's default, used when [lifecycle] says nothing
 
-_T = TypeVar("_T")
 Pairs = list[tuple[ModuleEntry, Module]]
 ReadModules = Callable[[ModuleEntry, str, Context], Pairs]
 """Reads a ``[[buildpacks]]``/``[[extensions]]`` entry (its kind given) for a context's platform."""
@@ -149,7 +147,7 @@ class Planner:
             platform: self._images(self.context.with_platform(platform), target)
             for platform, target in first.items()
         }
-        lifecycles = _side_by_side(
+        lifecycles = side_by_side(
             [
                 partial(self._target_lifecycle, images[platform][0], target)
                 for platform, target in first.items()
@@ -273,36 +271,6 @@ class Planner:
                 except CnbkitError as exc:  # a bad value inside a file is a failure, not a usage error
                     raise BuilderError(f"'lifecycle.version' must be a valid semver: {exc}") from None
             return resolve_with(context, uri, version)
-
-
-def _side_by_side(jobs: Sequence[Callable[[], _T]]) -> list[_T]:
-    """Run ``jobs`` at once: the first here, the others each on a daemon thread (an interrupt
-    ends the process without waiting for them; the cache only ever renames finished files into
-    place). Their results in order; the first failure in order is raised, after all ended."""
-    if not jobs:
-        return []
-    results: list[_T | None] = [None] * len(jobs)
-    failures: list[BaseException | None] = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            results[index] = jobs[index]()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-            failures[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(jobs))]
-    for thread in threads:
-        thread.start()
-    try:  # here, an interrupt (KeyboardInterrupt, SIGTERM's) goes straight up: no waiting
-        results[0] = jobs[0]()
-    except Exception as exc:  # noqa: BLE001 - raised below, in the targets' order
-        failures[0] = exc
-    for thread in threads:
-        thread.join()
-    for failure in failures:
-        if failure is not None:
-            raise failure
-    return cast("list[_T]", results)
 
 
 def _fields(planned: Planned) -> tuple[Context, Image, str, Lifecycle, Pairs, Pairs]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from .streams import CHUNK, Readable, close_stream
 
-__all__ = ["ThreadedReader", "read_ahead"]
+__all__ = ["ThreadedReader", "read_ahead", "side_by_side"]
+
+_T = TypeVar("_T")
 
 _QUEUE_CHUNKS = 64  # at most 8 MiB in flight between a producer thread and its reader
 # How long close() waits for a producer. With an ``interrupt`` (a socket shut down) it ends in
@@ -136,3 +138,35 @@ def read_ahead(stream: Readable, name: str = "cnbkit-read-ahead") -> ThreadedRea
 
     # A local read never stalls like a network does: a short queue is enough to overlap.
     return ThreadedReader(produce, name=name, depth=16)
+
+
+def side_by_side(jobs: Sequence[Callable[[], _T]]) -> list[_T]:
+    """Run ``jobs`` at once: the first here, the others each on a daemon thread (an interrupt
+    ends the process without waiting for them, so a job must leave nothing half-done behind: the
+    cache only ever renames finished files into place, a check only reads). Their results in
+    order; the first failure in order is raised, after all ended. Worth it where the jobs spend
+    their time in code that releases the GIL (hashing, inflating, I/O)."""
+    if not jobs:
+        return []
+    results: list[_T | None] = [None] * len(jobs)
+    failures: list[BaseException | None] = [None] * len(jobs)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = jobs[index]()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            failures[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(jobs))]
+    for thread in threads:
+        thread.start()
+    try:  # here, an interrupt (KeyboardInterrupt, SIGTERM's) goes straight up: no waiting
+        results[0] = jobs[0]()
+    except Exception as exc:  # noqa: BLE001 - raised below, in the targets' order
+        failures[0] = exc
+    for thread in threads:
+        thread.join()
+    for failure in failures:
+        if failure is not None:
+            raise failure
+    return cast("list[_T]", results)

@@ -163,9 +163,35 @@ class LayoutWriter:
             raise
         return digest, size
 
-    def link_blob(self, source: Path, expected: str, size: int) -> bool:
+    @staticmethod
+    def check_file(source: Path, expected: str, size: int) -> bool:
+        """Whether ``source`` (a cache file) is blob ``expected`` of ``size`` bytes, read to the
+        end and hashed; ``False`` when it cannot be read (then copy the blob instead). Only
+        reads: checks of several files may run side by side (hashlib releases the GIL).
+
+        Raises:
+            DigestMismatchError: the file is not the blob it should be.
+        """
+        try:
+            with open(source, "rb", buffering=0) as file:
+                found = os.fstat(file.fileno()).st_size
+                if found != size:
+                    raise DigestMismatchError(f"{source}: {found} bytes, not {size}")
+                hasher = hashlib.sha256()
+                while chunk := file.read(CHUNK):
+                    hasher.update(chunk)
+        except OSError:  # a vanished cache file: copy
+            return False
+        if "sha256:" + hasher.hexdigest() != expected:
+            raise DigestMismatchError(
+                f"{source}: content has digest sha256:{hasher.hexdigest()}, expected {expected}"
+            )
+        return True
+
+    def link_blob(self, source: Path, expected: str, size: int, *, checked: bool = False) -> bool:
         """Hard-link ``source`` (a cache file) in as blob ``expected``, after checking its size
-        and digest; ``False`` when the file system will not link it (copy it then).
+        and digest (:meth:`check_file`; ``checked``: the caller just did); ``False`` when the
+        file system will not link it (copy it then).
 
         Reading to hash costs a fraction of copying (no writes), and a second
         layout of the same builder takes no more disk. Both sides are content-addressed and
@@ -175,20 +201,10 @@ class LayoutWriter:
             DigestMismatchError: the file is not the blob it should be (nothing is linked).
         """
         blobs = self._blobs()
+        if not checked and not self.check_file(source, expected, size):
+            return False
+        temp = blobs / f".link.{os.getpid()}.{expected[7:19]}.tmp"
         try:
-            with open(source, "rb", buffering=0) as file:
-                if os.fstat(file.fileno()).st_size != size:
-                    raise DigestMismatchError(
-                        f"{source}: {os.fstat(file.fileno()).st_size} bytes, not {size}"
-                    )
-                hasher = hashlib.sha256()
-                while chunk := file.read(CHUNK):
-                    hasher.update(chunk)
-            if "sha256:" + hasher.hexdigest() != expected:
-                raise DigestMismatchError(
-                    f"{source}: content has digest sha256:{hasher.hexdigest()}, expected {expected}"
-                )
-            temp = blobs / f".link.{os.getpid()}.{expected[7:19]}.tmp"
             temp.unlink(missing_ok=True)
             os.link(source, temp)
         except OSError:  # another file system, no hard links, a vanished cache file: copy
