@@ -97,6 +97,16 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         _with([Entry("lifecycle/evil", "symlink", linkname="/etc/shadow")]),
         "leaves the lifecycle directory",
     ),
+    # Each step of a walk is checked, not only where it ends: these end inside the lifecycle,
+    # but pass through places other layers of the image fill (a buildpack could put a link there).
+    "symlink leaving and coming back": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="../../usr/../cnb/lifecycle/lifecycle")]),
+        "symlink 'lifecycle/evil' -> '../../usr/../cnb/lifecycle/lifecycle' leaves the lifecycle directory",
+    ),
+    "symlink through the buildpacks": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="../buildpacks/x/../../lifecycle/lifecycle")]),
+        "symlink 'lifecycle/evil' -> '../buildpacks/x/../../lifecycle/lifecycle' leaves the lifecycle",
+    ),
     "phase symlink escaping": (
         lambda p: write_tar(
             p,

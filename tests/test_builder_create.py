@@ -97,6 +97,9 @@ def test_the_bundled_example_makes_a_builder_skopeo_and_umoci_read(tmp_path: Pat
     assert metadata["lifecycle"]["version"] == "0.21.0"
     assert metadata["lifecycle"]["apis"]["buildpack"]["supported"][-1] == "0.12"
     assert metadata["lifecycle"]["apis"]["platform"]["supported"][-1] == "0.15"
+    # pack's lifecycle.api: the earliest API of each (CompatDescriptor), not the newest, and by
+    # number (0.7 before 0.10)
+    assert metadata["lifecycle"]["api"] == {"buildpack": "0.7", "platform": "0.7"}
     assert metadata["buildpacks"] == [
         {
             "id": "examples/hello",

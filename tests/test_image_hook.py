@@ -94,6 +94,66 @@ def test_a_plugin_supplies_an_image_whose_layers_are_verified(
             pass
 
 
+class _Overlong:
+    """A layer blob's true bytes, then ``tail`` more: once (``endless=False``) or forever."""
+
+    def __init__(self, data: bytes, tail: bytes, *, endless: bool) -> None:
+        self._data, self._tail, self._endless = data, tail, endless
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._data:
+            # as a file does: the true bytes and what follows them in one read
+            data, self._data = self._data + self._tail, b""
+            return data
+        return self._tail if self._endless else b""
+
+
+class _OverlongImage(_DirImage):
+    """A plugin image whose layer streams run past their descriptor's size."""
+
+    endless = False
+
+    def open_blob(self, descriptor: Any) -> cnbkit.Readable:
+        data = (self._root / "blobs" / descriptor.digest.split(":", 1)[1]).read_bytes()
+        return _Overlong(data, b"\0" * 65536, endless=self.endless)
+
+
+@pytest.mark.parametrize("endless", [False, True], ids=["longer", "endless"])
+def test_a_plugin_layer_longer_than_its_descriptor_is_refused_at_the_first_byte_past_it(
+    tmp_path: Path, cache_dir: Path, endless: bool
+) -> None:
+    # The digest check alone would not do: an endless stream never reaches its end, and one
+    # that delivers its true bytes and more in one read is only found out after the extra bytes.
+    root = _loose_image(tmp_path, "long")
+
+    class _Plugin(_DirImages):
+        @cnbkit.hookimpl
+        def cnbkit_resolve_image(
+            self, locator: cnbkit.Locator, context: cnbkit.Context
+        ) -> cnbkit.Image | None:
+            image = _OverlongImage(root, str(locator)) if locator.scheme == "longimage" else None
+            if image is not None:
+                image.endless = endless
+            return image
+
+    cnbkit.register_plugin(_Plugin(tmp_path), "longimages")
+    try:
+        context = new_context(Options.build(cache_dir=cache_dir))
+        (layer,) = context.resolve_image("longimage:x").layers()
+        stream = layer.open()
+        read = 0
+        with pytest.raises(cnbkit.ImageError) as raised:
+            while chunk := stream.read(65536):
+                read += len(chunk)
+                assert read < 64 * 1024 * 1024, "read 64 MiB of a layer without a limit"
+        assert str(raised.value) == (
+            f"layer {layer.digest} of longimage:x is larger than the {layer.size} bytes its descriptor gives"
+        )
+        assert read == 0  # the first read past the size fails, and delivers nothing
+    finally:
+        cnbkit.unregister_plugin("longimages")
+
+
 def test_no_image_source_is_a_clear_error_listing_the_claims(image_plugin: Any, cache_dir: Path) -> None:
     context = new_context(Options.build(cache_dir=cache_dir))
     with pytest.raises(

@@ -1,0 +1,133 @@
+"""A registry that vouches for other bytes than were asked for, and a registry token on a
+redirect to another port of the same host: the precise checks behind the broad ones, driven
+through a plugin's registry client and the CLI against lying registries on real sockets
+(tests/hostile_server.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cnbkit
+import pytest
+from cnbkit.api import new_context
+from cnbkit.options import Options
+
+from tests.conftest import digest_of, one_line_error, run_cli
+from tests.hostile_server import Answer, HostileServer, Request, answer
+from tests.raw_registry import tiny_image
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def servers() -> Iterator[list[HostileServer]]:
+    """The hostile servers a test starts, closed after it."""
+    started: list[HostileServer] = []
+    yield started
+    for server in started:
+        server.close()
+
+
+def _vouching(other: bytes, digest: str) -> HostileServer:
+    """A registry that answers every manifest with ``other`` and ``digest`` as its
+    ``Docker-Content-Digest``: it vouches for the bytes it sent, not those asked for."""
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        if "/manifests/" in request.path:
+            headers = {"Content-Type": MANIFEST_TYPE, "Docker-Content-Digest": digest}
+            return answer(200, other if request.method == "GET" else b"", headers, length=len(other))
+        return answer(404, b"{}", JSON)
+
+    return HostileServer(respond)
+
+
+def test_a_manifest_by_digest_is_checked_against_that_digest_not_the_registrys(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    _layer, _config, asked = tiny_image()
+    _layer, _config, other = tiny_image(annotations={"swapped": "yes"})
+    servers.append(_vouching(other, digest_of(other)))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(asked)}")
+    with pytest.raises(cnbkit.DigestMismatchError) as raised:
+        context.registry_client().get_manifest(ref)
+    assert str(raised.value) == (
+        f"{ref}: the manifest has digest {digest_of(other)}, not {digest_of(asked)} (asked for)"
+    )
+
+
+def test_a_sha512_pin_is_not_replaced_by_the_registrys_sha256(servers: list[HostileServer]) -> None:
+    # A sha256 pin would also be caught when the manifest is cached by its digest; a sha512 pin
+    # only by the check of the digest asked for.
+    _layer, _config, asked = tiny_image()
+    _layer, _config, other = tiny_image(annotations={"swapped": "yes"})
+    pin = "sha512:" + hashlib.sha512(asked).hexdigest()
+    servers.append(_vouching(other, digest_of(other)))
+    result = run_cli("resolve", f"docker://{servers[0].host}/x/lifecycle@{pin}", "--pull-policy", "always")
+    line = one_line_error(result)
+    got = "sha512:" + hashlib.sha512(other).hexdigest()
+    assert f"the manifest has digest {got}, not {pin} (asked for)" in line, line
+
+
+def _token_registry(servers: list[HostileServer], redirects: dict[str, Answer]) -> HostileServer:
+    """A registry that wants an (anonymous) Bearer token from its own ``/token``, and answers a
+    request with that token from ``redirects`` (by method and path), else ``{}``."""
+
+    def registry(request: Request) -> Answer:
+        if request.path.startswith("/token"):
+            return answer(200, json.dumps({"token": "registry-token"}).encode(), JSON)
+        if request.headers.get("authorization") != "Bearer registry-token":
+            realm = f"http://{server.host}/token"
+            challenge = {"WWW-Authenticate": f'Bearer realm="{realm}",service="lies"'}
+            return answer(401, b"{}", {**JSON, **challenge})
+        return redirects.get(f"{request.method} {request.path}", answer(200, b"{}", JSON))
+
+    server = HostileServer(registry)
+    servers.append(server)
+    return server
+
+
+def test_a_registry_token_is_not_sent_to_another_port_of_the_same_host(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    blob = b"a blob behind a redirect\n" * 100
+    digest = digest_of(blob)
+    elsewhere = HostileServer(lambda request: answer(200, blob))  # 127.0.0.1, another port
+    servers.append(elsewhere)
+    location = {"Location": f"http://127.0.0.1:{elsewhere.port}/blob"}
+    registry = _token_registry(servers, {f"GET /v2/x/app/blobs/{digest}": answer(307, headers=location)})
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{registry.host}/x/app:v1")
+    path = context.registry_client().fetch_blob(ref, digest, len(blob), context.cache)
+    assert path.read_bytes() == blob
+    asked = [r for r in registry.requests if r.path == f"/v2/x/app/blobs/{digest}"]
+    assert asked and asked[-1].headers["authorization"] == "Bearer registry-token"  # its own origin
+    assert [r.path for r in elsewhere.requests] == ["/blob"]
+    assert "authorization" not in elsewhere.requests[0].headers
+
+
+def test_an_upload_location_on_another_port_of_the_same_host_gets_no_token(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    # The registry hands back where to upload: the same host name, another port (a second
+    # server on 127.0.0.1). That is another origin: the body goes there, the token does not.
+    blob = b"a blob to push\n" * 100
+    digest = digest_of(blob)
+    elsewhere = HostileServer(lambda request: answer(201, headers={"Docker-Content-Digest": digest}))
+    servers.append(elsewhere)
+    location = {"Location": f"http://127.0.0.1:{elsewhere.port}/upload/1?state=s"}
+    registry = _token_registry(servers, {"POST /v2/x/app/blobs/uploads/": answer(202, headers=location)})
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{registry.host}/x/app:v1")
+    context.registry_client().upload_blob(ref, io.BytesIO(blob), digest, len(blob))
+    started = [r for r in registry.requests if r.method == "POST"]
+    assert started and started[-1].headers["authorization"] == "Bearer registry-token"
+    assert [(r.method, r.body) for r in elsewhere.requests] == [("PUT", blob)]
+    assert "authorization" not in elsewhere.requests[0].headers
