@@ -107,6 +107,19 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         _with([Entry("lifecycle/evil", "symlink", linkname="../buildpacks/x/../../lifecycle/lifecycle")]),
         "symlink 'lifecycle/evil' -> '../buildpacks/x/../../lifecycle/lifecycle' leaves the lifecycle",
     ),
+    "symlink escaping after a dot": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="./../../etc/shadow")]),
+        "symlink 'lifecycle/evil' -> './../../etc/shadow' leaves the lifecycle directory",
+    ),
+    "41 nested symlinks": (
+        _with(
+            [
+                Entry(f"lifecycle/l{i}", "symlink", linkname=f"l{i + 1}" if i < 41 else "lifecycle")
+                for i in range(1, 42)
+            ]
+        ),
+        "symlink 'lifecycle/l1' -> 'l2' goes through more than 40 symlinks",
+    ),
     "phase symlink escaping": (
         lambda p: write_tar(
             p,
