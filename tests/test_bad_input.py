@@ -111,6 +111,22 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         _with([Entry("lifecycle/evil", "symlink", linkname="./../../etc/shadow")]),
         "symlink 'lifecycle/evil' -> './../../etc/shadow' leaves the lifecycle directory",
     ),
+    # links.py's docstring: each target looks harmless alone; walked, d is the host's file
+    "symlink chain to the root": (
+        _with(
+            [
+                Entry("lifecycle/a", "symlink", linkname="."),
+                Entry("lifecycle/b", "symlink", linkname="a/.."),
+                Entry("lifecycle/c", "symlink", linkname="b/.."),
+                Entry("lifecycle/d", "symlink", linkname="c/etc/passwd"),
+            ]
+        ),
+        "symlink 'lifecycle/b' -> 'a/..' leaves the lifecycle directory",
+    ),
+    "hardlink to a symlink": (
+        _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/detector")]),
+        "hardlink 'lifecycle/h' -> 'lifecycle/detector' names no regular file of the lifecycle",
+    ),
     "41 nested symlinks": (
         _with(
             [
