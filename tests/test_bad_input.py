@@ -123,6 +123,33 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         ),
         "symlink 'lifecycle/b' -> 'a/..' leaves the lifecycle directory",
     ),
+    "symlink loop": (
+        _with([Entry("lifecycle/a", "symlink", linkname="b"), Entry("lifecycle/b", "symlink", linkname="a")]),
+        "symlink 'lifecycle/a' -> 'b' is part of a symlink loop",
+    ),
+    # a walk that leaves inside another link's walk: the link the archive holds is named
+    "symlink through a link that leaves": (
+        _with(
+            [
+                Entry("lifecycle/outer", "symlink", linkname="inner/x"),
+                Entry("lifecycle/inner", "symlink", linkname="../../etc"),
+            ]
+        ),
+        "symlink 'lifecycle/outer' -> 'inner/x' leaves the lifecycle directory",
+    ),
+    "symlink through a link that ends outside": (
+        _with(
+            [
+                Entry("lifecycle/outer", "symlink", linkname="inner/x"),
+                Entry("lifecycle/inner", "symlink", linkname=".."),
+            ]
+        ),
+        "symlink 'lifecycle/outer' -> 'inner/x' leaves the lifecycle directory",
+    ),
+    "hardlink to nothing": (
+        _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/nothing")]),
+        "names no regular file of the lifecycle",
+    ),
     "hardlink to a symlink": (
         _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/detector")]),
         "hardlink 'lifecycle/h' -> 'lifecycle/detector' names no regular file of the lifecycle",

@@ -219,6 +219,9 @@ def test_links_a_lifecycle_may_hold_inside_itself_are_accepted(tmp_path: Path) -
         Entry("lifecycle/sub/deeper/up", "symlink", linkname="../../lifecycle"),
         Entry("lifecycle/sub/deeper/file", data=b"x"),
         Entry("lifecycle/in", "symlink", linkname="sub//deeper/./file"),
+        Entry("lifecycle/s", "symlink", linkname="sub"),  # a link to a directory, walked through
+        Entry("lifecycle/t", "symlink", linkname="s/deeper/file"),
+        Entry("lifecycle/back", "symlink", linkname="../lifecycle/lifecycle"),  # through cnb: allowed
         Entry("lifecycle/+x", data=b"x"),  # a name that sorts before ".."
         Entry("lifecycle/to-x", "symlink", linkname="+x"),
         *_chain(40),
