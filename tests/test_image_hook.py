@@ -3,7 +3,9 @@ the way a third party would write one: from the ``cnbkit`` face only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,80 @@ def test_a_plugin_layer_longer_than_its_descriptor_is_refused_at_the_first_byte_
         assert read == 0  # the first read past the size fails, and delivers nothing
     finally:
         cnbkit.unregister_plugin("longimages")
+
+
+def test_a_plugin_layer_shorter_than_its_descriptor_is_refused_at_its_end(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    root = _loose_image(tmp_path, "short")
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:short").layers()
+    blob = root / "blobs" / layer.digest.split(":")[1]
+    blob.write_bytes(blob.read_bytes()[:-10])
+    stream = layer.open()
+    assert len(stream.read(65536)) == layer.size - 10
+    with pytest.raises(cnbkit.ImageError) as raised:
+        stream.read(65536)
+    assert str(raised.value) == (
+        f"layer {layer.digest} of dirimage:short is truncated: {layer.size - 10} of {layer.size} bytes; "
+        "fetch it again"
+    )
+
+
+def _edit(
+    root: Path, manifest: Callable[[dict[str, Any]], None], config: Callable[[dict[str, Any]], None]
+) -> None:
+    """Rewrite a loose image's manifest (and its config blob, under its new digest)."""
+    document = json.loads((root / "manifest.json").read_bytes())
+    old = root / "blobs" / document["config"]["digest"].split(":")[1]
+    config_doc = json.loads(old.read_bytes())
+    config(config_doc)
+    data = json.dumps(config_doc).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / digest).write_bytes(data)
+    document["config"].update(digest=f"sha256:{digest}", size=len(data))
+    manifest(document)
+    (root / "manifest.json").write_bytes(json.dumps(document).encode())
+
+
+def _nothing(document: dict[str, Any]) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("manifest", "config", "says"),
+    [
+        (
+            lambda m: m["config"].update(mediaType="application/vnd.cncf.helm.config.v1+json"),
+            _nothing,
+            "dirimage:bad is not a container image (its config is application/vnd.cncf.helm.config.v1+json)",
+        ),
+        (
+            _nothing,
+            lambda c: c["rootfs"]["diff_ids"].append(c["rootfs"]["diff_ids"][0]),
+            "dirimage:bad: the config lists 2 layers, the manifest 1; the image is corrupt",
+        ),
+        (
+            lambda m: m["layers"][0].update(mediaType="application/vnd.oci.image.config.v1+json"),
+            _nothing,
+            "has type 'application/vnd.oci.image.config.v1+json', not a layer type",
+        ),
+    ],
+    ids=["artifact", "diff-ids", "layer-type"],
+)
+def test_a_plugin_image_that_is_no_image_is_refused_when_made(
+    tmp_path: Path,
+    image_plugin: Any,
+    cache_dir: Path,
+    manifest: Callable[[dict[str, Any]], None],
+    config: Callable[[dict[str, Any]], None],
+    says: str,
+) -> None:
+    _edit(_loose_image(tmp_path, "bad"), manifest, config)
+    context = new_context(Options.build(cache_dir=cache_dir))
+    with pytest.raises(cnbkit.ManifestError) as raised:
+        context.resolve_image("dirimage:bad")
+    assert says in str(raised.value)
 
 
 def test_no_image_source_is_a_clear_error_listing_the_claims(image_plugin: Any, cache_dir: Path) -> None:
