@@ -140,7 +140,7 @@ def _scratch_copy(work: Path) -> Path:
     skip = shutil.ignore_patterns(
         ".git", ".venv", "__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache", "results"
     )
-    for name in ("core", "resolvers", "tests", "examples", ".mypy-src", "docs"):
+    for name in ("core", "resolvers", "tests", "examples", ".mypy-src", "docs", "tools"):
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, copy / name, symlinks=True, ignore=skip)
     for name in ("pyproject.toml", "README.md", "plugins.md"):
