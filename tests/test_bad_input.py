@@ -150,6 +150,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/nothing")]),
         "names no regular file of the lifecycle",
     ),
+    "hardlink to a directory": (
+        _with([Entry("lifecycle/d", "dir"), Entry("lifecycle/h", "hardlink", linkname="lifecycle/d")]),
+        "hardlink 'lifecycle/h' -> 'lifecycle/d/' names no regular file of the lifecycle",
+    ),
     "hardlink to a symlink": (
         _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/detector")]),
         "hardlink 'lifecycle/h' -> 'lifecycle/detector' names no regular file of the lifecycle",
