@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,33 @@ def test_build_image_config_is_kept_and_the_checks_pass(project: Path, tmp_path:
         '[[images]]\n  image = "cnbs/sample-base-run:jammy"\n  mirrors = ["mirror.example/run"]\n'
     )
     assert (rootfs / "cnb" / "buildpacks" / "test_one" / "1.0.0" / "README").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001)])
+def test_the_directories_layer_holds_packs_entries_owned_by_the_cnb_user(
+    tmp_path: Path, uid: int, gid: int
+) -> None:
+    # /workspace and /layers belong to CNB_USER_ID:CNB_GROUP_ID, whichever of them is root;
+    # everything else is root's, 0755 (the /lifecycle compat link 0644, as pack writes it).
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    build_image(project / "build", env=("PATH=/usr/bin:/bin", f"CNB_USER_ID={uid}", f"CNB_GROUP_ID={gid}"))
+    out = tmp_path / "out"
+    result = create_json(f"oci:{out}:t", project / "builder.toml")
+    (layer,) = [layer for layer in result["layers"] if layer["source"].startswith("directories ")]
+    assert layer["source"].startswith(f"directories (/workspace and /layers owned by {uid}:{gid}, ")
+    blob = out / "blobs" / "sha256" / layer["digest"].split(":")[1]
+    with tarfile.open(blob) as tar:
+        entries = [(m.name, m.type, m.mode, m.uid, m.gid, m.linkname, m.mtime) for m in tar.getmembers()]
+    root = [(name, tarfile.DIRTYPE, 0o755, 0, 0, "", MTIME_1980) for name in (
+        "cnb", "cnb/buildpacks", "cnb/extensions", "platform", "platform/env", "cnb/build-config",
+        "cnb/build-config/env",
+    )]  # fmt: skip
+    assert entries == [
+        ("workspace", tarfile.DIRTYPE, 0o755, uid, gid, "", MTIME_1980),
+        ("layers", tarfile.DIRTYPE, 0o755, uid, gid, "", MTIME_1980),
+        *root,
+        ("lifecycle", tarfile.SYMTYPE, 0o644, 0, 0, "/cnb/lifecycle", MTIME_1980),
+    ]
 
 
 def test_a_lifecycle_over_https(
