@@ -177,6 +177,33 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         ),
         "symlink 'lifecycle/analyzer' -> '/bin/sh'",
     ),
+    "phase is a directory": (
+        lambda p: write_tar(
+            p,
+            [Entry(e.name, "dir") if e.name == "lifecycle/detector" else e for e in lifecycle_entries()],
+        ),
+        "phase 'detector' is a dir",
+    ),
+    "lifecycle directory is a symlink": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry("lifecycle", "symlink", linkname="/usr/bin") if e.name == "lifecycle" else e
+                for e in lifecycle_entries()
+            ],
+        ),
+        "'lifecycle' is a symlink to '/usr/bin', but the lifecycle is expected in a real directory",
+    ),
+    "image-shape lifecycle directory is a symlink": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry(e.name, "symlink", linkname="/usr/bin") if e.name == "cnb/lifecycle" else e
+                for e in lifecycle_entries(shape="image")
+            ],
+        ),
+        "the lifecycle directory 'cnb/lifecycle' is a symlink to '/usr/bin', not a directory",
+    ),
     "entry under a symlink": (
         _with([Entry("lifecycle/sub", "symlink", linkname="."), Entry("lifecycle/sub/x", data=b"x")]),
         "lies under the symlink 'lifecycle/sub'",
