@@ -176,6 +176,22 @@ def test_build_image_config_is_kept_and_the_checks_pass(project: Path, tmp_path:
     assert (rootfs / "cnb" / "buildpacks" / "test_one" / "1.0.0" / "README").stat().st_mode & 0o777 == 0o644
 
 
+def test_labels_are_json_as_go_writes_it(project: Path, tmp_path: Path) -> None:
+    # pack's labels come from Go's encoding/json: compact, and <, > and & escaped, so a
+    # description holding them gives the same label bytes (and image digest) as pack's.
+    config = project / "builder.toml"
+    config.write_text(config.read_text().replace('"test builder"', '"builds <apps> & more, caf\u00e9"'))
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", config)
+    labels = _inspect(out, "t", tmp_path)["Labels"]
+    raw = labels["io.buildpacks.builder.metadata"]
+    assert raw.startswith(
+        '{"description":"builds \\u003capps\\u003e \\u0026 more, caf\u00e9","buildpacks":[{'
+    )
+    assert json.loads(raw)["description"] == "builds <apps> & more, caf\u00e9"
+    assert labels["io.buildpacks.buildpack.order"] == '[{"group":[{"id":"test/one"}]}]'
+
+
 @pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001)])
 def test_the_directories_layer_holds_packs_entries_owned_by_the_cnb_user(
     tmp_path: Path, uid: int, gid: int
