@@ -67,7 +67,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "archive/streams.py": ("tests/test_layer_verify.py", "tests/test_tarreader.py"),
     "archive/tarwrite.py": ("tests/test_archives.py", "tests/test_save_target.py"),
     "archive/threads.py": ("tests/test_signals.py", "tests/test_layer_verify.py"),
-    "lifecycle/checks.py": ("tests/test_bad_input.py", "tests/test_resolve_file.py"),
+    "lifecycle/checks.py": (
+        "tests/test_bad_input.py",
+        "tests/test_resolve_file.py",
+        "-k",
+        "test_bad_archive or resolve_file",
+    ),
     "oci/image.py": ("tests/test_image_hook.py", "tests/test_layer_verify.py", "tests/test_oci_layout.py"),
     "transport/request.py": (
         "tests/test_redirect_credentials.py",
