@@ -204,6 +204,16 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         ),
         "the lifecycle directory 'cnb/lifecycle' is a symlink to '/usr/bin', not a directory",
     ),
+    "image-shape lifecycle directory is a file": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry(e.name, data=b"x") if e.name == "cnb/lifecycle" else e
+                for e in lifecycle_entries(shape="image")
+            ],
+        ),
+        "the lifecycle directory 'cnb/lifecycle' is a file, not a directory",
+    ),
     "entry under a symlink": (
         _with([Entry("lifecycle/sub", "symlink", linkname="."), Entry("lifecycle/sub/x", data=b"x")]),
         "lies under the symlink 'lifecycle/sub'",
