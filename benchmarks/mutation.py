@@ -386,13 +386,17 @@ def main(argv: list[str] | None = None) -> int:
 def _write(summaries: list[dict[str, Any]]) -> None:
     """Merge this run's modules into benchmarks/results/mutation.json (a module run again
     replaces its earlier result), and write mutation.md from all of them."""
+    import fcntl  # runs of other modules may finish at the same time
+
     RESULTS.mkdir(exist_ok=True)
     saved = RESULTS / "mutation.json"
-    merged = {s["module"]: s for s in (json.loads(saved.read_text()) if saved.exists() else [])}
-    merged.update((s["module"], s) for s in summaries)
-    ordered = [merged[m] for m in MODULES if m in merged]
-    saved.write_text(json.dumps(ordered, indent=2) + "\n")
-    (RESULTS / "mutation.md").write_text(_report(ordered))
+    with open(RESULTS / ".mutation.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {s["module"]: s for s in (json.loads(saved.read_text()) if saved.exists() else [])}
+        merged.update((s["module"], s) for s in summaries)
+        ordered = [merged[m] for m in MODULES if m in merged]
+        saved.write_text(json.dumps(ordered, indent=2) + "\n")
+        (RESULTS / "mutation.md").write_text(_report(ordered))
     print(f"wrote {RESULTS / 'mutation.md'}")
 
 
