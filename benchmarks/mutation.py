@@ -230,7 +230,9 @@ def run_module(
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"error: {module}: cosmic-ray exec failed:\n{done.stderr[-3000:]}")
-    return _summary(module, tests, copy, _dump(copy, env, session), seconds, base_seconds)
+    summary = _summary(module, tests, copy, _dump(copy, env, session), seconds, base_seconds)
+    summary["generated"] = len(pending)  # more than "mutants" when --limit sampled them
+    return summary
 
 
 def _dump(
@@ -316,8 +318,9 @@ def _report(summaries: list[dict[str, Any]]) -> str:
     ]
     for s in summaries:
         real = s["mutants"] - s["survived_listed_equivalent"]
+        sampled = f" (sample of {s['generated']})" if s.get("generated", s["mutants"]) > s["mutants"] else ""
         lines.append(
-            f"| `{s['module']}` | {s['mutants']} | {s['killed']} | {s['survived']} "
+            f"| `{s['module']}` | {s['mutants']}{sampled} | {s['killed']} | {s['survived']} "
             f"({s['survived_listed_equivalent']}) | {_rate(s['killed'], s['mutants'])} | "
             f"{_rate(s['killed'], real)} | {s['seconds_per_mutant']} | {s['seconds']:.0f} s |"
         )
