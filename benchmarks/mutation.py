@@ -223,6 +223,9 @@ def run_module(
             raise SystemExit(f"error: {module}: {' '.join(step[:2])} failed:\n{done.stderr[-3000:]}")
     generated = _dump(copy, env, session)
     pending = [item for item, result in generated if result is None]
+    in_annotations = [item for item in pending if _in_annotation(copy / "core" / module, item)]
+    _skip(session, in_annotations, "in an annotation")
+    pending = [item for item in pending if item not in in_annotations]
     if limit is not None and len(pending) > limit:
         _skip_all_but(session, pending, random.Random(seed).sample(pending, limit))
     started = time.monotonic()
@@ -243,16 +246,44 @@ def _dump(
 
 
 def _skip_all_but(session: Path, pending: list[dict[str, Any]], keep: list[dict[str, Any]]) -> None:
+    kept = {item["job_id"] for item in keep}
+    _skip(session, [item for item in pending if item["job_id"] not in kept], "not sampled")
+
+
+def _skip(session: Path, items: list[dict[str, Any]], why: str) -> None:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
-    kept = {item["job_id"] for item in keep}
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for item in pending:
-            if item["job_id"] not in kept:
-                db.set_result(
-                    item["job_id"], WorkResult(output="not sampled", worker_outcome=WorkerOutcome.SKIPPED)
-                )
+        for item in items:
+            db.set_result(item["job_id"], WorkResult(output=why, worker_outcome=WorkerOutcome.SKIPPED))
+
+
+_ANNOTATIONS: dict[Path, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
+
+
+def _in_annotation(path: Path, item: dict[str, Any]) -> bool:
+    """Whether the mutation is inside a type annotation: every module of the package has
+    ``from __future__ import annotations``, so annotations are never evaluated, and ``X | None``
+    made ``X * None`` is the same program (mypy, not a test, guards them)."""
+    import ast
+
+    if path not in _ANNOTATIONS:
+        spans = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            found: list[ast.expr | None] = []
+            if isinstance(node, ast.arg):
+                found.append(node.annotation)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.append(node.returns)
+            elif isinstance(node, ast.AnnAssign):
+                found.append(node.annotation)
+            for expr in found:
+                if expr is not None and expr.end_lineno is not None and expr.end_col_offset is not None:
+                    spans.append(((expr.lineno, expr.col_offset), (expr.end_lineno, expr.end_col_offset)))
+        _ANNOTATIONS[path] = spans
+    line, col = item["mutations"][0]["start_pos"]
+    return any(start <= (line, col) < end for start, end in _ANNOTATIONS[path])
 
 
 def _summary(
