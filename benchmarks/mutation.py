@@ -336,6 +336,17 @@ def _summary(
     }
 
 
+def _relisted(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` with its survivors matched against mutation_equivalent.md as it is now."""
+    equivalents = listed_equivalents()
+    for survivor in summary["survivors"]:
+        survivor["equivalent"] = equivalents.get(
+            (summary["module"], survivor["operator"], survivor["source"])
+        )
+    summary["survived_listed_equivalent"] = sum(v["equivalent"] is not None for v in summary["survivors"])
+    return summary
+
+
 def _report(summaries: list[dict[str, Any]]) -> str:
     lines = [
         "# Mutation testing",
@@ -388,7 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="run a random sample of this many mutants per module")
     parser.add_argument("--seed", type=int, default=24, help="the sample's seed")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies (printed)")
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite mutation.md from the saved results and the list"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        _write([])
+        return 0
     if args.list:
         for module, tests in MODULES.items():
             print(f"{module}: {' '.join(tests)}")
@@ -428,7 +445,7 @@ def _write(summaries: list[dict[str, Any]]) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         merged = {s["module"]: s for s in (json.loads(saved.read_text()) if saved.exists() else [])}
         merged.update((s["module"], s) for s in summaries)
-        ordered = [merged[m] for m in MODULES if m in merged]
+        ordered = [_relisted(merged[m]) for m in MODULES if m in merged]
         saved.write_text(json.dumps(ordered, indent=2) + "\n")
         (RESULTS / "mutation.md").write_text(_report(ordered))
     print(f"wrote {RESULTS / 'mutation.md'}")
