@@ -174,6 +174,46 @@ def test_a_plugin_layer_shorter_than_its_descriptor_is_refused_at_its_end(
     )
 
 
+def test_a_plugin_layer_is_read_to_its_end_whole_or_in_pieces(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    # A layer of some kilobytes (sizes past the small integers Python shares), read to its end
+    # in pieces and whole, then once more: its end is its end, not a truncation.
+    layout = tmp_path / "layout"
+    noise = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(200))  # gzip cannot shrink it
+    manifest = write_image(layout, ImageSpec([[Entry("noise", noise, mode=0o644)]]))
+    root = tmp_path / "images" / "big"
+    (root / "blobs").mkdir(parents=True)
+    (root / "manifest.json").write_bytes(
+        (layout / "blobs" / "sha256" / manifest.digest.split(":")[1]).read_bytes()
+    )
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        (root / "blobs" / blob.name).write_bytes(blob.read_bytes())
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:big").layers()
+    assert layer.size > 4096 and layer.compression is cnbkit.oci.mediatypes.Compression.GZIP
+    pieces = layer.open()
+    data = b"".join(iter(lambda: pieces.read(1000), b""))
+    assert len(data) == layer.size and pieces.read(1000) == b""
+    whole = layer.open()
+    assert whole.read() == data and whole.read() == b""
+    short = root / "blobs" / layer.digest.split(":")[1]
+    short.write_bytes(data[:-10])
+    truncated = layer.open()
+    assert len(truncated.read()) == layer.size - 10
+    with pytest.raises(cnbkit.ImageError, match=f"is truncated: {layer.size - 10} of {layer.size} bytes"):
+        truncated.read()
+
+
+def test_a_plugin_image_without_diff_ids_has_layers_of_unknown_diff_id(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    _edit(_loose_image(tmp_path, "noids"), _nothing, lambda c: c["rootfs"].update(diff_ids=[]))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:noids").layers()
+    assert (layer.index, layer.diff_id) == (0, None)
+
+
 def _edit(
     root: Path, manifest: Callable[[dict[str, Any]], None], config: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -212,8 +252,13 @@ def _nothing(document: dict[str, Any]) -> None:
             _nothing,
             "has type 'application/vnd.oci.image.config.v1+json', not a layer type",
         ),
+        (
+            lambda m: m["layers"][0].update(mediaType="x/" + "y" * 300),
+            _nothing,
+            f"has type {'x/' + 'y' * 98!r}, not a layer type",  # quoted to 100 characters
+        ),
     ],
-    ids=["artifact", "diff-ids", "layer-type"],
+    ids=["artifact", "diff-ids", "layer-type", "long-type"],
 )
 def test_a_plugin_image_that_is_no_image_is_refused_when_made(
     tmp_path: Path,
