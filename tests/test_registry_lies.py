@@ -131,3 +131,80 @@ def test_an_upload_location_on_another_port_of_the_same_host_gets_no_token(
     assert started and started[-1].headers["authorization"] == "Bearer registry-token"
     assert [(r.method, r.body) for r in elsewhere.requests] == [("PUT", blob)]
     assert "authorization" not in elsewhere.requests[0].headers
+
+
+def _blob_server(blob: bytes, status: int = 200, length: int | None = None) -> HostileServer:
+    """An anonymous registry serving one blob (any digest) with ``status`` and ``Content-Length``."""
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        if status != 200:
+            return answer(status, b'{"errors": [{"code": "BLOB_UNKNOWN"}]}', JSON)
+        return answer(200, blob, length=length)
+
+    return HostileServer(respond)
+
+
+def test_a_blob_of_exactly_the_size_limit_is_fetched_and_one_byte_more_is_not(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    blob = bytes(range(256)) * 40
+    digest = digest_of(blob)
+    servers.append(_blob_server(blob))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    exact = new_context(Options.build(cache_dir=cache_dir, max_size=len(blob)))
+    # the descriptor's size unknown: the registry's Content-Length is what is checked
+    assert exact.registry_client().fetch_blob(ref, digest, None, exact.cache).read_bytes() == blob
+    under = new_context(Options.build(cache_dir=cache_dir / "under", max_size=len(blob) - 1))
+    for size in (None, len(blob)):  # by Content-Length, and by the descriptor before any request
+        with pytest.raises(cnbkit.CnbkitError, match=f"larger than the limit of {len(blob) - 1} bytes"):
+            under.registry_client().fetch_blob(ref, digest, size, under.cache)
+
+
+def test_a_missing_blob_is_the_registrys_answer(servers: list[HostileServer], cache_dir: Path) -> None:
+    servers.append(_blob_server(b"", status=404))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    digest = "sha256:" + "ab" * 32
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().fetch_blob(ref, digest, 10, context.cache)
+    assert str(raised.value).startswith(f"{servers[0].host}/x/app: blob {digest}: HTTP 404 BLOB_UNKNOWN")
+
+
+def _manifest_server(data: bytes, content_type: str, *, length: bool = True) -> HostileServer:
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        if not length:  # no Content-Length: the body ends where the connection does
+            return b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() + b"\r\n\r\n" + data, 0
+        return answer(200, data, {"Content-Type": content_type})
+
+    return HostileServer(respond)
+
+
+def test_a_manifest_with_a_generic_content_type_is_read_by_its_own_media_type(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    servers.append(_manifest_server(manifest, "application/octet-stream"))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(manifest)}")
+    assert context.registry_client().get_manifest(ref) == (manifest, MANIFEST_TYPE, digest_of(manifest))
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_manifest_body_over_4_mib_without_a_length_is_refused(
+    servers: list[HostileServer], cache_dir: Path, extra: int
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    padded = manifest[:-1] + b" " * (4 * 1024 * 1024 - len(manifest) + extra) + b"}"  # valid JSON
+    servers.append(_manifest_server(padded, MANIFEST_TYPE, length=False))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(padded)}")
+    if extra == 0:
+        assert context.registry_client().get_manifest(ref)[0] == padded  # 4 MiB exactly: accepted
+        return
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(ref)
+    assert str(raised.value) == f"{ref}: the manifest is over the 4194304-byte limit; refused"
