@@ -203,6 +203,10 @@ def test_a_plugin_layer_is_read_to_its_end_whole_or_in_pieces(
     assert len(truncated.read()) == layer.size - 10
     with pytest.raises(cnbkit.ImageError, match=f"is truncated: {layer.size - 10} of {layer.size} bytes"):
         truncated.read()
+    bytewise = layer.open()
+    with pytest.raises(cnbkit.ImageError, match="is truncated"):
+        while bytewise.read(1):
+            pass
 
 
 def test_a_plugin_image_without_diff_ids_has_layers_of_unknown_diff_id(
@@ -248,6 +252,11 @@ def _nothing(document: dict[str, Any]) -> None:
             "dirimage:bad: the config lists 2 layers, the manifest 1; the image is corrupt",
         ),
         (
+            lambda m: m["layers"].append(m["layers"][0]),
+            _nothing,
+            "dirimage:bad: the config lists 1 layers, the manifest 2; the image is corrupt",
+        ),
+        (
             lambda m: m["layers"][0].update(mediaType="application/vnd.oci.image.config.v1+json"),
             _nothing,
             "has type 'application/vnd.oci.image.config.v1+json', not a layer type",
@@ -258,7 +267,7 @@ def _nothing(document: dict[str, Any]) -> None:
             f"has type {'x/' + 'y' * 98!r}, not a layer type",  # quoted to 100 characters
         ),
     ],
-    ids=["artifact", "diff-ids", "layer-type", "long-type"],
+    ids=["artifact", "more-diff-ids", "fewer-diff-ids", "layer-type", "long-type"],
 )
 def test_a_plugin_image_that_is_no_image_is_refused_when_made(
     tmp_path: Path,
