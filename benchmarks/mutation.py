@@ -62,7 +62,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_oci_layout.py",
         "tests/test_registry_lies.py",
     ),
-    "archive/atomic.py": ("tests/test_save_target.py",),
+    "archive/atomic.py": (
+        "tests/test_archive_targets.py",
+        "tests/test_save_target.py",
+        "tests/test_cache.py",
+    ),
     "archive/compression.py": ("tests/test_bad_input.py", "tests/test_oci_layout.py"),
     "archive/streams.py": ("tests/test_layer_verify.py", "tests/test_tarreader.py"),
     "archive/tarwrite.py": ("tests/test_archives.py", "tests/test_save_target.py"),
