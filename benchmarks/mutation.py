@@ -98,6 +98,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_registry_client.py",
     ),
     "transport/registry/auth.py": (
+        "tests/test_challenges.py",
         "tests/test_registry_lies.py",
         "tests/test_hostile_registry.py",
         "tests/test_registry_client.py",
@@ -267,9 +268,10 @@ _ANNOTATIONS: dict[Path, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
 
 
 def _in_annotation(path: Path, item: dict[str, Any]) -> bool:
-    """Whether the mutation is inside a type annotation: every module of the package has
-    ``from __future__ import annotations``, so annotations are never evaluated, and ``X | None``
-    made ``X * None`` is the same program (mypy, not a test, guards them)."""
+    """Whether the mutation is inside a type annotation or an ``if TYPE_CHECKING:`` block: every
+    module of the package has ``from __future__ import annotations``, so annotations are never
+    evaluated, and ``X | None`` made ``X * None`` is the same program (mypy, not a test, guards
+    them)."""
     import ast
 
     if path not in _ANNOTATIONS:
@@ -282,6 +284,15 @@ def _in_annotation(path: Path, item: dict[str, Any]) -> bool:
                 found.append(node.returns)
             elif isinstance(node, ast.AnnAssign):
                 found.append(node.annotation)
+            elif (
+                isinstance(node, ast.If)
+                and isinstance(node.test, ast.Name)
+                and node.test.id == "TYPE_CHECKING"
+            ):
+                spans += [
+                    ((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0))
+                    for n in node.body
+                ]
             for expr in found:
                 if expr is not None and expr.end_lineno is not None and expr.end_col_offset is not None:
                     spans.append(((expr.lineno, expr.col_offset), (expr.end_lineno, expr.end_col_offset)))
