@@ -192,6 +192,45 @@ def test_labels_are_json_as_go_writes_it(project: Path, tmp_path: Path) -> None:
     assert labels["io.buildpacks.buildpack.order"] == '[{"group":[{"id":"test/one"}]}]'
 
 
+@pytest.mark.parametrize(
+    ("extra", "run_image"),
+    [
+        ("", {"image": "", "mirrors": None}),  # no [stack] id: pack writes an empty one
+        (
+            '[stack]\nid = "x.stack"\nrun-image = "stack/run"\nrun-image-mirrors = ["m.example/run"]',
+            {"image": "stack/run", "mirrors": ["m.example/run"]},
+        ),
+        (
+            '[stack]\nid = "x.stack"\n\n[[run.images]]\nimage = "second/run"',
+            {"image": "cnbs/sample-base-run:jammy", "mirrors": ["mirror.example/run"]},
+        ),
+    ],
+    ids=["no-stack", "stack-run-image", "first-run-image"],
+)
+def test_the_metadata_label_names_packs_stack_run_image_and_the_mixins(
+    tmp_path: Path, extra: str, run_image: dict[str, Any]
+) -> None:
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    mixins = '["build:git","curl"]'
+    build_image(
+        project / "build", labels={"io.buildpacks.stack.mixins": mixins, "io.buildpacks.stack.id": "x.stack"}
+    )
+    config = builder_toml(project / "builder.toml", lifecycle='uri = "lifecycle.tgz"', extra=extra)
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", config)
+    labels = _inspect(out, "t", tmp_path)["Labels"]
+    assert json.loads(labels["io.buildpacks.builder.metadata"])["stack"] == {"runImage": run_image}
+    assert labels["io.buildpacks.stack.mixins"] == mixins  # the build image's, as pack copies them
+
+
+def test_mixins_that_are_not_a_list_are_none(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    build_image(project / "build", labels={"io.buildpacks.stack.mixins": '{"not": "a list"}'})
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", project / "builder.toml")
+    assert _inspect(out, "t", tmp_path)["Labels"]["io.buildpacks.stack.mixins"] == "null"
+
+
 @pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001)])
 def test_the_directories_layer_holds_packs_entries_owned_by_the_cnb_user(
     tmp_path: Path, uid: int, gid: int
