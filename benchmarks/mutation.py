@@ -112,6 +112,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "builder/labels.py": (
         "tests/test_builder_create.py",
         "tests/test_builder_cnb.py",
+        "tests/test_builder_inspect.py::test_extensions_are_listed_with_their_layers_and_order",
         "tests/test_pack_conformance.py",  # every label against the real pack's (30 s)
     ),
     "builder/files.py": ("tests/test_builder_create.py", "tests/test_builder_config.py"),
