@@ -8,16 +8,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import cnbkit
 import pytest
+import trustme
 from cnbkit.api import new_context
 from cnbkit.options import Options
+from cnbkit.transport.registry import RegistryClient
 
 from tests.conftest import digest_of, one_line_error, run_cli
 from tests.hostile_server import Answer, HostileServer, Request, answer
+from tests.https_server import IDENTITIES, test_ca_fixture  # noqa: F401 - fixtures
 from tests.raw_registry import tiny_image
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -208,3 +212,64 @@ def test_a_manifest_body_over_4_mib_without_a_length_is_refused(
     with pytest.raises(cnbkit.CnbkitError) as raised:
         context.registry_client().get_manifest(ref)
     assert str(raised.value) == f"{ref}: the manifest is over the 4194304-byte limit; refused"
+
+
+def test_a_registry_client_made_without_options_verifies_tls(test_ca: trustme.CA) -> None:
+    # A plugin may make its own client: by default it trusts the system's CAs only, so a
+    # registry whose certificate the test CA signed is refused before any request.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    test_ca.issue_cert(*IDENTITIES).configure_cert(context)
+    server = HostileServer(lambda request: answer(200, b"{}", JSON), tls=context)
+    try:
+        with pytest.raises(cnbkit.CnbkitError, match="certificate verification failed"):
+            RegistryClient(timeout=5).ping(cnbkit.parse_image_reference(f"{server.host}/x/app:v1"))
+        assert server.requests == []
+    finally:
+        server.close()
+
+
+def _head_server(manifest: bytes, digest: str, content_type: str) -> HostileServer:
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        headers = {"Content-Type": content_type, "Docker-Content-Digest": digest}
+        return answer(200, b"" if request.method == "HEAD" else manifest, headers, length=len(manifest))
+
+    return HostileServer(respond)
+
+
+def test_a_head_gives_the_digest_the_media_type_and_the_size(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    servers.append(_head_server(manifest, digest_of(manifest), MANIFEST_TYPE + "; charset=utf-8"))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(manifest)}")
+    assert context.registry_client().head_manifest(ref) == (digest_of(manifest), MANIFEST_TYPE, len(manifest))
+
+
+@pytest.mark.parametrize("other", ["sha256:" + "0" * 64, "sha256:" + "f" * 64])
+def test_a_head_vouching_for_another_digest_is_refused(
+    servers: list[HostileServer], cache_dir: Path, other: str
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    servers.append(_head_server(manifest, other, MANIFEST_TYPE))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(manifest)}")
+    with pytest.raises(cnbkit.CnbkitError, match=f"the registry says its digest is {other}; refused"):
+        context.registry_client().head_manifest(ref)
+
+
+def test_a_blob_whose_length_is_not_the_descriptors_is_refused_and_one_at_the_limit_is_not(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    blob = bytes(range(256)) * 40
+    servers.append(_blob_server(blob))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    exact = new_context(Options.build(cache_dir=cache_dir, max_size=len(blob)))
+    client = exact.registry_client()
+    assert client.fetch_blob(ref, digest_of(blob), len(blob), exact.cache).read_bytes() == blob
+    with pytest.raises(
+        cnbkit.CnbkitError, match=f"the registry offers {len(blob)} bytes, the manifest says 100"
+    ):
+        client.fetch_blob(ref, "sha256:" + "cd" * 32, 100, exact.cache)
