@@ -273,3 +273,76 @@ def test_a_blob_whose_length_is_not_the_descriptors_is_refused_and_one_at_the_li
         cnbkit.CnbkitError, match=f"the registry offers {len(blob)} bytes, the manifest says 100"
     ):
         client.fetch_blob(ref, "sha256:" + "cd" * 32, 100, exact.cache)
+
+
+@pytest.mark.parametrize(
+    ("token_answer", "says"),
+    [
+        (answer(401, b"{}", JSON), "answered HTTP 401; check credentials for"),
+        (answer(400, b"{}", JSON), "answered HTTP 400; check credentials for"),
+        (answer(403, b"{}", JSON), "answered HTTP 403; check credentials for"),
+        (answer(402, b"{}", JSON), "answered HTTP 402; try again later"),
+        (answer(500, b"{}", JSON), "answered HTTP 500; try again later"),
+        (answer(200, b'{"token": "t", "expires_in": [60]}', JSON), "the token server sent no usable token"),
+        (answer(200, b'{"token": "t", "expires_in": "soon"}', JSON), "the token server sent no usable token"),
+        (answer(200, b'["token"]', JSON), "the token server sent no usable token"),
+    ],
+    ids=["401", "400", "403", "402", "500", "expiry-list", "expiry-text", "not-an-object"],
+)
+def test_what_a_token_server_answers_is_one_error_saying_what_to_do(
+    servers: list[HostileServer], cache_dir: Path, token_answer: bytes, says: str
+) -> None:
+    token = HostileServer(lambda request: token_answer)
+    servers.append(token)
+
+    def registry(request: Request) -> Answer:
+        challenge = f'Bearer realm="http://{token.host}/token",service="lies"'
+        return answer(401, b"{}", {**JSON, "WWW-Authenticate": challenge})
+
+    servers.append(HostileServer(registry))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().fetch_blob(ref, "sha256:" + "ab" * 32, 10, context.cache)
+    assert says in str(raised.value), raised.value
+    assert {r.path for r in token.requests} == {"/token?service=lies&scope=repository%3Ax%2Fapp%3Apull"}
+
+
+class _Clock:
+    """``time.monotonic`` for the token cache, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
+    servers: list[HostileServer], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 20 s token is used for 15 s (renewed 5 s early: a quarter of its life, at most 10 s),
+    # so it cannot expire between the check and the request.
+    from cnbkit.transport.registry import auth
+
+    clock = _Clock()
+    monkeypatch.setattr(auth, "time", clock)
+    token = HostileServer(lambda request: answer(200, b'{"token": "t", "expires_in": 20}', JSON))
+    servers.append(token)
+
+    def registry(request: Request) -> Answer:
+        if request.headers.get("authorization") == "Bearer t":
+            return answer(404, b'{"errors": [{"code": "BLOB_UNKNOWN"}]}', JSON)
+        challenge = f'Bearer realm="http://{token.host}/token",service="lies"'
+        return answer(401, b"{}", {**JSON, "WWW-Authenticate": challenge})
+
+    servers.append(HostileServer(registry))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
+    fetched = []
+    for later in (0.0, 14.9, 15.1):
+        clock.now = 1000.0 + later
+        with pytest.raises(cnbkit.CnbkitError, match="HTTP 404"):
+            context.registry_client().fetch_blob(ref, "sha256:" + "ab" * 32, 10, context.cache)
+        fetched.append(len(token.requests))
+    assert fetched == [1, 1, 2]
