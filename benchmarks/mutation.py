@@ -79,6 +79,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "oci/image.py": ("tests/test_image_hook.py", "tests/test_layer_verify.py", "tests/test_oci_layout.py"),
     "transport/request.py": (
+        "tests/test_retries.py",
         "tests/test_redirect_credentials.py",
         "tests/test_registry_lies.py",
         "tests/test_https.py",
