@@ -231,7 +231,7 @@ def test_mixins_that_are_not_a_list_are_none(tmp_path: Path) -> None:
     assert _inspect(out, "t", tmp_path)["Labels"]["io.buildpacks.stack.mixins"] == "null"
 
 
-@pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001)])
+@pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001), (1, 0), (0, 1)])
 def test_the_directories_layer_holds_packs_entries_owned_by_the_cnb_user(
     tmp_path: Path, uid: int, gid: int
 ) -> None:

@@ -269,10 +269,32 @@ def test_a_blob_whose_length_is_not_the_descriptors_is_refused_and_one_at_the_li
     exact = new_context(Options.build(cache_dir=cache_dir, max_size=len(blob)))
     client = exact.registry_client()
     assert client.fetch_blob(ref, digest_of(blob), len(blob), exact.cache).read_bytes() == blob
-    with pytest.raises(
-        cnbkit.CnbkitError, match=f"the registry offers {len(blob)} bytes, the manifest says 100"
-    ):
-        client.fetch_blob(ref, "sha256:" + "cd" * 32, 100, exact.cache)
+    roomy = new_context(Options.build(cache_dir=cache_dir / "roomy"))
+    for size in (100, len(blob) + 100):  # a Content-Length below or above the descriptor's size
+        says = f"the registry offers {len(blob)} bytes, the manifest says {size}"
+        with pytest.raises(cnbkit.CnbkitError, match=says):
+            roomy.registry_client().fetch_blob(ref, "sha256:" + "cd" * 32, size, roomy.cache)
+
+
+def test_a_blob_without_a_length_is_fetched_and_the_anonymous_scheme_is_known(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    blob = b"no length given\n" * 100
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + blob, 0  # ends where the connection does
+
+    servers.append(HostileServer(respond))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    client = context.registry_client()
+    assert client.fetch_blob(ref, digest_of(blob), None, context.cache).read_bytes() == blob
+    assert client.anonymous_scheme(ref) == "http"  # no challenge: a later process may skip the ping
+    token = _token_registry(servers, {})
+    challenged = cnbkit.parse_image_reference(f"{token.host}/x/app:v1")
+    assert client.anonymous_scheme(challenged) is None
 
 
 @pytest.mark.parametrize(
