@@ -29,6 +29,8 @@ from cnbkit.transport.registry.auth import Challenge, parse_challenges
         ('Bearer realm="r" @garbage', [("bearer", {"realm": "r"})]),
         ('Bearer realm="r",,, scope="s"', [("bearer", {"realm": "r", "scope": "s"})]),
         ("", []),
+        # past 256 characters (where Python stops sharing int objects), ending in a bare name
+        ('Bearer realm="' + "x" * 300 + '", Basic', [("bearer", {"realm": "x" * 300}), ("basic", {})]),
     ],
 )
 def test_parse_challenges(header: str, parsed: list[tuple[str, dict[str, str]]]) -> None:
