@@ -5,6 +5,8 @@ streamed into; anything else is refused in one line, and a failure leaves nothin
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
 import tarfile
 import threading
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.builder_support import builder_project
-from tests.conftest import one_line_error, run_cli
+from tests.conftest import CLI, one_line_error, run_cli
 from tests.lifecycles import make_lifecycle
 
 
@@ -104,3 +106,26 @@ def test_a_path_under_a_file_is_one_line(tmp_path: Path, config: Path) -> None:
     line = one_line_error(run_cli("builder", "create", f"oci-archive:{target}:v1", "--config", str(config)))
     assert line.startswith(f"error: cannot write {target}: "), line
     assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_a_write_that_fails_half_way_is_one_line_and_leaves_nothing(tmp_path: Path, config: Path) -> None:
+    # The file size limit (RLIMIT_FSIZE; Python ignores SIGXFSZ, so a write past it fails with
+    # EFBIG) stands for a full disk. The first build fills the cache: the second writes only
+    # the archive, which is larger than the limit.
+    first = tmp_path / "first.tar"
+    code, err = _create(first, config)
+    assert code == 0, err
+    limit = first.stat().st_size // 2
+    target = tmp_path / "out" / "builder.tar"
+    target.parent.mkdir()
+    result = subprocess.run(
+        [*CLI, "builder", "create", f"oci-archive:{target}:v1", "--config", str(config), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"error: cannot write {target}: "), line
+    assert list(target.parent.iterdir()) == []
