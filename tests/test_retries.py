@@ -5,6 +5,7 @@ as an HTTP date in any zone), against real sockets (tests/hostile_server.py)."""
 from __future__ import annotations
 
 import email.utils
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,39 @@ def test_retry_after_in_seconds_or_as_a_date(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def _send(
+    server: HostileServer, method: str = "GET", body: object = None, waits: list[float] | None = None
+) -> int:
+    response = send(
+        requests.Session(),
+        method,
+        server.url("/x"),
+        headers={},
+        credentials=None,
+        verify=True,
+        timeout=10,
+        allow_http=lambda host: True,
+        body=body,  # type: ignore[arg-type]
+        sleep=(waits if waits is not None else []).append,
+    )
+    response.close()
+    return response.status_code
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_each_busy_status_is_tried_again(servers: list[HostileServer], status: int) -> None:
+    servers.append(_then(answer(status), answer(200, b"ok")))
+    assert _send(servers[0]) == 200 and len(servers[0].requests) == 2
+
+
+def test_a_streamed_body_is_sent_once_and_a_put_follows_no_redirect(servers: list[HostileServer]) -> None:
+    busy = _then(answer(503), answer(200, b"ok"))
+    servers.append(busy)
+    assert _send(busy, "PUT", io.BytesIO(b"a stream: gone once sent")) == 503  # not replayable
+    assert len(busy.requests) == 1
+    moved = _then(answer(307, headers={"Location": "/elsewhere"}), answer(200, b"ok"))
+    servers.append(moved)
+    assert _send(moved, "PUT", b"bytes") == 307  # a redirect of a PUT is the caller's to judge
+    assert [r.path for r in moved.requests] == ["/x"]
