@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cnbkit
 import pytest
 import requests
 from cnbkit.transport.request import retry_after, send
@@ -93,12 +94,16 @@ def test_retry_after_in_seconds_or_as_a_date(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _send(
-    server: HostileServer, method: str = "GET", body: object = None, waits: list[float] | None = None
+    server: HostileServer,
+    method: str = "GET",
+    body: object = None,
+    waits: list[float] | None = None,
+    path: str = "/x",
 ) -> int:
     response = send(
         requests.Session(),
         method,
-        server.url("/x"),
+        server.url(path),
         headers={},
         credentials=None,
         verify=True,
@@ -126,3 +131,20 @@ def test_a_streamed_body_is_sent_once_and_a_put_follows_no_redirect(servers: lis
     servers.append(moved)
     assert _send(moved, "PUT", b"bytes") == 307  # a redirect of a PUT is the caller's to judge
     assert [r.path for r in moved.requests] == ["/x"]
+
+
+def test_ten_redirects_are_followed_and_an_eleventh_is_refused(servers: list[HostileServer]) -> None:
+    def hops(count: int) -> HostileServer:
+        def respond(request: Request) -> Answer:
+            step = int(request.path.rsplit("/", 1)[1])
+            if step < count:
+                return answer(302, headers={"Location": f"/hop/{step + 1}"})
+            return answer(200, b"ok")
+
+        return HostileServer(respond)
+
+    ten, eleven = hops(10), hops(11)
+    servers += [ten, eleven]
+    assert _send(ten, path="/hop/0") == 200
+    with pytest.raises(cnbkit.CnbkitError, match="more than 10 redirects"):
+        _send(eleven, path="/hop/0")
