@@ -308,8 +308,12 @@ def test_a_blob_without_a_length_is_fetched_and_the_anonymous_scheme_is_known(
         (answer(200, b'{"token": "t", "expires_in": [60]}', JSON), "the token server sent no usable token"),
         (answer(200, b'{"token": "t", "expires_in": "soon"}', JSON), "the token server sent no usable token"),
         (answer(200, b'["token"]', JSON), "the token server sent no usable token"),
+        (
+            answer(200, b'{"token": "t"}' + b" " * (1024 * 1024 - 13), JSON),
+            "the token server's answer is 1048577 bytes, more than the 1048576 bytes allowed",
+        ),
     ],
-    ids=["401", "400", "403", "402", "500", "expiry-list", "expiry-text", "not-an-object"],
+    ids=["401", "400", "403", "402", "500", "expiry-list", "expiry-text", "not-an-object", "over-1-mib"],
 )
 def test_what_a_token_server_answers_is_one_error_saying_what_to_do(
     servers: list[HostileServer], cache_dir: Path, token_answer: bytes, says: str
