@@ -97,6 +97,76 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         _with([Entry("lifecycle/evil", "symlink", linkname="/etc/shadow")]),
         "leaves the lifecycle directory",
     ),
+    # Each step of a walk is checked, not only where it ends: these end inside the lifecycle,
+    # but pass through places other layers of the image fill (a buildpack could put a link there).
+    "symlink leaving and coming back": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="../../usr/../cnb/lifecycle/lifecycle")]),
+        "symlink 'lifecycle/evil' -> '../../usr/../cnb/lifecycle/lifecycle' leaves the lifecycle directory",
+    ),
+    "symlink through the buildpacks": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="../buildpacks/x/../../lifecycle/lifecycle")]),
+        "symlink 'lifecycle/evil' -> '../buildpacks/x/../../lifecycle/lifecycle' leaves the lifecycle",
+    ),
+    "symlink escaping after a dot": (
+        _with([Entry("lifecycle/evil", "symlink", linkname="./../../etc/shadow")]),
+        "symlink 'lifecycle/evil' -> './../../etc/shadow' leaves the lifecycle directory",
+    ),
+    # links.py's docstring: each target looks harmless alone; walked, d is the host's file
+    "symlink chain to the root": (
+        _with(
+            [
+                Entry("lifecycle/a", "symlink", linkname="."),
+                Entry("lifecycle/b", "symlink", linkname="a/.."),
+                Entry("lifecycle/c", "symlink", linkname="b/.."),
+                Entry("lifecycle/d", "symlink", linkname="c/etc/passwd"),
+            ]
+        ),
+        "symlink 'lifecycle/b' -> 'a/..' leaves the lifecycle directory",
+    ),
+    "symlink loop": (
+        _with([Entry("lifecycle/a", "symlink", linkname="b"), Entry("lifecycle/b", "symlink", linkname="a")]),
+        "symlink 'lifecycle/a' -> 'b' is part of a symlink loop",
+    ),
+    # a walk that leaves inside another link's walk: the link the archive holds is named
+    "symlink through a link that leaves": (
+        _with(
+            [
+                Entry("lifecycle/outer", "symlink", linkname="inner/x"),
+                Entry("lifecycle/inner", "symlink", linkname="../../etc"),
+            ]
+        ),
+        "symlink 'lifecycle/outer' -> 'inner/x' leaves the lifecycle directory",
+    ),
+    "symlink through a link that ends outside": (
+        _with(
+            [
+                Entry("lifecycle/outer", "symlink", linkname="inner/x"),
+                Entry("lifecycle/inner", "symlink", linkname=".."),
+            ]
+        ),
+        "symlink 'lifecycle/outer' -> 'inner/x' leaves the lifecycle directory",
+    ),
+    "hardlink to nothing": (
+        _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/nothing")]),
+        "names no regular file of the lifecycle",
+    ),
+    "hardlink to a directory": (
+        _with([Entry("lifecycle/d", "dir"), Entry("lifecycle/h", "hardlink", linkname="lifecycle/d")]),
+        "hardlink 'lifecycle/h' -> 'lifecycle/d/' names no regular file of the lifecycle",
+    ),
+    "hardlink to a symlink": (
+        _with([Entry("lifecycle/h", "hardlink", linkname="lifecycle/detector")]),
+        "hardlink 'lifecycle/h' -> 'lifecycle/detector' names no regular file of the lifecycle",
+    ),
+    "41 nested symlinks": (
+        _with(
+            [
+                Entry(f"lifecycle/l{i}", "symlink", linkname=f"l{i + 1}" if i < 41 else "lifecycle")
+                for i in range(1, 42)
+            ]
+        ),
+        "symlink 'lifecycle/l1' -> 'l2' goes through more than 40 symlinks",
+    ),
     "phase symlink escaping": (
         lambda p: write_tar(
             p,
@@ -106,6 +176,43 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
             ],
         ),
         "symlink 'lifecycle/analyzer' -> '/bin/sh'",
+    ),
+    "phase is a directory": (
+        lambda p: write_tar(
+            p,
+            [Entry(e.name, "dir") if e.name == "lifecycle/detector" else e for e in lifecycle_entries()],
+        ),
+        "phase 'detector' is a dir",
+    ),
+    "lifecycle directory is a symlink": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry("lifecycle", "symlink", linkname="/usr/bin") if e.name == "lifecycle" else e
+                for e in lifecycle_entries()
+            ],
+        ),
+        "'lifecycle' is a symlink to '/usr/bin', but the lifecycle is expected in a real directory",
+    ),
+    "image-shape lifecycle directory is a symlink": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry(e.name, "symlink", linkname="/usr/bin") if e.name == "cnb/lifecycle" else e
+                for e in lifecycle_entries(shape="image")
+            ],
+        ),
+        "the lifecycle directory 'cnb/lifecycle' is a symlink to '/usr/bin', not a directory",
+    ),
+    "image-shape lifecycle directory is a file": (
+        lambda p: write_tar(
+            p,
+            [
+                Entry(e.name, data=b"x") if e.name == "cnb/lifecycle" else e
+                for e in lifecycle_entries(shape="image")
+            ],
+        ),
+        "the lifecycle directory 'cnb/lifecycle' is a file, not a directory",
     ),
     "entry under a symlink": (
         _with([Entry("lifecycle/sub", "symlink", linkname="."), Entry("lifecycle/sub/x", data=b"x")]),

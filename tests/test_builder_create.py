@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,9 @@ def test_the_bundled_example_makes_a_builder_skopeo_and_umoci_read(tmp_path: Pat
     assert metadata["lifecycle"]["version"] == "0.21.0"
     assert metadata["lifecycle"]["apis"]["buildpack"]["supported"][-1] == "0.12"
     assert metadata["lifecycle"]["apis"]["platform"]["supported"][-1] == "0.15"
+    # pack's lifecycle.api: the earliest API of each (CompatDescriptor), not the newest, and by
+    # number (0.7 before 0.10)
+    assert metadata["lifecycle"]["api"] == {"buildpack": "0.7", "platform": "0.7"}
     assert metadata["buildpacks"] == [
         {
             "id": "examples/hello",
@@ -170,6 +174,88 @@ def test_build_image_config_is_kept_and_the_checks_pass(project: Path, tmp_path:
         '[[images]]\n  image = "cnbs/sample-base-run:jammy"\n  mirrors = ["mirror.example/run"]\n'
     )
     assert (rootfs / "cnb" / "buildpacks" / "test_one" / "1.0.0" / "README").stat().st_mode & 0o777 == 0o644
+
+
+def test_labels_are_json_as_go_writes_it(project: Path, tmp_path: Path) -> None:
+    # pack's labels come from Go's encoding/json: compact, and <, > and & escaped, so a
+    # description holding them gives the same label bytes (and image digest) as pack's.
+    config = project / "builder.toml"
+    config.write_text(config.read_text().replace('"test builder"', '"builds <apps> & more, caf\u00e9"'))
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", config)
+    labels = _inspect(out, "t", tmp_path)["Labels"]
+    raw = labels["io.buildpacks.builder.metadata"]
+    assert raw.startswith(
+        '{"description":"builds \\u003capps\\u003e \\u0026 more, caf\u00e9","buildpacks":[{'
+    )
+    assert json.loads(raw)["description"] == "builds <apps> & more, caf\u00e9"
+    assert labels["io.buildpacks.buildpack.order"] == '[{"group":[{"id":"test/one"}]}]'
+
+
+@pytest.mark.parametrize(
+    ("extra", "run_image"),
+    [
+        ("", {"image": "", "mirrors": None}),  # no [stack] id: pack writes an empty one
+        (
+            '[stack]\nid = "x.stack"\nrun-image = "stack/run"\nrun-image-mirrors = ["m.example/run"]',
+            {"image": "stack/run", "mirrors": ["m.example/run"]},
+        ),
+        (
+            '[stack]\nid = "x.stack"\n\n[[run.images]]\nimage = "second/run"',
+            {"image": "cnbs/sample-base-run:jammy", "mirrors": ["mirror.example/run"]},
+        ),
+    ],
+    ids=["no-stack", "stack-run-image", "first-run-image"],
+)
+def test_the_metadata_label_names_packs_stack_run_image_and_the_mixins(
+    tmp_path: Path, extra: str, run_image: dict[str, Any]
+) -> None:
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    mixins = '["build:git","curl"]'
+    build_image(
+        project / "build", labels={"io.buildpacks.stack.mixins": mixins, "io.buildpacks.stack.id": "x.stack"}
+    )
+    config = builder_toml(project / "builder.toml", lifecycle='uri = "lifecycle.tgz"', extra=extra)
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", config)
+    labels = _inspect(out, "t", tmp_path)["Labels"]
+    assert json.loads(labels["io.buildpacks.builder.metadata"])["stack"] == {"runImage": run_image}
+    assert labels["io.buildpacks.stack.mixins"] == mixins  # the build image's, as pack copies them
+
+
+def test_mixins_that_are_not_a_list_are_none(tmp_path: Path) -> None:
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    build_image(project / "build", labels={"io.buildpacks.stack.mixins": '{"not": "a list"}'})
+    out = tmp_path / "out"
+    create_json(f"oci:{out}:t", project / "builder.toml")
+    assert _inspect(out, "t", tmp_path)["Labels"]["io.buildpacks.stack.mixins"] == "null"
+
+
+@pytest.mark.parametrize(("uid", "gid"), [(0, 0), (0, 1000), (1000, 0), (1000, 1001), (1, 0), (0, 1)])
+def test_the_directories_layer_holds_packs_entries_owned_by_the_cnb_user(
+    tmp_path: Path, uid: int, gid: int
+) -> None:
+    # /workspace and /layers belong to CNB_USER_ID:CNB_GROUP_ID, whichever of them is root;
+    # everything else is root's, 0755 (the /lifecycle compat link 0644, as pack writes it).
+    project = builder_project(tmp_path / "project", with_build_image=False)
+    build_image(project / "build", env=("PATH=/usr/bin:/bin", f"CNB_USER_ID={uid}", f"CNB_GROUP_ID={gid}"))
+    out = tmp_path / "out"
+    result = create_json(f"oci:{out}:t", project / "builder.toml")
+    (layer,) = [layer for layer in result["layers"] if layer["source"].startswith("directories ")]
+    assert layer["source"].startswith(f"directories (/workspace and /layers owned by {uid}:{gid}, ")
+    blob = out / "blobs" / "sha256" / layer["digest"].split(":")[1]
+    with tarfile.open(blob) as tar:
+        entries = [(m.name, m.type, m.mode, m.uid, m.gid, m.linkname, m.mtime) for m in tar.getmembers()]
+    root = [(name, tarfile.DIRTYPE, 0o755, 0, 0, "", MTIME_1980) for name in (
+        "cnb", "cnb/buildpacks", "cnb/extensions", "platform", "platform/env", "cnb/build-config",
+        "cnb/build-config/env",
+    )]  # fmt: skip
+    assert entries == [
+        ("workspace", tarfile.DIRTYPE, 0o755, uid, gid, "", MTIME_1980),
+        ("layers", tarfile.DIRTYPE, 0o755, uid, gid, "", MTIME_1980),
+        *root,
+        ("lifecycle", tarfile.SYMTYPE, 0o644, 0, 0, "/cnb/lifecycle", MTIME_1980),
+    ]
 
 
 def test_a_lifecycle_over_https(

@@ -426,6 +426,7 @@ def test_extensions_are_listed_with_their_layers_and_order(tmp_path: Path) -> No
         (ext / "bin" / name).chmod(0o755)
     extra = (
         '\n[[extensions]]\nuri = "ext"\n\n[[order-extensions]]\n[[order-extensions.group]]\nid = "test/ext"\n'
+        "optional = true\n"  # the order-extensions label drops it, as pack's does
     )
     config.write_text(config.read_text() + extra)
     made = run_cli("builder", "create", f"oci:{tmp_path / 'out'}:b", "--config", str(config), "-q")

@@ -192,3 +192,21 @@ def test_cache_ls_shows_a_builders_compressed_layers_by_diff_id(tmp_path: Path, 
         assert [entry["diff_id"] for entry in blobs[digest]["compressed_layers"]] == [diff_id]
     human = run_cli("cache", "ls").stdout
     assert "layer-gzip:" not in human and f"of layer {next(iter(new.values()))}" in human
+
+
+def test_a_temp_file_left_by_an_interrupted_write_is_the_caches_own(
+    https_server: HTTPSServer, ca_bundle: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    # A process killed between writing a record's temp file and renaming it leaves the temp
+    # file (named by cnbkit.archive.atomic.beside); the cache knows it as its own and clears it.
+    from cnbkit.archive.atomic import beside
+
+    resolved(https_server, ca_bundle, tmp_path)
+    records = cache_dir / "records"
+    left = beside(next(records.iterdir()))
+    left.write_bytes(b"{")
+    stranger = records / "not-cnbkits.txt"
+    stranger.write_bytes(b"x")
+    result = run_cli("cache", "clear")
+    assert result.returncode == 0, result.stderr
+    assert not left.exists() and stranger.exists()

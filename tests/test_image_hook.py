@@ -3,7 +3,9 @@ the way a third party would write one: from the ``cnbkit`` face only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,194 @@ def test_a_plugin_supplies_an_image_whose_layers_are_verified(
     with pytest.raises(cnbkit.DigestMismatchError):
         while stream.read(65536):
             pass
+
+
+class _Overlong:
+    """A layer blob's true bytes, then ``tail`` more: once (``endless=False``) or forever."""
+
+    def __init__(self, data: bytes, tail: bytes, *, endless: bool) -> None:
+        self._data, self._tail, self._endless = data, tail, endless
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._data:
+            # as a file does: the true bytes and what follows them in one read
+            data, self._data = self._data + self._tail, b""
+            return data
+        return self._tail if self._endless else b""
+
+
+class _OverlongImage(_DirImage):
+    """A plugin image whose layer streams run past their descriptor's size."""
+
+    endless = False
+
+    def open_blob(self, descriptor: Any) -> cnbkit.Readable:
+        data = (self._root / "blobs" / descriptor.digest.split(":", 1)[1]).read_bytes()
+        return _Overlong(data, b"\0" * 65536, endless=self.endless)
+
+
+@pytest.mark.parametrize("endless", [False, True], ids=["longer", "endless"])
+def test_a_plugin_layer_longer_than_its_descriptor_is_refused_at_the_first_byte_past_it(
+    tmp_path: Path, cache_dir: Path, endless: bool
+) -> None:
+    # The digest check alone would not do: an endless stream never reaches its end, and one
+    # that delivers its true bytes and more in one read is only found out after the extra bytes.
+    root = _loose_image(tmp_path, "long")
+
+    class _Plugin(_DirImages):
+        @cnbkit.hookimpl
+        def cnbkit_resolve_image(
+            self, locator: cnbkit.Locator, context: cnbkit.Context
+        ) -> cnbkit.Image | None:
+            image = _OverlongImage(root, str(locator)) if locator.scheme == "longimage" else None
+            if image is not None:
+                image.endless = endless
+            return image
+
+    cnbkit.register_plugin(_Plugin(tmp_path), "longimages")
+    try:
+        context = new_context(Options.build(cache_dir=cache_dir))
+        (layer,) = context.resolve_image("longimage:x").layers()
+        stream = layer.open()
+        read = 0
+        with pytest.raises(cnbkit.ImageError) as raised:
+            while chunk := stream.read(65536):
+                read += len(chunk)
+                assert read < 64 * 1024 * 1024, "read 64 MiB of a layer without a limit"
+        assert str(raised.value) == (
+            f"layer {layer.digest} of longimage:x is larger than the {layer.size} bytes its descriptor gives"
+        )
+        assert read == 0  # the first read past the size fails, and delivers nothing
+    finally:
+        cnbkit.unregister_plugin("longimages")
+
+
+def test_a_plugin_layer_shorter_than_its_descriptor_is_refused_at_its_end(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    root = _loose_image(tmp_path, "short")
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:short").layers()
+    blob = root / "blobs" / layer.digest.split(":")[1]
+    blob.write_bytes(blob.read_bytes()[:-10])
+    stream = layer.open()
+    assert len(stream.read(65536)) == layer.size - 10
+    with pytest.raises(cnbkit.ImageError) as raised:
+        stream.read(65536)
+    assert str(raised.value) == (
+        f"layer {layer.digest} of dirimage:short is truncated: {layer.size - 10} of {layer.size} bytes; "
+        "fetch it again"
+    )
+
+
+def test_a_plugin_layer_is_read_to_its_end_whole_or_in_pieces(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    # A layer of some kilobytes (sizes past the small integers Python shares), read to its end
+    # in pieces and whole, then once more: its end is its end, not a truncation.
+    layout = tmp_path / "layout"
+    noise = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(200))  # gzip cannot shrink it
+    manifest = write_image(layout, ImageSpec([[Entry("noise", noise, mode=0o644)]]))
+    root = tmp_path / "images" / "big"
+    (root / "blobs").mkdir(parents=True)
+    (root / "manifest.json").write_bytes(
+        (layout / "blobs" / "sha256" / manifest.digest.split(":")[1]).read_bytes()
+    )
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        (root / "blobs" / blob.name).write_bytes(blob.read_bytes())
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:big").layers()
+    assert layer.size > 4096 and layer.compression is cnbkit.oci.mediatypes.Compression.GZIP
+    pieces = layer.open()
+    data = b"".join(iter(lambda: pieces.read(1000), b""))
+    assert len(data) == layer.size and pieces.read(1000) == b""
+    whole = layer.open()
+    assert whole.read() == data and whole.read() == b""
+    short = root / "blobs" / layer.digest.split(":")[1]
+    short.write_bytes(data[:-10])
+    truncated = layer.open()
+    assert len(truncated.read()) == layer.size - 10
+    with pytest.raises(cnbkit.ImageError, match=f"is truncated: {layer.size - 10} of {layer.size} bytes"):
+        truncated.read()
+    bytewise = layer.open()
+    with pytest.raises(cnbkit.ImageError, match="is truncated"):
+        while bytewise.read(1):
+            pass
+
+
+def test_a_plugin_image_without_diff_ids_has_layers_of_unknown_diff_id(
+    tmp_path: Path, image_plugin: Any, cache_dir: Path
+) -> None:
+    _edit(_loose_image(tmp_path, "noids"), _nothing, lambda c: c["rootfs"].update(diff_ids=[]))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    (layer,) = context.resolve_image("dirimage:noids").layers()
+    assert (layer.index, layer.diff_id) == (0, None)
+
+
+def _edit(
+    root: Path, manifest: Callable[[dict[str, Any]], None], config: Callable[[dict[str, Any]], None]
+) -> None:
+    """Rewrite a loose image's manifest (and its config blob, under its new digest)."""
+    document = json.loads((root / "manifest.json").read_bytes())
+    old = root / "blobs" / document["config"]["digest"].split(":")[1]
+    config_doc = json.loads(old.read_bytes())
+    config(config_doc)
+    data = json.dumps(config_doc).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / digest).write_bytes(data)
+    document["config"].update(digest=f"sha256:{digest}", size=len(data))
+    manifest(document)
+    (root / "manifest.json").write_bytes(json.dumps(document).encode())
+
+
+def _nothing(document: dict[str, Any]) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("manifest", "config", "says"),
+    [
+        (
+            lambda m: m["config"].update(mediaType="application/vnd.cncf.helm.config.v1+json"),
+            _nothing,
+            "dirimage:bad is not a container image (its config is application/vnd.cncf.helm.config.v1+json)",
+        ),
+        (
+            _nothing,
+            lambda c: c["rootfs"]["diff_ids"].append(c["rootfs"]["diff_ids"][0]),
+            "dirimage:bad: the config lists 2 layers, the manifest 1; the image is corrupt",
+        ),
+        (
+            lambda m: m["layers"].append(m["layers"][0]),
+            _nothing,
+            "dirimage:bad: the config lists 1 layers, the manifest 2; the image is corrupt",
+        ),
+        (
+            lambda m: m["layers"][0].update(mediaType="application/vnd.oci.image.config.v1+json"),
+            _nothing,
+            "has type 'application/vnd.oci.image.config.v1+json', not a layer type",
+        ),
+        (
+            lambda m: m["layers"][0].update(mediaType="x/" + "y" * 300),
+            _nothing,
+            f"has type {'x/' + 'y' * 98!r}, not a layer type",  # quoted to 100 characters
+        ),
+    ],
+    ids=["artifact", "more-diff-ids", "fewer-diff-ids", "layer-type", "long-type"],
+)
+def test_a_plugin_image_that_is_no_image_is_refused_when_made(
+    tmp_path: Path,
+    image_plugin: Any,
+    cache_dir: Path,
+    manifest: Callable[[dict[str, Any]], None],
+    config: Callable[[dict[str, Any]], None],
+    says: str,
+) -> None:
+    _edit(_loose_image(tmp_path, "bad"), manifest, config)
+    context = new_context(Options.build(cache_dir=cache_dir))
+    with pytest.raises(cnbkit.ManifestError) as raised:
+        context.resolve_image("dirimage:bad")
+    assert says in str(raised.value)
 
 
 def test_no_image_source_is_a_clear_error_listing_the_claims(image_plugin: Any, cache_dir: Path) -> None:

@@ -86,6 +86,13 @@ def test_digest_is_checked_before_anything_else() -> None:
         Descriptor.from_json({"digest": "../x", "size": "huge", "mediaType": 1}, source="t")
 
 
+def test_a_long_invalid_digest_is_quoted_to_80_characters() -> None:
+    digest = "sha256:" + "z" * 500  # a hostile manifest's digest: quoted, not copied whole
+    with pytest.raises(ManifestError) as raised:
+        Descriptor.from_json({**_desc(), "digest": digest}, source="t")
+    assert f"invalid digest {digest[:80]!r}: expected sha256:<64 hex digits>" in str(raised.value)
+
+
 def test_manifest_oci_and_docker() -> None:
     data = _manifest()
     manifest = parse_manifest_or_index(data)

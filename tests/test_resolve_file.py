@@ -193,9 +193,47 @@ def test_phases_as_regular_files(tmp_path: Path) -> None:
     assert data["binaries"] == ALL_BINARIES
 
 
-def test_lifecycle_without_optional_phases(tmp_path: Path) -> None:
-    data = resolve_json(str(make_lifecycle(tmp_path / "l.tgz", omit=("rebaser", "extender"))))
-    assert data["binaries"] == [b for b in ALL_BINARIES if b not in ("rebaser", "extender")]
+def _chain(count: int) -> list[Entry]:
+    """``lifecycle/l1 -> l2 -> ... -> l<count> -> lifecycle``: ``count`` nested symlinks."""
+    return [
+        Entry(f"lifecycle/l{i}", "symlink", linkname=f"l{i + 1}" if i < count else "lifecycle")
+        for i in range(1, count + 1)
+    ]
+
+
+def test_links_a_lifecycle_may_hold_inside_itself_are_accepted(tmp_path: Path) -> None:
+    # The link rules refuse what leaves the lifecycle, and nothing else: phases as hardlinks or
+    # as "./lifecycle", a subdirectory with links in and out of it, 40 nested symlinks (the
+    # kernel's limit on one walk).
+    entries = [
+        Entry(e.name, "hardlink", linkname="lifecycle/lifecycle") if e.name == "lifecycle/detector" else e
+        for e in lifecycle_entries()
+    ]
+    entries = [
+        Entry(e.name, "symlink", linkname="./lifecycle") if e.name == "lifecycle/builder" else e
+        for e in entries
+    ]
+    entries += [
+        Entry("lifecycle/sub", "dir"),
+        Entry("lifecycle/sub/deeper", "dir"),
+        Entry("lifecycle/sub/deeper/up", "symlink", linkname="../../lifecycle"),
+        Entry("lifecycle/sub/deeper/file", data=b"x"),
+        Entry("lifecycle/in", "symlink", linkname="sub//deeper/./file"),
+        Entry("lifecycle/s", "symlink", linkname="sub"),  # a link to a directory, walked through
+        Entry("lifecycle/t", "symlink", linkname="s/deeper/file"),
+        Entry("lifecycle/back", "symlink", linkname="../lifecycle/lifecycle"),  # through cnb: allowed
+        Entry("lifecycle/+x", data=b"x"),  # a name that sorts before ".."
+        Entry("lifecycle/to-x", "symlink", linkname="+x"),
+        *_chain(40),
+    ]
+    data = resolve_json(str(write_tar(tmp_path / "l.tgz", entries)))
+    assert data["binaries"] == ALL_BINARIES
+
+
+@pytest.mark.parametrize("omit", [("rebaser", "extender"), ("extender",)])
+def test_lifecycle_without_optional_phases(tmp_path: Path, omit: tuple[str, ...]) -> None:
+    data = resolve_json(str(make_lifecycle(tmp_path / "l.tgz", omit=omit)))
+    assert data["binaries"] == [b for b in ALL_BINARIES if b not in omit]
 
 
 def test_windows_lifecycle_needs_windows_platform(tmp_path: Path) -> None:
