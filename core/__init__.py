@@ -28,6 +28,11 @@ from .errors import (
     WriteError,
 )
 
+# Bound here, not lazily: ``redact`` is also the name of its module, and the first import of a
+# submodule sets the package's attribute of that name (``cnbkit.redact`` would become the module
+# as soon as anything imported ``cnbkit.redact``). The module is small and imports stdlib only.
+from .redact import printable, redact
+
 if TYPE_CHECKING:
     from .api import resolve_lifecycle
     from .archive.atomic import atomic_writer
@@ -50,7 +55,6 @@ if TYPE_CHECKING:
     from .plugin.context import Context
     from .plugin.hookspecs import hookimpl
     from .plugin.loader import register_plugin, unregister_plugin
-    from .redact import printable, redact
     from .transport.daemon import DaemonUnavailableError
     from .transport.docker_archive import open_docker_archive, write_docker_archive
     from .transport.layout import LayoutLocator, open_layout, parse_layout_locator
@@ -107,8 +111,6 @@ _LAZY = {
     "hookimpl": ".plugin.hookspecs",
     "register_plugin": ".plugin.loader",
     "unregister_plugin": ".plugin.loader",
-    "printable": ".redact",
-    "redact": ".redact",
     "LayoutLocator": ".transport.layout",
     "open_layout": ".transport.layout",
     "parse_layout_locator": ".transport.layout",

@@ -137,3 +137,22 @@ def test_pushing_a_builder_whose_build_image_layer_was_tampered_fails_naming_it(
     target = f"{registry.host}/{registry.unique_repo('tampered-build')}:v1"
     line = one_line_error(run_cli("builder", "create", f"docker://{target}", "--config", str(config)))
     assert f"layer {layer.digest} of oci:" in line and "content has digest" in line, line
+
+
+@pytest.mark.parametrize("source", ["layout", "registry"])
+def test_a_read_of_nothing_midway_is_not_the_end_of_a_layer(
+    source: str, tmp_path: Path, https_server: HTTPSServer, ca_bundle: Path, cache_dir: Path
+) -> None:
+    # ``read(0)`` answers b"" without being the end: a stream that took it for the end would
+    # check the hash of half a layer and call an intact layer tampered.
+    layout = tmp_path / "intact"
+    write_image(layout, ImageSpec(layers=[[Entry("cnb/lifecycle/lifecycle", b"y" * 300_000)]]))
+    layer = _layer_from(source, layout, https_server, ca_bundle, cache_dir)
+    stream = layer.open()
+    try:
+        first = stream.read(1000)
+        assert stream.read(0) == b""
+        rest = b"".join(iter(lambda: stream.read(65536), b""))
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    assert first + rest == (layout / "blobs" / "sha256" / layer.digest.partition(":")[2]).read_bytes()

@@ -57,3 +57,19 @@ def test_clip_and_listing() -> None:
     assert listing(["x" * 300]) == "x" * 256 + "..."
     assert described({"p": ["a", "b"], "q": ["c"]}) == "a (p), b (p), c (q)"
     assert described({}) == "nothing"
+
+
+def test_the_faces_redact_stays_the_function_once_its_module_is_imported() -> None:
+    # The module and the function share a name: the first import of ``cnbkit.redact`` (any
+    # core module's) must not turn ``cnbkit.redact`` into the module under a plugin's feet.
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, cnbkit\n"
+        "importlib.import_module('cnbkit.redact')\n"
+        "importlib.import_module('cnbkit.plugin.host')\n"
+        "print(cnbkit.redact('https://u:secret@h/x'), cnbkit.printable('a\\x1bb'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["https://u:***@h/x", printable("a\x1bb")]

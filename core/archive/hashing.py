@@ -67,7 +67,10 @@ class HashingReader(Wrapper):
         return self._trusted is not None
 
     def read(self, size: int = -1, /) -> bytes:
-        """Read up to ``size`` bytes; at the end (or the last byte), verify and record the digest."""
+        """Read up to ``size`` bytes; at the end (or the last byte), verify and record the digest.
+        ``read(0)`` is ``b""`` and says nothing about the end (it is not the end of the stream)."""
+        if size == 0:
+            return b""
         data = self._raw.read(size)
         if data:
             if self._trusted is None:

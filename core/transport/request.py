@@ -35,7 +35,7 @@ from .urls import DOWNGRADE, NOT_HTTP, scheme_refusal, split_url
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["Credentials", "check_redirect", "redirect_location", "retry_after", "send"]
+__all__ = ["Credentials", "check_redirect", "origin", "redirect_location", "retry_after", "send"]
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -129,7 +129,7 @@ def send(
                     raise DownloadError(f"{display}: more than {_MAX_REDIRECTS} redirects")
                 next_url = urljoin(current, redirect_location(response))
                 check_redirect(display, current, next_url, allow_http, http_advice)
-                if _origin(next_url) != _origin(current):
+                if origin(next_url) != origin(current):
                     creds = None  # given for the first origin only
                 current = split_url(next_url).url  # userinfo in a Location header is never used
         except UnicodeDecodeError:
@@ -160,9 +160,11 @@ def send(
     raise connection_failure(last, display, timeout, verify)
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``: credentials go only where all three are the same
+    (a redirect or an upload ``Location`` on another port of the same host is another server)."""
     parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
+    return parts.scheme, (parts.hostname or ""), parts.port
 
 
 def retry_after(response: requests.Response) -> float | None:

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from ...archive.streams import Readable
 from ...errors import DownloadError
 from ...redact import redact
-from ..request import send
+from ..request import origin, send
 from ..urls import PLAIN_HTTP, http_allowed, scheme_refusal
 from .auth import Authenticator, login_advice
 from .credentials import CredentialsProvider
@@ -196,7 +196,7 @@ class Connection:
         """
         endpoint = self.endpoint(ref)
         url = urljoin(endpoint.base + "/", path)
-        same_host = _origin(url) == _origin(endpoint.base)
+        same_host = origin(url) == origin(endpoint.base)
         refusal = scheme_refusal(url, self.allow_http, after=endpoint.base)
         if refusal:  # an upload Location, a mount's session: the registry's own rule holds
             raise RegistryError(
@@ -241,8 +241,3 @@ def _http_hint(refusal: str, url: str) -> str:
     if refusal is not PLAIN_HTTP:
         return ""
     return f" (only loopback and --insecure-registry hosts may use plain http: {urlsplit(url).netloc})"
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port
