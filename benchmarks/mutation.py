@@ -234,6 +234,14 @@ def run_module(
     _skip(session, in_annotations, "in an annotation")
     pending = [item for item in pending if item not in in_annotations]
     if limit is not None and len(pending) > limit:
+        # cosmic-ray's job ids are random: sort by the mutation itself, so a seed names one sample
+        pending.sort(
+            key=lambda item: (
+                item["mutations"][0]["operator_name"],
+                item["mutations"][0]["start_pos"],
+                item["mutations"][0]["occurrence"],
+            )
+        )
         _skip_all_but(session, pending, random.Random(seed).sample(pending, limit))
     started = time.monotonic()
     done = _cosmic(["cosmic-ray", "exec", str(config), str(session)], copy, env)
