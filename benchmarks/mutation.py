@@ -107,7 +107,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "transport/registry/credentials.py": ("tests/test_registry_client.py", "tests/test_hostile_registry.py"),
     "cache/store.py": ("tests/test_cache.py", "tests/test_disk.py"),
     "cache/records.py": ("tests/test_cache_records.py", "tests/test_cache.py"),
-    "cache/locks.py": ("tests/test_cache.py",),
+    "cache/locks.py": ("tests/test_locks.py", "tests/test_cache.py"),
     "cache/upkeep.py": ("tests/test_cache.py", "tests/test_disk.py"),
     "builder/layers.py": ("tests/test_builder_create.py", "tests/test_builder_assemble.py"),
     "builder/labels.py": (
