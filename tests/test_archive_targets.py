@@ -16,6 +16,7 @@ import pytest
 from tests.builder_support import builder_project
 from tests.conftest import CLI, one_line_error, run_cli
 from tests.lifecycles import make_lifecycle
+from tests.test_disk import in_namespace
 
 
 @pytest.fixture
@@ -129,3 +130,51 @@ def test_a_write_that_fails_half_way_is_one_line_and_leaves_nothing(tmp_path: Pa
     line = one_line_error(result)
     assert line.startswith(f"error: cannot write {target}: "), line
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_target_that_cannot_be_renamed_over_is_one_line_and_leaves_nothing(
+    tmp_path: Path, config: Path
+) -> None:
+    # A file bind-mounted onto itself (as a container's single-file volume is) is a mount point:
+    # the temp file beside it is written, but rename(2) over it fails (EBUSY). The mount exists
+    # only in the cnbkit subprocess's private mount namespace.
+    target = tmp_path / "out" / "builder.tar"
+    target.parent.mkdir()
+    target.write_bytes(b"an older builder")
+    result = in_namespace(
+        'mount --bind "$1" "$1" && shift && exec "$@"',
+        str(target),
+        *CLI,
+        "builder",
+        "create",
+        f"oci-archive:{target}:v1",
+        "--config",
+        str(config),
+        "-q",
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"error: cannot write {target}: "), line
+    assert target.read_bytes() == b"an older builder"
+    assert _beside(target.parent) == []
+
+
+def test_a_layout_file_that_cannot_be_written_is_one_line(tmp_path: Path, config: Path) -> None:
+    # An OCI layout's small files (its marker first) are written whole by one call; a file-size
+    # limit of a few bytes (EFBIG, standing for a full disk) fails the very first. The first
+    # build fills the cache, so the second writes only the layout.
+    code, err = _create(tmp_path / "first.tar", config)
+    assert code == 0, err
+    target = tmp_path / "layout"
+    result = subprocess.run(
+        [*CLI, "builder", "create", f"oci:{target}:v1", "--config", str(config), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8, 8)),
+    )
+    line = one_line_error(result)
+    # (the layout is built in a directory beside the target, renamed into place when complete)
+    assert line.startswith(f"error: cannot write {tmp_path}/"), line
+    assert line.endswith("/oci-layout: the file is larger than this system allows (ulimit -f?)"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "first.tar", "project"]

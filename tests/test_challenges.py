@@ -32,6 +32,8 @@ from cnbkit.transport.registry.auth import Challenge, parse_challenges
         # past 256 characters (where Python stops sharing int objects), ending in a bare name
         ('Bearer realm="' + "x" * 300 + '", Basic', [("bearer", {"realm": "x" * 300}), ("basic", {})]),
         ('Bearer realm="' + "y" * 300, [("bearer", {"realm": "y" * 300})]),  # unterminated, long
+        ('Bearer realm="' + "z" * 300 + '", ', [("bearer", {"realm": "z" * 300})]),  # long, separator last
+        ('Bearer realm="r"service="s"', [("bearer", {"realm": "r", "service": "s"})]),  # comma missed
     ],
 )
 def test_parse_challenges(header: str, parsed: list[tuple[str, dict[str, str]]]) -> None:

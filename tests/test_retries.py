@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import io
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,11 @@ from cnbkit.transport.request import retry_after, send
 
 from tests.conftest import digest_of, run_cli
 from tests.hostile_server import Answer, HostileServer, Request, answer
+from tests.https_server import (  # noqa: F401 - fixtures
+    HTTPSServer,
+    https_server_fixture,
+    test_ca_fixture,
+)
 from tests.lifecycles import make_lifecycle
 
 
@@ -148,3 +154,74 @@ def test_ten_redirects_are_followed_and_an_eleventh_is_refused(servers: list[Hos
     assert _send(ten, path="/hop/0") == 200
     with pytest.raises(cnbkit.CnbkitError, match="more than 10 redirects"):
         _send(eleven, path="/hop/0")
+
+
+def test_the_jitter_is_at_most_a_quarter_of_the_wait(
+    servers: list[HostileServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The random draw near its top: each wait is its base and at most a quarter more.
+    monkeypatch.setattr(random, "random", lambda: 0.99)
+    servers.append(_then(answer(503), answer(503), answer(200, b"ok")))
+    waits: list[float] = []
+    assert _send(servers[0], waits=waits) == 200
+    assert waits == pytest.approx([0.25 * 1.2475, 0.5 * 1.2475]), waits
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_each_redirect_status_of_a_get_is_followed(servers: list[HostileServer], status: int) -> None:
+    servers.append(_then(answer(status, headers={"Location": "/elsewhere"}), answer(200, b"ok")))
+    assert _send(servers[0]) == 200
+    assert [r.path for r in servers[0].requests] == ["/x", "/elsewhere"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(304, {"Location": "/elsewhere"}), (200, {"Location": "/elsewhere"}), (302, {})],
+    ids=["not-modified", "ok-with-a-location", "redirect-without-a-location"],
+)
+def test_only_a_redirect_status_with_a_location_is_followed(
+    servers: list[HostileServer], status: int, headers: dict[str, str]
+) -> None:
+    servers.append(_then(answer(status, headers=headers), answer(200, b"elsewhere")))
+    assert _send(servers[0]) == status  # returned as it is: the caller judges it
+    assert [r.path for r in servers[0].requests] == ["/x"]
+
+
+def test_messages_name_the_url_redacted_or_as_the_caller_says(servers: list[HostileServer]) -> None:
+    def loop(request: Request) -> Answer:
+        return answer(302, headers={"Location": "/again?token=hunter2"})
+
+    servers.append(HostileServer(loop))
+    url = servers[0].url("/x?token=hunter2")
+    for display, expected in ((None, url.replace("hunter2", "***")), ("the lifecycle", "the lifecycle")):
+        with pytest.raises(cnbkit.CnbkitError) as caught:
+            send(
+                requests.Session(),
+                "GET",
+                url,
+                headers={},
+                credentials=None,
+                verify=True,
+                timeout=10,
+                allow_http=lambda host: True,
+                display=display,
+            )
+        assert str(caught.value) == f"{expected}: more than 10 redirects"
+
+
+def test_a_tls_failure_is_not_tried_again(https_server: HTTPSServer) -> None:
+    https_server.add("/x", b"ok")
+    waits: list[float] = []
+    with pytest.raises(cnbkit.CnbkitError):  # the test CA is not trusted: verification fails
+        send(
+            requests.Session(),
+            "GET",
+            https_server.url("/x"),
+            headers={},
+            credentials=None,
+            verify=True,
+            timeout=10,
+            allow_http=lambda host: False,
+            sleep=waits.append,
+        )
+    assert waits == []  # a certificate does not fix itself in a second
