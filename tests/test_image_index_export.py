@@ -14,6 +14,7 @@ import pytest
 from cnbkit.api import new_context
 from cnbkit.options import Options
 
+from tests.canned_server import Route, serve_unix
 from tests.images import Entry, ImageSpec, write_index
 from tests.services.dockerd import Dockerd
 from tests.services.registry import Registry
@@ -119,6 +120,33 @@ def test_an_index_without_the_daemons_platform_is_refused_in_one_line(
         _context(tmp_path).load_image(arm_only, "cnbkit-test/arm-only:v1")
     message = str(raised.value)
     assert "daemon's platform linux/amd64" in message and "linux/arm64" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nesting deeper than 64"),  # the SDK's parser would recurse
+        (json.dumps({"Os": "linux"}).encode(), "names no Os and Arch"),
+        (json.dumps({"Os": "linux", "Arch": "../\u001b[2J"}).encode(), "is not a platform"),
+        (b'{"message": "boom"}', "(HTTP 500)"),
+    ],
+    ids=["deep", "no-arch", "hostile-arch", "error"],
+)
+def test_a_daemon_that_will_not_say_its_platform_is_one_line(
+    answer: bytes, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, _ = _two_platforms(tmp_path)
+    routes = [
+        Route("GET", "/version", json.dumps({"ApiVersion": "1.41", "Version": "24.0.0"}).encode()),
+        Route("GET", r"/v[0-9.]+/version", answer, 500 if said == "(HTTP 500)" else 200),
+    ]
+    with serve_unix(tmp_path / "docker.sock", routes) as docker_host:
+        monkeypatch.setenv("DOCKER_HOST", docker_host)
+        with pytest.raises(cnbkit.ImageError) as raised:
+            _context(tmp_path).load_image(index, "cnbkit-test/multi:v1")
+    message = str(raised.value)
+    assert "did not say its platform" in message or "version answer" in message, message
+    assert said in message and "\n" not in message and "\x1b" not in message, message
 
 
 class _SinglePlatformExporter:

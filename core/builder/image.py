@@ -4,7 +4,6 @@ ones gzipped in the cache, a config and manifest made deterministically."""
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from ..archive.streams import Readable
 from ..errors import CnbkitError, WriteError
 from ..oci import mediatypes as mt
-from ..oci._json import load_object
+from ..oci._json import compact_json, load_object
 from ..oci.config import MAX_CONFIG_SIZE, ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.image import Image, Layer
@@ -107,10 +106,6 @@ class BuilderImage(Image):
         return layers
 
 
-def _compact(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 Added = Layer | tuple[CompressedLayer | Layer, str]
 """A layer on top of the build image's: referenced from another image as it is (a lifecycle
 image's, or with a name: a buildpackage's), or new (with the name its history entry gets)."""
@@ -163,7 +158,7 @@ def make_image(
     config["rootfs"] = {"type": "layers", "diff_ids": [r.diff_id for r in records]}
     if config.get("history"):
         config["history"] = [*config["history"], *history]
-    config_bytes = _compact(config)
+    config_bytes = compact_json(config)
     image_config = ImageConfig.parse(config_bytes, source=f"{reference} config")
     manifest = {
         "schemaVersion": 2,
@@ -171,5 +166,5 @@ def make_image(
         "config": Descriptor(mt.OCI_CONFIG, image_config.digest, len(config_bytes)).to_json(),
         "layers": [d.to_json() for d in descriptors],
     }
-    parsed = Manifest.parse(_compact(manifest), mt.OCI_MANIFEST, source=reference)
+    parsed = Manifest.parse(compact_json(manifest), mt.OCI_MANIFEST, source=reference)
     return BuilderImage(reference, parsed, image_config, base, passthrough, new, records)

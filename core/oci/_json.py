@@ -17,7 +17,15 @@ from typing import Any
 from ..errors import CnbkitError
 from .errors import ManifestError
 
-__all__ = ["MAX_JSON_DEPTH", "check_string_map", "check_strings", "load_json", "load_object", "optional_str"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "check_string_map",
+    "check_strings",
+    "compact_json",
+    "load_json",
+    "load_object",
+    "optional_str",
+]
 
 MAX_JSON_DEPTH = 64  # arrays and objects inside each other; an image config nests about 4 deep
 
@@ -130,3 +138,9 @@ def check_string_map(value: Any, *, key: str, source: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
         raise ManifestError(f"{source}: {key!r} must be an object of strings")
     return dict(value)
+
+
+def compact_json(obj: Any) -> bytes:
+    """``obj`` as the bytes of a manifest, config or index the core writes: compact, keys in the
+    given order, UTF-8 as it is; the same object always gives the same bytes, so the same digest."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -8,10 +8,10 @@ final), after every image it lists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from . import mediatypes as mt
+from ._json import compact_json
 from .descriptor import Descriptor
 from .errors import ManifestError
 from .image import Image
@@ -55,9 +55,8 @@ class ImageIndex:
         ]
         manifests = [entry.to_json() for entry in entries]
         document = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
-        # Compact and in a fixed key order: the same images always give the same index digest.
-        raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-        self.index = Index.parse(raw, mt.OCI_INDEX, source=f"{reference} index")
+        # the same images always give the same bytes, so the same index digest
+        self.index = Index.parse(compact_json(document), mt.OCI_INDEX, source=f"{reference} index")
 
     @property
     def digest(self) -> str:

@@ -78,35 +78,46 @@ def docker_error(exc: Exception) -> str:
     return printable(" ".join(str(exc).split()))[:300] or type(exc).__name__
 
 
-def inspect_image(client: Any, name: str, where: str) -> dict[str, Any] | None:
-    """The daemon's answer to ``GET /images/NAME/json`` (``None``: no such image), read by the
-    bounded JSON reader: the SDK's ``inspect_image`` (and its error path) parse whatever comes,
-    however deep.
+def _get(client: Any, failed: str, path: str, *args: str) -> tuple[int, bytes]:
+    """``GET path`` of the daemon API (``args`` filled in and quoted by the SDK's ``_url``): the
+    status and at most ``MAX_CONFIG_SIZE + 1`` bytes of the body (the bounded JSON reader refuses
+    more), never the SDK's own parsing, which reads whatever comes, however deep.
 
     Raises:
-        ImageError: the daemon failed, or answered something that is not a JSON object.
+        ImageError: no answer (``failed`` says what was being asked).
     """
     import docker.errors
 
     api = client.api
-    failed = f"{name}: the Docker daemon at {where} failed to inspect it"
     try:
-        response = api._get(api._url("/images/{0}/json", name), stream=True)
+        response = api._get(api._url(path, *args), stream=True)
         try:
             body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
         finally:
             response.close()
     except (docker.errors.DockerException, OSError) as exc:
         raise ImageError(f"{failed}: {docker_error(exc)}") from None
-    if response.status_code == 404:
+    return response.status_code, body
+
+
+def inspect_image(client: Any, name: str, where: str) -> dict[str, Any] | None:
+    """The daemon's answer to ``GET /images/NAME/json`` (``None``: no such image), read by the
+    bounded JSON reader.
+
+    Raises:
+        ImageError: the daemon failed, or answered something that is not a JSON object.
+    """
+    failed = f"{name}: the Docker daemon at {where} failed to inspect it"
+    status, body = _get(client, failed, "/images/{0}/json", name)
+    if status == 404:
         return None
     source = f"{name}: the inspect answer of the Docker daemon at {where}"
-    if response.status_code >= 400:
+    if status >= 400:
         try:
             message = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError).get("message")
         except (ImageError, AttributeError):
             message = None
-        raise ImageError(f"{failed}: HTTP {response.status_code} {printable(str(message or ''))[:200]}")
+        raise ImageError(f"{failed}: HTTP {status} {printable(str(message or ''))[:200]}")
     found = load_json(body, source=source, limit=MAX_CONFIG_SIZE, error=ImageError)
     if not isinstance(found, dict):
         raise ImageError(f"{source} is not a JSON object")
@@ -114,24 +125,16 @@ def inspect_image(client: Any, name: str, where: str) -> dict[str, Any] | None:
 
 
 def daemon_platform(client: Any, where: str) -> Platform:
-    """The daemon's OS and architecture (``GET /version``), read by the bounded JSON reader (the
-    SDK's ``version()`` parses whatever comes), in the OCI spelling (``x86_64`` is ``amd64``).
+    """The daemon's OS and architecture (``GET /version``), read by the bounded JSON reader, in
+    the OCI spelling (``x86_64`` is ``amd64``).
 
     Raises:
         ImageError: the daemon failed, or its answer names no OS and architecture.
     """
-    import docker.errors
-
-    api = client.api
     failed = f"the Docker daemon at {where} did not say its platform"
-    try:
-        response = api._get(api._url("/version"), stream=True)
-        try:
-            body = response.raw.read(MAX_CONFIG_SIZE + 1, decode_content=True)
-        finally:
-            response.close()
-    except (docker.errors.DockerException, OSError) as exc:
-        raise ImageError(f"{failed}: {docker_error(exc)}") from None
+    status, body = _get(client, failed, "/version")
+    if status >= 400:
+        raise ImageError(f"{failed} (HTTP {status})")
     found = load_json(
         body,
         source=f"the version answer of the Docker daemon at {where}",
@@ -140,8 +143,8 @@ def daemon_platform(client: Any, where: str) -> Platform:
     )
     os_name = found.get("Os") if isinstance(found, dict) else None
     arch = found.get("Arch") if isinstance(found, dict) else None
-    if response.status_code >= 400 or not isinstance(os_name, str) or not isinstance(arch, str):
-        raise ImageError(f"{failed} (HTTP {response.status_code})")
+    if not isinstance(os_name, str) or not isinstance(arch, str):
+        raise ImageError(f"{failed}: its answer names no Os and Arch")
     try:
         return parse_platform(f"{os_name}/{arch}")
     except CnbkitError:
