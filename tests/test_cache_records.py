@@ -73,12 +73,24 @@ def test_a_record_of_one_kind_is_never_read_as_another(tmp_path: Path) -> None:
         shutil.copyfile(pushed, cache.record_path(kind, key))
         assert cache.recall(kind, key) is None
 
-    # Another format (an older or newer cnbkit), a damaged file, a field of the wrong type: misses.
+    # Another format (an older or newer cnbkit), another kind (sorting before or after this
+    # one), a damaged file, a field of the wrong type: misses. Each starts from a record that
+    # is read back, so only the one change can make it a miss.
+    cache.remember(RegistryEndpoint(key, scheme="https"))
     path = cache.record_path(RegistryEndpoint, key)
     data = json.loads(path.read_text())
-    for damaged in ({**data, "format": 0}, {**data, "scheme": 443}, {"kind": "registry-endpoint"}):
+    assert cache.recall(RegistryEndpoint, key) == RegistryEndpoint(key, scheme="https")
+    for damaged in (
+        {**data, "format": data["format"] - 1},
+        {**data, "format": data["format"] + 1},
+        {key: value for key, value in data.items() if key != "format"},
+        {**data, "kind": "file"},
+        {**data, "kind": "url"},
+        {**data, "scheme": 443},
+        {"kind": "registry-endpoint"},
+    ):
         path.write_text(json.dumps(damaged))
-        assert cache.recall(RegistryEndpoint, key) is None
+        assert cache.recall(RegistryEndpoint, key) is None, damaged
     path.write_text("{not json")
     assert cache.recall(RegistryEndpoint, key) is None
 
