@@ -5,10 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from cnbkit import Cache
-from cnbkit.cache.records import FileStamp, PushedBlob, RegistryEndpoint, TagDigest
+from cnbkit.cache.records import (
+    _TYPES,
+    KINDS,
+    FileStamp,
+    PushedBlob,
+    RegistryEndpoint,
+    TagDigest,
+    UrlAnswer,
+    _annotation,
+)
 
 from tests.conftest import cli_json, digest_of, run_cli
 from tests.lifecycles import make_lifecycle
@@ -105,3 +115,24 @@ def test_a_record_naming_a_blob_is_found_only_while_the_blob_is_there(tmp_path: 
     assert cache.recall(TagDigest, "docker://registry.example/app:1") is not None
     blob.unlink()
     assert cache.recall(TagDigest, "docker://registry.example/app:1") is None
+
+
+def test_a_url_answer_is_stamped_with_the_time_it_was_remembered(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    with cache.writer() as writer:
+        writer.write(b"an archive")
+        blob = writer.commit()
+    url = "https://user:secret@example.invalid/lifecycle.tgz"
+    before = time.time()
+    cache.remember(UrlAnswer(url, digest=f"sha256:{blob.name}", size=10))
+    after = time.time()
+    stored = json.loads(cache.record_path(UrlAnswer, url).read_text())
+    assert before <= stored["fetched"] <= after
+    assert "secret" not in json.dumps(stored)  # the key is stored redacted
+
+
+def test_every_field_of_every_kind_has_its_type_checked() -> None:
+    # A field whose annotation the decoder does not know would take any value.
+    for kind in KINDS.values():
+        for name in kind._fields:
+            assert _annotation(kind, name) in _TYPES, (kind.__name__, name, _annotation(kind, name))
