@@ -136,3 +136,14 @@ def test_every_field_of_every_kind_has_its_type_checked() -> None:
     for kind in KINDS.values():
         for name in kind._fields:
             assert _annotation(kind, name) in _TYPES, (kind.__name__, name, _annotation(kind, name))
+
+
+def test_a_record_written_in_format_1_is_still_read(tmp_path: Path) -> None:
+    # The file as cnbkit has written it since typed records began: a warm cache stays warm
+    # across upgrades until FORMAT is bumped on purpose (and this test with it).
+    cache = Cache(tmp_path / "cache")
+    key = "registry.example:5000"
+    path = cache.record_path(RegistryEndpoint, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": 1, "key": key, "kind": "registry-endpoint", "scheme": "https"}))
+    assert cache.recall(RegistryEndpoint, key) == RegistryEndpoint(key, scheme="https")
