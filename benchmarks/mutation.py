@@ -91,8 +91,13 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_hostile_registry.py",
         "tests/test_size_limit.py",
     ),
-    "transport/registry/wire.py": ("tests/test_hostile_registry.py", "tests/test_registry_client.py"),
+    "transport/registry/wire.py": (
+        "tests/test_registry_errors.py",
+        "tests/test_hostile_registry.py",
+        "tests/test_registry_client.py",
+    ),
     "transport/registry/connection.py": (
+        "tests/test_registry_errors.py",
         "tests/test_registry_lies.py",
         "tests/test_redirect_credentials.py",
         "tests/test_hostile_registry.py",

@@ -44,7 +44,9 @@ def trees(draw: st.DrawFn) -> list[tuple[str, str, int, str]]:
         path = f"{parent}{draw(NAMES)}"
         if any(row[0] == path for row in rows):
             continue
-        kind = draw(st.sampled_from(["dir", "file", "file", "symlink", "hardlink"] if files else ["dir", "file"]))
+        kind = draw(
+            st.sampled_from(["dir", "file", "file", "symlink", "hardlink"] if files else ["dir", "file"])
+        )
         if kind == "dir":
             dirs.append(path + "/")
             rows.append((path, kind, draw(st.sampled_from([0o755, 0o700])), ""))
