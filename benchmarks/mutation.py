@@ -69,8 +69,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "archive/compression.py": ("tests/test_bad_input.py", "tests/test_oci_layout.py"),
     "archive/streams.py": ("tests/test_streams.py", "tests/test_layer_verify.py", "tests/test_tarreader.py"),
-    "archive/tarwrite.py": ("tests/test_archives.py", "tests/test_save_target.py"),
-    "archive/threads.py": ("tests/test_signals.py", "tests/test_layer_verify.py"),
+    "archive/tarwrite.py": ("tests/test_tarwrite.py", "tests/test_archives.py", "tests/test_save_target.py"),
+    "archive/threads.py": ("tests/test_threads.py", "tests/test_streams.py", "tests/test_layer_verify.py"),
     "lifecycle/checks.py": (
         "tests/test_bad_input.py",
         "tests/test_resolve_file.py",
@@ -91,8 +91,13 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_hostile_registry.py",
         "tests/test_size_limit.py",
     ),
-    "transport/registry/wire.py": ("tests/test_hostile_registry.py", "tests/test_registry_client.py"),
+    "transport/registry/wire.py": (
+        "tests/test_registry_errors.py",
+        "tests/test_hostile_registry.py",
+        "tests/test_registry_client.py",
+    ),
     "transport/registry/connection.py": (
+        "tests/test_registry_errors.py",
         "tests/test_registry_lies.py",
         "tests/test_redirect_credentials.py",
         "tests/test_hostile_registry.py",

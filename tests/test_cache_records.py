@@ -5,10 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 from cnbkit import Cache
-from cnbkit.cache.records import FileStamp, PushedBlob, RegistryEndpoint, TagDigest
+from cnbkit.cache.records import (
+    _TYPES,
+    KINDS,
+    FileStamp,
+    PushedBlob,
+    RegistryEndpoint,
+    TagDigest,
+    UrlAnswer,
+    _annotation,
+)
 
 from tests.conftest import cli_json, digest_of, run_cli
 from tests.lifecycles import make_lifecycle
@@ -73,12 +83,24 @@ def test_a_record_of_one_kind_is_never_read_as_another(tmp_path: Path) -> None:
         shutil.copyfile(pushed, cache.record_path(kind, key))
         assert cache.recall(kind, key) is None
 
-    # Another format (an older or newer cnbkit), a damaged file, a field of the wrong type: misses.
+    # Another format (an older or newer cnbkit), another kind (sorting before or after this
+    # one), a damaged file, a field of the wrong type: misses. Each starts from a record that
+    # is read back, so only the one change can make it a miss.
+    cache.remember(RegistryEndpoint(key, scheme="https"))
     path = cache.record_path(RegistryEndpoint, key)
     data = json.loads(path.read_text())
-    for damaged in ({**data, "format": 0}, {**data, "scheme": 443}, {"kind": "registry-endpoint"}):
+    assert cache.recall(RegistryEndpoint, key) == RegistryEndpoint(key, scheme="https")
+    for damaged in (
+        {**data, "format": data["format"] - 1},
+        {**data, "format": data["format"] + 1},
+        {key: value for key, value in data.items() if key != "format"},
+        {**data, "kind": "file"},
+        {**data, "kind": "url"},
+        {**data, "scheme": 443},
+        {"kind": "registry-endpoint"},
+    ):
         path.write_text(json.dumps(damaged))
-        assert cache.recall(RegistryEndpoint, key) is None
+        assert cache.recall(RegistryEndpoint, key) is None, damaged
     path.write_text("{not json")
     assert cache.recall(RegistryEndpoint, key) is None
 
@@ -93,3 +115,35 @@ def test_a_record_naming_a_blob_is_found_only_while_the_blob_is_there(tmp_path: 
     assert cache.recall(TagDigest, "docker://registry.example/app:1") is not None
     blob.unlink()
     assert cache.recall(TagDigest, "docker://registry.example/app:1") is None
+
+
+def test_a_url_answer_is_stamped_with_the_time_it_was_remembered(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    with cache.writer() as writer:
+        writer.write(b"an archive")
+        blob = writer.commit()
+    url = "https://user:secret@example.invalid/lifecycle.tgz"
+    before = time.time()
+    cache.remember(UrlAnswer(url, digest=f"sha256:{blob.name}", size=10))
+    after = time.time()
+    stored = json.loads(cache.record_path(UrlAnswer, url).read_text())
+    assert before <= stored["fetched"] <= after
+    assert "secret" not in json.dumps(stored)  # the key is stored redacted
+
+
+def test_every_field_of_every_kind_has_its_type_checked() -> None:
+    # A field whose annotation the decoder does not know would take any value.
+    for kind in KINDS.values():
+        for name in kind._fields:
+            assert _annotation(kind, name) in _TYPES, (kind.__name__, name, _annotation(kind, name))
+
+
+def test_a_record_written_in_format_1_is_still_read(tmp_path: Path) -> None:
+    # The file as cnbkit has written it since typed records began: a warm cache stays warm
+    # across upgrades until FORMAT is bumped on purpose (and this test with it).
+    cache = Cache(tmp_path / "cache")
+    key = "registry.example:5000"
+    path = cache.record_path(RegistryEndpoint, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": 1, "key": key, "kind": "registry-endpoint", "scheme": "https"}))
+    assert cache.recall(RegistryEndpoint, key) == RegistryEndpoint(key, scheme="https")

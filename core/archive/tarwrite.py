@@ -47,8 +47,8 @@ def padding(size: int) -> bytes:
 
 
 def _dir_entries(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    # Depth-first, names sorted at each level: parents come before children, and the order
-    # does not depend on the filesystem.
+    # A folder's entries, names sorted, then each of its subfolders the same way: parents
+    # come before children, and the order does not depend on the filesystem.
     stack = [("", root)]
     while stack:
         prefix, folder = stack.pop()

@@ -216,7 +216,10 @@ def _annotation(kind: type, name: str) -> str:
     for base in kind.__mro__:  # TagDigest's fields are declared by _BlobPointer
         annotations = inspect.get_annotations(base)
         if name in annotations:
-            return str(annotations[name])
+            # A NamedTuple keeps a postponed annotation as a ForwardRef (Python 3.10 to 3.13),
+            # whose str() is "ForwardRef('str')": without this every field passed as `object`.
+            hint = annotations[name]
+            return str(getattr(hint, "__forward_arg__", hint))
     return ""
 
 

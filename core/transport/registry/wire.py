@@ -47,11 +47,14 @@ def error_code(response: requests.Response) -> tuple[str, str]:
         return "", ""
     try:
         body = read_body(response, _ERROR_BODY_MAX, source="", peer="registry", timeout=0)
-        errors = load_json(body, source="error body", limit=_ERROR_BODY_MAX).get("errors") or []
-        first = errors[0]
-        code, message = str(first.get("code", ""))[:64], str(first.get("message", ""))[:160]
-    except (ManifestError, TypeError, AttributeError, IndexError, DownloadError):
+        document = load_json(body, source="error body", limit=_ERROR_BODY_MAX)
+    except (ManifestError, DownloadError):
+        return "", ""
+    errors = document.get("errors") if isinstance(document, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if not isinstance(first, dict):
         return "", ""  # not a registry's error document: the status alone is the message
+    code, message = str(first.get("code", ""))[:64], str(first.get("message", ""))[:160]
     # One line, nothing a hostile registry could use to fake a second message.
     return redact(" ".join(code.split())), redact(" ".join(message.split()))
 
