@@ -100,9 +100,9 @@ def test_close_interrupts_a_blocked_producer_and_abandons_one_that_will_not_stop
         interrupt=lambda: (calls.append("interrupt"), woken.set()),
         abandon=lambda: calls.append("abandon"),
     )
-    started = time.monotonic()
     reader.close()
-    assert calls == ["interrupt"] and time.monotonic() - started < 0.4
+    # No "abandon": woken by the interrupt, it ended within the half second close() waits.
+    assert calls == ["interrupt"]
 
     stuck = threading.Event()
     reader = ThreadedReader(
@@ -115,7 +115,7 @@ def test_close_interrupts_a_blocked_producer_and_abandons_one_that_will_not_stop
     waited = time.monotonic() - started
     stuck.set()
     assert calls == ["interrupt", "interrupt 2", "abandon 2"]
-    assert 0.4 < waited < 1.2  # half a second for it to stop, then it is left: Ctrl-C stays prompt
+    assert 0.4 < waited < 1.4  # half a second for it to stop, then it is left: Ctrl-C stays prompt
 
 
 def test_close_after_the_end_neither_interrupts_nor_abandons() -> None:
