@@ -9,6 +9,9 @@ each rule is driven directly here.
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -200,3 +203,51 @@ def test_side_by_side_raises_the_first_failure_in_order_after_every_job_ended() 
     assert sorted(ended) == [0, 1, 2]
     with pytest.raises(ValueError, match="job 0"):
         side_by_side([job(0, True), job(1, True)])
+
+
+def test_a_producer_waiting_long_for_room_goes_on_once_there_is_some() -> None:
+    # The producer's put waits in 0.2 s steps: a reader slower than that must still get every chunk.
+    chunks = [bytes([i]) * 10 for i in range(5)]
+    reader = ThreadedReader(_producing(chunks), depth=1)
+    time.sleep(0.7)
+    got = b""
+    while data := reader.read():
+        got += data
+    assert got == b"".join(chunks)
+
+
+def test_at_most_64_chunks_wait_between_the_threads_by_default() -> None:
+    produced = 0
+
+    def produce(put: Put) -> None:
+        nonlocal produced
+        while True:
+            produced += 1
+            put(b"c")
+
+    reader = ThreadedReader(produce)
+    assert reader.read() == b"c"
+    deadline = time.monotonic() + 5
+    while produced < 66 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # it would go on here if the queue were deeper
+    # 64 queued, one taken by the reader, one held by the producer waiting for room
+    assert produced == 66
+    reader.close()
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        # a producer that never stops, abandoned by close()
+        "r = ThreadedReader(lambda put: threading.Event().wait()); r.close()",
+        # a job still running when the caller's own job is interrupted
+        "side_by_side([lambda: (_ for _ in ()).throw(KeyboardInterrupt), lambda: threading.Event().wait()])",
+    ],
+    ids=["abandoned-producer", "interrupted-jobs"],
+)
+def test_a_thread_left_running_never_holds_the_process_at_exit(program: str) -> None:
+    script = f"import threading\nfrom cnbkit.archive.threads import ThreadedReader, side_by_side\n{program}\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False)
+    # 0, or the interpreter ending itself by SIGINT after the KeyboardInterrupt's traceback
+    assert done.returncode in (0, -signal.SIGINT), done.stderr
