@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from cnbkit.archive.streams import CHUNK
-from cnbkit.archive.tarwrite import directory_tar
+from cnbkit.archive.tarwrite import END_MARKER, directory_tar, tar_header
 from cnbkit.errors import ArchiveError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -196,3 +196,23 @@ def test_a_fifo_is_refused_and_a_socket_skipped(tmp_path: Path) -> None:
         os.mkfifo(tmp_path / "pipe")
         with pytest.raises(ArchiveError, match="pipe is a device node or FIFO"):
             list(directory_tar(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["a", "a/", "lifecycle/" + "x" * 120])
+def test_a_directory_header_names_it_with_one_trailing_slash(name: str) -> None:
+    # Readers add the slash back when listing, so the name as written is read from the header.
+    header = tar_header(name, "dir", 0o755)
+    with tarfile.open(fileobj=io.BytesIO(header + END_MARKER)) as archive:
+        member = archive.next()
+    assert member is not None
+    written = member.pax_headers.get("path") or header[:100].rstrip(b"\0").decode()
+    assert written == name.rstrip("/") + "/"
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink", "hardlink"])
+def test_only_a_file_header_carries_a_size(kind: str) -> None:
+    # A hostile archive's symlink may claim a size: the layer written from it must not.
+    header = tar_header("x", kind, 0o755, size=100, linkname="" if kind == "dir" else "y")
+    with tarfile.open(fileobj=io.BytesIO(header + END_MARKER)) as archive:
+        member = archive.next()
+    assert member is not None and member.size == 0 and len(header) == BLOCK
