@@ -390,8 +390,8 @@ def test_minimal_records_and_the_20_digit_length() -> None:
         (b"6 k=v\t", "malformed PAX record at byte 0"),
         (b"6 k=v\x0b", "malformed PAX record at byte 0"),
         (b"6 k=v\n6 k=vx", "malformed PAX record at byte 6"),
-        (b"7 pathx\n", "malformed PAX record at byte 0"),  # no "="
-        (b"7 =path\n", "malformed PAX record at byte 0"),  # no key
+        (b"8 pathx\n", "malformed PAX record at byte 0"),  # no "="
+        (b"8 =path\n", "malformed PAX record at byte 0"),  # no key
     ],
 )
 def test_malformed_pax_records_are_refused(data: bytes, message: str) -> None:
