@@ -105,6 +105,10 @@ def parse_number(field: bytes, what: str) -> int:
         if field[0] & 0x40:  # base-256 two's complement: negative values mean nothing here
             raise HeaderError(f"negative {what} field")
         return int.from_bytes(bytes((field[0] & 0x3F,)) + field[1:], "big")
+    return _parse_octal(field, what)
+
+
+def _parse_octal(field: bytes, what: str) -> int:
     digits = field.strip(b" \x00")
     # int() alone would accept "+7", "1_0" or inner spaces: only octal digits are a number.
     if digits.translate(None, _OCTAL):
@@ -114,13 +118,15 @@ def parse_number(field: bytes, what: str) -> int:
 
 def _check_checksum(block: bytes) -> None:
     field = block[148:156]
-    stored = parse_number(field, "checksum")
+    # Octal only: Go and GNU tar refuse a base-256 checksum that Python's tarfile reads, and
+    # where readers disagree the header is refused. So the field holds no high byte.
+    stored = _parse_octal(field, "checksum")
     # The sum counts the checksum field as eight spaces. Old tar implementations summed
     # signed chars, so, as Go and GNU tar do, accept either sum.
     unsigned = sum(block) - sum(field) + 8 * 0x20
     if stored == unsigned:
         return
-    signed = unsigned - 256 * (_count_high(block) - _count_high(field))
+    signed = unsigned - 256 * _count_high(block)
     if stored != signed:
         raise HeaderError("checksum mismatch")
 
