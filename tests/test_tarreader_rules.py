@@ -334,9 +334,48 @@ def test_chunks_of_a_stale_entry_raise_even_when_half_read() -> None:
     assert b"".join(second.chunks()) == b"y" * (2 * CHUNK)
 
 
+def test_an_entry_two_behind_is_stale_too() -> None:
+    data = entry("a", b"1") + entry("b", b"2") + entry("c", b"3") + END
+    entries = iter_tar(io.BytesIO(data), "t")
+    first = next(entries)
+    next(entries)
+    third = next(entries)
+    with pytest.raises(RuntimeError):
+        next(first.chunks())
+    assert b"".join(third.chunks()) == b"3"
+
+
+def test_the_last_entry_is_stale_once_the_reader_ends() -> None:
+    # before: its data skipped at the end, chunks() then yielded nothing, silently (no error)
+    data = entry("a", b"1") + entry("last", b"data") + END
+    entries = list(iter_tar(io.BytesIO(data), "t"))
+    for stale in entries:
+        with pytest.raises(RuntimeError, match="after the reader moved past the entry"):
+            next(stale.chunks())
+
+
+def test_an_entry_read_twice_yields_its_data_once() -> None:
+    entries = iter_tar(io.BytesIO(entry("a", b"abc") + END), "t")
+    first = next(entries)
+    assert b"".join(first.chunks()) == b"abc" and list(first.chunks()) == []
+
+
 def test_an_entry_made_by_hand_has_no_data() -> None:
     made = TarEntry("a", "a", "file", 0o644, 5, "", "src")
-    assert list(made.chunks()) == []
+    assert list(made.chunks()) == [] and made.offset == 0
+
+
+def test_entries_compare_and_show_by_their_fields_only() -> None:
+    one = next(iter_tar(io.BytesIO(entry("a", b"x") + END), "t"))
+    other = list(iter_tar(io.BytesIO(entry("b", b"y" * 600) + entry("a", b"x") + END), "t"))[1]
+    assert one == other and one.offset != other.offset
+    assert repr(one) == (
+        "TarEntry(name='a', original='a', kind='file', mode=420, size=1, linkname='', source='t', offset=512)"
+    )
+
+
+def test_the_bounds_are_the_documented_ones() -> None:
+    assert MAX_ENTRY_SIZE == 2 * 1024**3
 
 
 def test_an_entry_cut_short_while_read_is_truncated() -> None:

@@ -138,13 +138,16 @@ class _Reader:
                 raise self._truncated(f"entry {self._current!r} is cut short")
             self._left = self._pad = 0
         self._in.drain()  # the caller's digest needs the true end of the stream
+        self._serial += 1  # the last entry is behind the reader too: its chunks() must say so
 
     def chunks(self, serial: int) -> Iterator[bytes]:
         """The data of entry number ``serial``, which must be the current one."""
         piece_of = self._in.piece
-        while self._left:
+        while True:  # checked before every piece: the caller may resume after the reader moved
             if serial != self._serial:
                 raise RuntimeError("TarEntry.chunks() called after the reader moved past the entry")
+            if not self._left:
+                return
             piece = piece_of(self._left)
             if not piece:
                 raise self._truncated(f"entry {self._current!r} is cut short")
