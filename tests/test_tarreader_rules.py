@@ -338,11 +338,22 @@ def test_an_entry_two_behind_is_stale_too() -> None:
     data = entry("a", b"1") + entry("b", b"2") + entry("c", b"3") + END
     entries = iter_tar(io.BytesIO(data), "t")
     first = next(entries)
-    next(entries)
+    second = next(entries)
     third = next(entries)
+    for stale in (first, second):
+        with pytest.raises(RuntimeError):
+            next(stale.chunks())
+    assert b"".join(third.chunks()) == b"3"
+
+
+def test_an_entry_is_stale_once_the_reader_refused_what_follows() -> None:
+    data = entry("a", b"1" * 600) + entry("b", checksum=b"0000000\0") + entry("c") + END
+    entries = iter_tar(io.BytesIO(data), "t")
+    first = next(entries)
+    with pytest.raises(ArchiveError, match="checksum mismatch"):
+        next(entries)
     with pytest.raises(RuntimeError):
         next(first.chunks())
-    assert b"".join(third.chunks()) == b"3"
 
 
 def test_the_last_entry_is_stale_once_the_reader_ends() -> None:

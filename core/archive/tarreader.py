@@ -128,17 +128,17 @@ class _Reader:
         """Yield every entry but the root, then read the stream to its end."""
         while (found := self._header()) is not None:
             entry = self._entry(*found)
-            self._serial += 1
             self._left, self._pad = entry.size, padding_of(entry.size)
             self._current = entry.original
             if entry.name:  # the root directory itself ("./") has nothing to keep
                 entry._reader, entry._serial, entry.offset = self, self._serial, self._in.offset
                 yield entry
+            # the entry is behind the reader from here on, even if the archive ends or is
+            # refused: its chunks() must say so, never hand out the bytes that follow
+            self._serial += 1
             if not self._in.skip(self._left + self._pad):  # what the caller did not read
                 raise self._truncated(f"entry {self._current!r} is cut short")
-            self._left = self._pad = 0
         self._in.drain()  # the caller's digest needs the true end of the stream
-        self._serial += 1  # the last entry is behind the reader too: its chunks() must say so
 
     def chunks(self, serial: int) -> Iterator[bytes]:
         """The data of entry number ``serial``, which must be the current one."""
