@@ -316,4 +316,4 @@ def link_target(entry_name: str, linkname: str) -> str:
     """
     base = posixpath.dirname(entry_name)
     joined = linkname if linkname.startswith("/") else posixpath.join("/", base, linkname)
-    return posixpath.normpath(joined if joined.startswith("/") else "/" + joined).lstrip("/")
+    return posixpath.normpath(joined).lstrip("/")  # joined starts with "/" either way
