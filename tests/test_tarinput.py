@@ -118,6 +118,15 @@ def test_an_empty_stream_reads_nothing_and_counts_nothing() -> None:
     assert source.offset == 0
 
 
+def test_after_drain_nothing_is_left_to_read() -> None:
+    source = TarInput(Chunked([b"abc", b"def"]), "t", 10)
+    assert source.exact(1) == b"a"
+    source.drain()
+    before = source.offset
+    assert source.piece(5) == b"" and source.skip(1) is False and source.exact(2) == b""
+    assert source.offset == before
+
+
 def test_an_empty_read_is_the_end_of_the_stream() -> None:
     # b"" is the end of a stream (the Readable protocol): nothing after it is read
     source = TarInput(Chunked([b"ab", b"", b"cd"]), "t", 10)

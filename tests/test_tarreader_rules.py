@@ -207,6 +207,11 @@ def test_pax_size_digits(digits: str, size: int | None) -> None:
         assert [row[4] for row in rows(data)] == [size]
 
 
+def test_a_bad_pax_size_is_shown_cut_to_40_bytes() -> None:
+    data = pax([("size", "9" * 39 + "x" * 11)]) + entry("f") + END
+    assert refused(data).endswith(f"(bad PAX size {(b'9' * 39 + b'x')!r})")
+
+
 # -- names, kinds, sizes ----------------------------------------------------------------------
 
 
@@ -286,6 +291,11 @@ def test_a_file_keeps_no_link_name_whatever_its_field_says() -> None:
 def test_a_hardlink_to_the_root_or_above_it_is_refused(target: str) -> None:
     message = refused(header("h", b"1", linkname=target) + END)
     assert message == f"t.tar: entry 'h' is a hardlink to {target!r} outside the archive"
+
+
+def test_a_symlink_target_is_kept_as_written() -> None:
+    data = header("a/s", b"2", linkname="../up/./x//") + header("a/t", b"2", linkname="/abs") + END
+    assert [row[5] for row in rows(data)] == ["../up/./x//", "/abs"]
 
 
 def test_a_hardlink_target_is_normalised() -> None:
