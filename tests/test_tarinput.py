@@ -170,6 +170,14 @@ def test_exact_joins_pieces_across_chunks_and_keeps_the_rest() -> None:
     assert source.exact(10) == b"ij" and source.offset == 10
 
 
+def test_exact_reads_no_chunk_past_the_one_it_ends_in() -> None:
+    # a chunk more would be one byte over the limit: it must not be read before it is needed
+    source = TarInput(Chunked([b"a" * 300, b"b" * 300, b"c"]), "t", 600)
+    assert source.exact(600) == b"a" * 300 + b"b" * 300 and source.offset == 600
+    with pytest.raises(ArchiveError, match="larger than the limit of 600 bytes"):
+        source.exact(1)
+
+
 def test_skip_across_chunks_and_to_the_exact_end() -> None:
     source = TarInput(Chunked([b"abc", b"defg", b"hij"]), "t", 100)
     assert source.skip(4) is True and source.offset == 4
