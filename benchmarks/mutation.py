@@ -53,9 +53,9 @@ MODULES: dict[str, tuple[str, ...]] = {
         "-k",
         _LINKS_K,
     ),
-    "archive/tarreader.py": ("tests/test_tarreader.py", "tests/test_bad_input.py"),
+    "archive/tarreader.py": ("tests/test_tarreader_rules.py", "tests/test_tarreader.py"),
     "archive/tarheader.py": ("tests/test_tarheader.py",),
-    "archive/tarinput.py": ("tests/test_tarreader.py", "tests/test_bad_input.py", "tests/test_size_limit.py"),
+    "archive/tarinput.py": ("tests/test_tarinput.py", "tests/test_tarreader.py"),
     "archive/hashing.py": ("tests/test_layer_verify.py", "tests/test_image_hook.py", "tests/test_cache.py"),
     "archive/digest.py": (
         "tests/test_oci_model.py",

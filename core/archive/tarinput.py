@@ -101,7 +101,7 @@ class TarInput:
         take = min(len(buf) - pos, size, CHUNK)
         self._pos = pos + take
         self.offset += take
-        return buf if take == len(buf) else buf[pos : pos + take]
+        return buf[pos : pos + take]  # a slice of the whole chunk is the chunk itself, not a copy
 
     def skip(self, size: int) -> bool:
         """Skip ``size`` bytes; ``False`` if the stream ends first."""

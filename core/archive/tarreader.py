@@ -128,23 +128,26 @@ class _Reader:
         """Yield every entry but the root, then read the stream to its end."""
         while (found := self._header()) is not None:
             entry = self._entry(*found)
-            self._serial += 1
             self._left, self._pad = entry.size, padding_of(entry.size)
             self._current = entry.original
             if entry.name:  # the root directory itself ("./") has nothing to keep
                 entry._reader, entry._serial, entry.offset = self, self._serial, self._in.offset
                 yield entry
+            # the entry is behind the reader from here on, even if the archive ends or is
+            # refused: its chunks() must say so, never hand out the bytes that follow
+            self._serial += 1
             if not self._in.skip(self._left + self._pad):  # what the caller did not read
                 raise self._truncated(f"entry {self._current!r} is cut short")
-            self._left = self._pad = 0
         self._in.drain()  # the caller's digest needs the true end of the stream
 
     def chunks(self, serial: int) -> Iterator[bytes]:
         """The data of entry number ``serial``, which must be the current one."""
         piece_of = self._in.piece
-        while self._left:
+        while True:  # checked before every piece: the caller may resume after the reader moved
             if serial != self._serial:
                 raise RuntimeError("TarEntry.chunks() called after the reader moved past the entry")
+            if not self._left:
+                return
             piece = piece_of(self._left)
             if not piece:
                 raise self._truncated(f"entry {self._current!r} is cut short")
@@ -313,4 +316,4 @@ def link_target(entry_name: str, linkname: str) -> str:
     """
     base = posixpath.dirname(entry_name)
     joined = linkname if linkname.startswith("/") else posixpath.join("/", base, linkname)
-    return posixpath.normpath(joined if joined.startswith("/") else "/" + joined).lstrip("/")
+    return posixpath.normpath(joined).lstrip("/")  # joined starts with "/" either way
