@@ -122,11 +122,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_registry_lies.py",
         "tests/test_image_hook.py",
     ),
-    "transport/registry/push.py": (
-        "tests/test_registry_client.py",
-        "tests/test_builder_push.py",
-        "tests/test_redirect_credentials.py",
-    ),
+    "transport/registry/push.py": ("tests/test_push.py",),
     "transport/registry/push_image.py": ("tests/test_builder_push.py", "tests/test_image_index_export.py"),
     "cache/store.py": ("tests/test_cache.py", "tests/test_disk.py"),
     "cache/records.py": ("tests/test_cache_records.py", "tests/test_cache.py"),
