@@ -123,7 +123,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_image_hook.py",
     ),
     "transport/registry/push.py": ("tests/test_push.py",),
-    "transport/registry/push_image.py": ("tests/test_builder_push.py", "tests/test_image_index_export.py"),
+    "transport/registry/push_image.py": ("tests/test_push_image.py",),
     "cache/store.py": ("tests/test_cache.py", "tests/test_disk.py"),
     "cache/records.py": ("tests/test_cache_records.py", "tests/test_cache.py"),
     "cache/locks.py": ("tests/test_locks.py", "tests/test_cache.py"),

@@ -42,7 +42,9 @@ def hostile() -> Iterator[Callable[[Respond], tuple[HostileServer, RegistryClien
             if request.path == "/v2/":
                 return answer(200, b"{}", JSON)
             found = respond(request)
-            return answer(404, b"{}", JSON) if found is None else found
+            if found is None:  # a HEAD answer has no body
+                return answer(404) if request.method == "HEAD" else answer(404, b"{}", JSON)
+            return found
 
         server = HostileServer(reply)
         servers.append(server)
