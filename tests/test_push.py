@@ -29,10 +29,11 @@ JSON = {"Content-Type": "application/json"}
 DATA = b"seven b"  # 7 bytes: chunks of 3 are 3, 3 and 1
 DIGEST = digest_of(DATA)
 Respond = Callable[[Request], Answer | None]
+Hostile = Callable[[Respond], tuple[HostileServer, RegistryClient]]
 
 
 @pytest.fixture
-def hostile() -> Iterator[Callable[[Respond], tuple[HostileServer, RegistryClient]]]:
+def hostile() -> Iterator[Hostile]:
     """``hostile(respond)``: a registry answering ``/v2/`` with 200, then ``respond`` (``None``:
     404), and a client of it (a short timeout: a body the server waits for fails fast)."""
     servers: list[HostileServer] = []
@@ -67,14 +68,14 @@ def _ref(server: HostileServer, repo: str = "x/app", tag: str = "v1") -> Referen
 
 
 @pytest.mark.parametrize(("length", "size"), [("1234", 1234), ("0", 0), ("-5", 0), ("12a", 0)])
-def test_a_blob_there_has_its_content_length_as_size(hostile, length: str, size: int) -> None:
+def test_a_blob_there_has_its_content_length_as_size(hostile: Hostile, length: str, size: int) -> None:
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode()
     server, client = hostile(lambda r: head if r.method == "HEAD" else None)
     assert client.blob_exists(_ref(server), DIGEST) == size
     assert [(r.method, r.path) for r in _sent(server)] == [("HEAD", f"/v2/x/app/blobs/{DIGEST}")]
 
 
-def test_a_blob_not_there_is_none_and_a_bad_digest_is_never_sent(hostile) -> None:
+def test_a_blob_not_there_is_none_and_a_bad_digest_is_never_sent(hostile: Hostile) -> None:
     server, client = hostile(lambda r: None)
     assert client.blob_exists(_ref(server), DIGEST) is None
     with pytest.raises(ArchiveError, match="invalid digest"):
@@ -83,7 +84,7 @@ def test_a_blob_not_there_is_none_and_a_bad_digest_is_never_sent(hostile) -> Non
 
 
 @pytest.mark.parametrize("status", [199, 201, 204, 403, 405, 409])
-def test_any_other_blob_answer_is_an_error_naming_the_blob(hostile, status: int) -> None:
+def test_any_other_blob_answer_is_an_error_naming_the_blob(hostile: Hostile, status: int) -> None:
     server, client = hostile(lambda r: answer(status))
     with pytest.raises(RegistryError, match=rf"x/app: blob {DIGEST}: HTTP {status}"):
         client.blob_exists(_ref(server), DIGEST)
@@ -101,14 +102,14 @@ def test_the_real_registry_tells_a_blob_and_its_size(registry: Registry) -> None
 # -- mount -----------------------------------------------------------------------------------
 
 
-def test_a_mount_from_another_registry_is_declined_without_a_request(hostile) -> None:
+def test_a_mount_from_another_registry_is_declined_without_a_request(hostile: Hostile) -> None:
     server, client = hostile(lambda r: answer(201))
     other = Reference(f"localhost:{server.port}", "x/base")
     assert not client.mount_blob(_ref(server), DIGEST, other)
     assert _sent(server) == []
 
 
-def test_a_mount_names_the_digest_and_the_source(hostile) -> None:
+def test_a_mount_names_the_digest_and_the_source(hostile: Hostile) -> None:
     server, client = hostile(lambda r: answer(201) if r.method == "POST" else None)
     assert client.mount_blob(_ref(server), DIGEST, _ref(server, "x/base"))
     (post,) = _sent(server)
@@ -128,7 +129,9 @@ def test_a_mount_names_the_digest_and_the_source(hostile) -> None:
         ("http://example.invalid/v2/x/app/blobs/uploads/s1", None),  # refused: still declined
     ],
 )
-def test_a_declined_mount_cancels_the_session_it_opened(hostile, location: str | None, deleted: str | None) -> None:
+def test_a_declined_mount_cancels_the_session_it_opened(
+    hostile: Hostile, location: str | None, deleted: str | None
+) -> None:
     def respond(request: Request) -> Answer | None:
         if request.method == "POST":
             return answer(202, headers={"Location": location} if location else {})
@@ -140,7 +143,7 @@ def test_a_declined_mount_cancels_the_session_it_opened(hostile, location: str |
 
 
 @pytest.mark.parametrize("status", [200, 204, 403, 409])
-def test_any_other_mount_answer_is_an_error(hostile, status: int) -> None:
+def test_any_other_mount_answer_is_an_error(hostile: Hostile, status: int) -> None:
     server, client = hostile(lambda r: answer(status, headers={"Location": "/v2/x/app/blobs/uploads/s"}))
     with pytest.raises(RegistryError, match=rf"mount of blob {DIGEST} from x/base: HTTP {status}"):
         client.mount_blob(_ref(server), DIGEST, _ref(server, "x/base"))
@@ -177,7 +180,9 @@ class _Uploads:
         if request.method == "PATCH":
             self.patches += 1
             gone = self.patches == self.lost_after
-            return answer(self.patch, headers={} if gone else {"Location": f"/up/{self.patches}?s={self.patches}"})
+            return answer(
+                self.patch, headers={} if gone else {"Location": f"/up/{self.patches}?s={self.patches}"}
+            )
         return answer(self.put) if request.method == "PUT" else None
 
 
@@ -194,18 +199,22 @@ def _opened(location: str) -> bytes:
     ],
 )
 def test_a_monolithic_upload_puts_the_bytes_at_the_location_with_the_digest(
-    hostile, location: str, put: str
+    hostile: Hostile, location: str, put: str
 ) -> None:
     server, client = hostile(_Uploads(_opened(location)))
     # a stream longer than the size: exactly `size` bytes go
     client.upload_blob(_ref(server), io.BytesIO(DATA + b"more"), DIGEST, len(DATA))
     post, done = _sent(server)
-    assert (post.method, post.path, post.headers["content-length"]) == ("POST", "/v2/x/app/blobs/uploads/", "0")
+    assert (post.method, post.path, post.headers["content-length"]) == (
+        "POST",
+        "/v2/x/app/blobs/uploads/",
+        "0",
+    )
     assert (done.method, done.path, done.body) == ("PUT", put, DATA)
     assert done.headers["content-type"] == "application/octet-stream"
 
 
-def test_an_absolute_location_is_followed(hostile) -> None:
+def test_an_absolute_location_is_followed(hostile: Hostile) -> None:
     uploads = _Uploads(b"")
     server, client = hostile(uploads)
     uploads.start = _opened(server.url("/abs/s?k=v"))
@@ -218,10 +227,10 @@ def test_an_absolute_location_is_followed(hostile) -> None:
     ]
 
 
-def test_a_chunked_upload_sends_each_range_then_an_empty_put(hostile) -> None:
+def test_a_chunked_upload_sends_each_range_then_an_empty_put(hostile: Hostile) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     client.upload_blob(_ref(server), io.BytesIO(DATA), DIGEST, len(DATA), chunk_size=3)
-    post, *patches, done = _sent(server)
+    _post, *patches, done = _sent(server)
     assert [(p.path, p.headers["content-range"], p.headers["content-length"], p.body) for p in patches] == [
         ("/up/0", "0-2", "3", b"sev"),
         ("/up/1?s=1", "3-5", "3", b"en "),
@@ -237,14 +246,16 @@ def test_a_chunked_upload_sends_each_range_then_an_empty_put(hostile) -> None:
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 5])
-def test_an_empty_blob_is_one_empty_put(hostile, chunk_size: int | None) -> None:
+def test_an_empty_blob_is_one_empty_put(hostile: Hostile, chunk_size: int | None) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     empty = digest_of(b"")
     client.upload_blob(_ref(server), io.BytesIO(b""), empty, 0, chunk_size=chunk_size)
-    assert [(r.method, r.headers.get("content-length"), r.body) for r in _sent(server)][1:] == [("PUT", "0", b"")]
+    assert [(r.method, r.headers.get("content-length"), r.body) for r in _sent(server)][1:] == [
+        ("PUT", "0", b"")
+    ]
 
 
-def test_a_sha512_blob_is_hashed_with_sha512(hostile) -> None:
+def test_a_sha512_blob_is_hashed_with_sha512(hostile: Hostile) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     digest = "sha512:" + hashlib.sha512(DATA).hexdigest()
     client.upload_blob(_ref(server), io.BytesIO(DATA), digest, len(DATA), chunk_size=4)
@@ -253,17 +264,19 @@ def test_a_sha512_blob_is_hashed_with_sha512(hostile) -> None:
 
 
 @pytest.mark.parametrize("chunk_size", [0, -1])
-def test_a_chunk_size_must_be_positive(hostile, chunk_size: int) -> None:
-    server, client = hostile(_Uploads(_opened("/up/0")))
+def test_a_chunk_size_must_be_positive(hostile: Hostile, chunk_size: int) -> None:
+    # a PATCH is refused: a client that sent one (never ending, for 0) fails at once
+    server, client = hostile(_Uploads(_opened("/up/0"), patch=400))
     with pytest.raises(ValueError, match="chunk_size must be positive"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), DIGEST, len(DATA), chunk_size=chunk_size)
     assert not [r for r in _sent(server) if r.method in ("PATCH", "PUT")]
 
 
 @pytest.mark.parametrize(
-    "start", [answer(201, headers={"Location": "/up/0"}), answer(202), answer(200, headers={"Location": "/u"})]
+    "start",
+    [answer(201, headers={"Location": "/up/0"}), answer(202), answer(200, headers={"Location": "/u"})],
 )
-def test_an_upload_the_registry_does_not_open_is_an_error(hostile, start: bytes) -> None:
+def test_an_upload_the_registry_does_not_open_is_an_error(hostile: Hostile, start: bytes) -> None:
     server, client = hostile(_Uploads(start))
     with pytest.raises(RegistryError, match="x/app: starting a blob upload: HTTP 20"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), DIGEST, len(DATA))
@@ -272,7 +285,7 @@ def test_an_upload_the_registry_does_not_open_is_an_error(hostile, start: bytes)
 
 @pytest.mark.parametrize(("patch", "lost_after", "where"), [(204, -1, 0), (200, -1, 0), (202, 2, 3)])
 def test_a_chunk_the_registry_does_not_take_is_an_error_naming_its_offset(
-    hostile, patch: int, lost_after: int, where: int
+    hostile: Hostile, patch: int, lost_after: int, where: int
 ) -> None:
     server, client = hostile(_Uploads(_opened("/up/0"), patch=patch, lost_after=lost_after))
     with pytest.raises(RegistryError, match=rf"uploading blob {DIGEST} at byte {where}: HTTP {patch}"):
@@ -281,7 +294,7 @@ def test_a_chunk_the_registry_does_not_take_is_an_error_naming_its_offset(
 
 
 @pytest.mark.parametrize("status", [200, 202, 204])
-def test_a_closing_put_not_answered_201_is_an_error(hostile, status: int) -> None:
+def test_a_closing_put_not_answered_201_is_an_error(hostile: Hostile, status: int) -> None:
     server, client = hostile(_Uploads(_opened("/up/0"), put=status))
     with pytest.raises(RegistryError, match=rf"uploading blob {DIGEST}: HTTP {status}"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), DIGEST, len(DATA))
@@ -289,21 +302,21 @@ def test_a_closing_put_not_answered_201_is_an_error(hostile, status: int) -> Non
 
 @pytest.mark.parametrize(("chunk_size", "missing"), [(None, 2), (3, 1)])  # chunks: "sev", "en" of 3
 def test_a_short_stream_is_an_error_naming_the_bytes_missing(
-    hostile, chunk_size: int | None, missing: int
+    hostile: Hostile, chunk_size: int | None, missing: int
 ) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     with pytest.raises(DownloadError, match=rf"x/app@{DIGEST}: the stream ended {missing} bytes early"):
         client.upload_blob(_ref(server), io.BytesIO(DATA[:5]), DIGEST, len(DATA), chunk_size=chunk_size)
 
 
-def test_wrong_bytes_a_registry_accepts_are_still_an_error(hostile) -> None:
+def test_wrong_bytes_a_registry_accepts_are_still_an_error(hostile: Hostile) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     wrong = digest_of(b"another")
     with pytest.raises(RegistryError, match=rf"has digest {DIGEST}, the registry accepted it as {wrong}"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), wrong, len(DATA))
 
 
-def test_wrong_bytes_in_chunks_are_never_stored(hostile) -> None:
+def test_wrong_bytes_in_chunks_are_never_stored(hostile: Hostile) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
     wrong = digest_of(b"another")
     with pytest.raises(RegistryError, match=rf"x/app@{wrong}: the stream has digest {DIGEST}; not stored"):
@@ -365,22 +378,26 @@ def _manifests(status: int = 201, stored: str | None = None) -> Respond:
 
 
 @pytest.mark.parametrize("size", [MAX - 1, MAX])
-def test_a_manifest_of_up_to_4_mib_is_put_under_the_tag(hostile, size: int) -> None:
+def test_a_manifest_of_up_to_4_mib_is_put_under_the_tag(hostile: Hostile, size: int) -> None:
     server, client = hostile(_manifests())
     data = b"{" + b" " * (size - 2) + b"}"
     assert client.put_manifest(_ref(server), data, mt.OCI_MANIFEST) == digest_of(data)
     (put,) = _sent(server)
-    assert (put.path, put.headers["content-type"], put.body) == ("/v2/x/app/manifests/v1", mt.OCI_MANIFEST, data)
+    assert (put.path, put.headers["content-type"], put.body) == (
+        "/v2/x/app/manifests/v1",
+        mt.OCI_MANIFEST,
+        data,
+    )
 
 
-def test_a_manifest_over_4_mib_is_refused_before_a_request(hostile) -> None:
+def test_a_manifest_over_4_mib_is_refused_before_a_request(hostile: Hostile) -> None:
     server, client = hostile(_manifests())
     with pytest.raises(RegistryError, match=rf"the manifest is {MAX + 1} bytes, over the 4 MiB"):
         client.put_manifest(_ref(server), b" " * (MAX + 1), mt.OCI_MANIFEST)
     assert _sent(server) == []
 
 
-def test_a_manifest_goes_by_its_own_digest_only(hostile) -> None:
+def test_a_manifest_goes_by_its_own_digest_only(hostile: Hostile) -> None:
     server, client = hostile(_manifests())
     data = b'{"a": 1}'
     by_digest = parse_reference(f"{server.host}/x/app@{digest_of(data)}")
@@ -392,12 +409,14 @@ def test_a_manifest_goes_by_its_own_digest_only(hostile) -> None:
 
 
 @pytest.mark.parametrize("stored", ["", None])
-def test_a_registry_silent_or_right_about_the_digest_is_believed(hostile, stored: str | None) -> None:
+def test_a_registry_silent_or_right_about_the_digest_is_believed(
+    hostile: Hostile, stored: str | None
+) -> None:
     server, client = hostile(_manifests(stored=stored))
     assert client.put_manifest(_ref(server), b"{}", mt.OCI_MANIFEST) == digest_of(b"{}")
 
 
-def test_a_registry_that_stores_another_digest_is_an_error(hostile) -> None:
+def test_a_registry_that_stores_another_digest_is_an_error(hostile: Hostile) -> None:
     stored = "sha256:" + "e" * 64 + "X" * 100
     server, client = hostile(_manifests(stored=stored))
     with pytest.raises(RegistryError) as raised:
@@ -407,7 +426,7 @@ def test_a_registry_that_stores_another_digest_is_an_error(hostile) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 202, 400])
-def test_a_manifest_put_not_answered_201_is_an_error(hostile, status: int) -> None:
+def test_a_manifest_put_not_answered_201_is_an_error(hostile: Hostile, status: int) -> None:
     server, client = hostile(_manifests(status))
     with pytest.raises(RegistryError, match=rf"x/app: manifest v1: HTTP {status}"):
         client.put_manifest(_ref(server), b"{}", mt.OCI_MANIFEST)

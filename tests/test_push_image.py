@@ -41,7 +41,12 @@ def _image(path: Path, blobs: list[bytes], arch: str = "amd64") -> Image:
     layers = [Descriptor(mt.OCI_LAYER_GZIP, writer.write_blob(b), len(b)).to_json() for b in blobs]
     rootfs = {"type": "layers", "diff_ids": [digest_of(b) for b in blobs]}
     config = writer.write_json({"architecture": arch, "os": "linux", "rootfs": rootfs}, mt.OCI_CONFIG)
-    manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config.to_json(), "layers": layers}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": config.to_json(),
+        "layers": layers,
+    }
     writer.add(writer.write_json(manifest, mt.OCI_MANIFEST), "v1")
     return cnbkit.open_layout(path, tag="v1", platform=cnbkit.parse_platform(f"linux/{arch}"))
 
@@ -79,7 +84,9 @@ class _Recorder:
         self.closed += 1
 
 
-def test_a_push_uploads_once_then_finds_then_mounts_what_it_remembers(registry: Registry, tmp_path: Path) -> None:
+def test_a_push_uploads_once_then_finds_then_mounts_what_it_remembers(
+    registry: Registry, tmp_path: Path
+) -> None:
     image = _image(tmp_path / "L", [A, B, A])  # A twice: sent once
     cfg = image.manifest.config.digest
     client, cache = RegistryClient(), Cache(tmp_path / "cache")
@@ -129,7 +136,9 @@ def test_a_remembered_repository_that_cannot_lend_the_blob_is_not_asked(
     assert _mounts(registry, mark) == []
 
 
-def test_layers_from_a_registry_image_are_mounted_from_their_repository(registry: Registry, tmp_path: Path) -> None:
+def test_layers_from_a_registry_image_are_mounted_from_their_repository(
+    registry: Registry, tmp_path: Path
+) -> None:
     client = RegistryClient()
     source = registry.unique_repo("img")
     push_image(client, _image(tmp_path / "L", [A, B]), parse_reference(registry.ref(source, "v1")))
@@ -138,7 +147,10 @@ def test_layers_from_a_registry_image_are_mounted_from_their_repository(registry
     mark = registry.mark()
     result = push_image(client, pulled, parse_reference(registry.ref(registry.unique_repo("img"), "v1")))
     # the config has no origin to mount from (and no cache says where it went): it is sent
-    assert (result.mounted, result.uploaded) == ([digest_of(A), digest_of(B)], [pulled.manifest.config.digest])
+    assert (result.mounted, result.uploaded) == (
+        [digest_of(A), digest_of(B)],
+        [pulled.manifest.config.digest],
+    )
     assert _mounts(registry, mark) == [source, source]
     same = push_image(client, pulled, parse_reference(registry.ref(source, "v2")))
     assert same.summary() == "0 blobs uploaded, 0 mounted, 3 already there"
@@ -161,7 +173,9 @@ def test_a_blob_up_to_the_bound_goes_whole_and_past_it_in_chunks_with_progress(
         assert sum(progress.updates) == 336 and progress.closed == 2
 
 
-def test_the_default_bound_is_32_mib_and_chunks_are_32_mib(hostile_uploads: HostileServer, tmp_path: Path) -> None:
+def test_the_default_bound_is_32_mib_and_chunks_are_32_mib(
+    hostile_uploads: HostileServer, tmp_path: Path
+) -> None:
     assert MONOLITHIC_MAX == CHUNK_SIZE == 32 * 1024 * 1024
     big = bytes(MONOLITHIC_MAX)
     image = _image(tmp_path / "L", [big, big + b"1"])
@@ -182,17 +196,26 @@ def test_a_digest_target_is_refused_before_any_request(registry: Registry, tmp_p
     assert registry.count(since=mark) == 0
 
 
-def test_an_index_puts_each_image_by_digest_then_itself_under_the_tag(registry: Registry, tmp_path: Path) -> None:
+def test_an_index_puts_each_image_by_digest_then_itself_under_the_tag(
+    registry: Registry, tmp_path: Path
+) -> None:
     images = [_image(tmp_path / arch, [A, arch.encode()], arch) for arch in ("amd64", "arm64")]
     index = cnbkit.ImageIndex("two", images)
     repo = registry.unique_repo("multi")
     mark = registry.mark()
     result = push_image(RegistryClient(), index, parse_reference(f"{registry.host}/{repo}"))
     assert (result.reference, result.digest) == (f"{registry.host}/{repo}:latest", index.digest)
-    puts = [e.path.rsplit("/", 1)[1] for e in registry.log_requests("PUT", rf"/v2/{repo}/manifests/.+", since=mark)]
+    puts = [
+        e.path.rsplit("/", 1)[1]
+        for e in registry.log_requests("PUT", rf"/v2/{repo}/manifests/.+", since=mark)
+    ]
     assert puts == [images[0].digest, images[1].digest, "latest"]
     # A once for both; each image's own layer and config
-    assert result.uploaded.count(digest_of(A)) == 1 and len(result.uploaded) == 5 and _uploads(registry, mark) == 5
+    assert (
+        result.uploaded.count(digest_of(A)) == 1
+        and len(result.uploaded) == 5
+        and _uploads(registry, mark) == 5
+    )
 
 
 # -- a registry whose first source refuses the mount -------------------------------------------
@@ -217,12 +240,18 @@ def hostile_uploads() -> Iterator[HostileServer]:
     server.close()
 
 
-def test_a_source_that_refuses_is_passed_over_for_the_next(hostile_uploads: HostileServer, tmp_path: Path) -> None:
+def test_a_source_that_refuses_is_passed_over_for_the_next(
+    hostile_uploads: HostileServer, tmp_path: Path
+) -> None:
     server = hostile_uploads
     client, cache = RegistryClient(), Cache(tmp_path / "cache")
     layout = _image(tmp_path / "L", [A])
     origin = RegistryImage(
-        parse_reference(f"{server.host}/x/denied:v1"), layout.manifest, layout.config, cache=cache, client=lambda: client
+        parse_reference(f"{server.host}/x/denied:v1"),
+        layout.manifest,
+        layout.config,
+        cache=cache,
+        client=lambda: client,
     )
     for digest in (digest_of(A), layout.manifest.config.digest):
         cache.remember(PushedBlob(f"{server.host}:{digest}", digest=digest, repository="x/lender"))
