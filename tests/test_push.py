@@ -274,7 +274,12 @@ def test_a_chunk_size_must_be_positive(hostile: Hostile, chunk_size: int) -> Non
 
 @pytest.mark.parametrize(
     "start",
-    [answer(201, headers={"Location": "/up/0"}), answer(202), answer(200, headers={"Location": "/u"})],
+    [
+        answer(201, headers={"Location": "/up/0"}),
+        answer(202),
+        answer(200, headers={"Location": "/u"}),
+        answer(204, headers={"Location": "/u"}),
+    ],
 )
 def test_an_upload_the_registry_does_not_open_is_an_error(hostile: Hostile, start: bytes) -> None:
     server, client = hostile(_Uploads(start))
