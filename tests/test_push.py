@@ -28,6 +28,8 @@ from tests.services.registry import Registry
 JSON = {"Content-Type": "application/json"}
 DATA = b"seven b"  # 7 bytes: chunks of 3 are 3, 3 and 1
 DIGEST = digest_of(DATA)
+# Wrong digests on either side of any other: a check that compares with < or > misses one.
+LOW, HIGH = "sha256:" + "0" * 64, "sha256:" + "f" * 64
 Respond = Callable[[Request], Answer | None]
 Hostile = Callable[[Respond], tuple[HostileServer, RegistryClient]]
 
@@ -314,16 +316,16 @@ def test_a_short_stream_is_an_error_naming_the_bytes_missing(
         client.upload_blob(_ref(server), io.BytesIO(DATA[:5]), DIGEST, len(DATA), chunk_size=chunk_size)
 
 
-def test_wrong_bytes_a_registry_accepts_are_still_an_error(hostile: Hostile) -> None:
+@pytest.mark.parametrize("wrong", [LOW, HIGH])
+def test_wrong_bytes_a_registry_accepts_are_still_an_error(hostile: Hostile, wrong: str) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
-    wrong = digest_of(b"another")
     with pytest.raises(RegistryError, match=rf"has digest {DIGEST}, the registry accepted it as {wrong}"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), wrong, len(DATA))
 
 
-def test_wrong_bytes_in_chunks_are_never_stored(hostile: Hostile) -> None:
+@pytest.mark.parametrize("wrong", [LOW, HIGH])
+def test_wrong_bytes_in_chunks_are_never_stored(hostile: Hostile, wrong: str) -> None:
     server, client = hostile(_Uploads(_opened("/up/0")))
-    wrong = digest_of(b"another")
     with pytest.raises(RegistryError, match=rf"x/app@{wrong}: the stream has digest {DIGEST}; not stored"):
         client.upload_blob(_ref(server), io.BytesIO(DATA), wrong, len(DATA), chunk_size=3)
     assert [r.method for r in _sent(server)] == ["POST", "PATCH", "PATCH", "PATCH"]
@@ -402,12 +404,13 @@ def test_a_manifest_over_4_mib_is_refused_before_a_request(hostile: Hostile) -> 
     assert _sent(server) == []
 
 
-def test_a_manifest_goes_by_its_own_digest_only(hostile: Hostile) -> None:
+@pytest.mark.parametrize("wrong", [LOW, HIGH])
+def test_a_manifest_goes_by_its_own_digest_only(hostile: Hostile, wrong: str) -> None:
     server, client = hostile(_manifests())
     data = b'{"a": 1}'
     by_digest = parse_reference(f"{server.host}/x/app@{digest_of(data)}")
     assert client.put_manifest(by_digest, data, mt.OCI_MANIFEST) == digest_of(data)
-    other = parse_reference(f"{server.host}/x/app@{digest_of(b'other')}")
+    other = parse_reference(f"{server.host}/x/app@{wrong}")
     with pytest.raises(RegistryError, match=r"the manifest's digest is sha256:\w+, not the reference's"):
         client.put_manifest(other, data, mt.OCI_MANIFEST)
     assert [r.path for r in _sent(server)] == [f"/v2/x/app/manifests/{digest_of(data)}"]
@@ -421,8 +424,9 @@ def test_a_registry_silent_or_right_about_the_digest_is_believed(
     assert client.put_manifest(_ref(server), b"{}", mt.OCI_MANIFEST) == digest_of(b"{}")
 
 
-def test_a_registry_that_stores_another_digest_is_an_error(hostile: Hostile) -> None:
-    stored = "sha256:" + "e" * 64 + "X" * 100
+@pytest.mark.parametrize("wrong", [LOW, HIGH])
+def test_a_registry_that_stores_another_digest_is_an_error(hostile: Hostile, wrong: str) -> None:
+    stored = wrong + "X" * 100
     server, client = hostile(_manifests(stored=stored))
     with pytest.raises(RegistryError) as raised:
         client.put_manifest(_ref(server), b"{}", mt.OCI_MANIFEST)

@@ -9,8 +9,9 @@ will not do (a source repository that refuses a mount).
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cnbkit
@@ -26,7 +27,7 @@ from cnbkit.options import Options
 from cnbkit.transport.layout import LayoutWriter
 from cnbkit.transport.registry import RegistryClient, parse_reference
 from cnbkit.transport.registry.image import RegistryImage
-from cnbkit.transport.registry.push_image import CHUNK_SIZE, MONOLITHIC_MAX, push_image
+from cnbkit.transport.registry.push_image import CHUNK_SIZE, MONOLITHIC_MAX, _Counted, push_image
 
 from tests.conftest import digest_of
 from tests.hostile_server import Answer, HostileServer, Request, answer
@@ -118,7 +119,7 @@ def test_a_push_uploads_once_then_finds_then_mounts_what_it_remembers(
     assert bare.summary() == "3 blobs uploaded, 0 mounted, 0 already there" and _mounts(registry, mark) == []
 
 
-@pytest.mark.parametrize("damage", ["no-repository", "other-digest", "same-repository"])
+@pytest.mark.parametrize("damage", ["no-repository", "lower-digest", "higher-digest", "same-repository"])
 def test_a_remembered_repository_that_cannot_lend_the_blob_is_not_asked(
     registry: Registry, tmp_path: Path, damage: str
 ) -> None:
@@ -127,8 +128,11 @@ def test_a_remembered_repository_that_cannot_lend_the_blob_is_not_asked(
     holder, target = registry.unique_repo("img"), registry.unique_repo("img")
     push_image(client, image, parse_reference(registry.ref(holder, "v1")))
     for digest in (digest_of(A), image.manifest.config.digest):
-        repository = {"no-repository": "", "other-digest": holder, "same-repository": target}[damage]
-        recorded = digest_of(b"else") if damage == "other-digest" else digest
+        repository = {"no-repository": "", "same-repository": target}.get(damage, holder)
+        # another digest than the key's, on either side of it
+        recorded = {"lower-digest": "sha256:" + "0" * 64, "higher-digest": "sha256:" + "f" * 64}.get(
+            damage, digest
+        )
         cache.remember(PushedBlob(f"{registry.host}:{digest}", digest=recorded, repository=repository))
     mark = registry.mark()
     result = push_image(client, image, parse_reference(registry.ref(target, "v1")), cache=cache)
@@ -186,6 +190,30 @@ def test_the_default_bound_is_32_mib_and_chunks_are_32_mib(
     assert whole == [("POST", 0), ("PUT", MONOLITHIC_MAX)]
     assert chunked == [("POST", 0), ("PATCH", CHUNK_SIZE), ("PATCH", 1), ("PUT", 0)]
     assert [method for method, _ in config] == ["POST", "PUT"]
+
+
+def test_layers_from_another_registry_stream_across_and_stay_in_the_cache(
+    registry: Registry, registry_factory: Callable[..., Registry], tmp_path: Path
+) -> None:
+    other = registry_factory(name="registry-push-target")
+    source = registry.unique_repo("img")
+    push_image(RegistryClient(), _image(tmp_path / "L", [A, B]), parse_reference(registry.ref(source, "v1")))
+    context = new_context(Options.build(cache_dir=tmp_path / "cache", quiet=True))
+    pulled = context.registry_image(registry.ref(source, "v1"))
+    assert all(pulled.cached_blob(layer.descriptor) is None for layer in pulled.layers())
+    mark = other.mark()
+    result = push_image(RegistryClient(), pulled, parse_reference(other.ref("copied", "v1")))
+    assert result.summary() == "3 blobs uploaded, 0 mounted, 0 already there"
+    assert _mounts(other, mark) == []  # never asked to mount from another registry
+    # each layer was read to its end as it went across: the download is kept
+    assert all(pulled.cached_blob(layer.descriptor) is not None for layer in pulled.layers())
+
+
+def test_a_counted_stream_reads_to_the_end_by_default_and_tells_each_read() -> None:
+    progress = _Recorder()
+    counted = _Counted(io.BytesIO(b"abcdef"), progress)
+    assert (counted.read(2), counted.read(), counted.read()) == (b"ab", b"cdef", b"")
+    assert progress.updates == [2, 4, 0]
 
 
 def test_a_digest_target_is_refused_before_any_request(registry: Registry, tmp_path: Path) -> None:
@@ -259,3 +287,25 @@ def test_a_source_that_refuses_is_passed_over_for_the_next(
     assert result.summary() == "0 blobs uploaded, 2 mounted, 0 already there"
     mounts = [re.search(r"from=([^&]+)", r.path).group(1) for r in server.requests if "mount=" in r.path]  # type: ignore[union-attr]
     assert mounts == ["x%2Fdenied", "x%2Flender", "x%2Flender"]  # the config: the cache's only
+
+
+def test_a_layer_a_registry_sends_past_its_size_fails_the_push(registry: Registry, tmp_path: Path) -> None:
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}")
+        # no Content-Length: the body ends when the connection does, 4 bytes past the layer
+        return (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + A + b"more", 0)
+
+    source = HostileServer(respond)
+    try:
+        client, cache = RegistryClient(), Cache(tmp_path / "cache")
+        layout = _image(tmp_path / "L", [A])
+        ref = parse_reference(f"{source.host}/x/src:v1")
+        image = RegistryImage(ref, layout.manifest, layout.config, cache=cache, client=lambda: client)
+        repo = registry.unique_repo("img")
+        mark = registry.mark()
+        with pytest.raises(cnbkit.CnbkitError, match="sent more than the 320 bytes the manifest gives"):
+            push_image(client, image, parse_reference(registry.ref(repo, "v1")))
+        assert registry.count("PUT", rf"/v2/{repo}/manifests/.*", since=mark) == 0
+    finally:
+        source.close()
