@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 BASE = "[build]\nimage = 'b'\n[[run.images]]\nimage = 'r'\n"
-AVAILABLE = [("a", "1"), ("b", "3"), ("b", "2"), ("c", "1"), ("b", "10")]
+AVAILABLE = [("a", "1"), ("b", "3"), ("b", "2"), ("c", "1"), ("b", "10"), ("d", "2"), ("d", "1")]
 
 
 def _config(text: str) -> BuilderConfig:
@@ -47,6 +47,10 @@ def test_an_omitted_version_is_the_only_one_on_the_builder() -> None:
         (
             ModuleRef("b"),
             "W: unable to resolve version: multiple versions of 'b' - must specify an explicit version",
+        ),
+        (
+            ModuleRef("d"),
+            "W: unable to resolve version: multiple versions of 'd' - must specify an explicit version",
         ),
         (
             ModuleRef("b", "4"),

@@ -131,10 +131,11 @@ def test_a_lock_held_elsewhere_is_waited_for_with_one_notice(tmp_path: Path) -> 
     waiter = threading.Thread(
         target=lambda: got.append(
             cache.acquire("https://u:secret@example.invalid/x", "downloading x", notices.append)
-        )
+        ),
+        daemon=True,  # a failing test must not wait for it at exit
     )
     waiter.start()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 30
     while not notices and time.monotonic() < deadline:
         time.sleep(0.01)
     assert notices == ["waiting for another cnbkit process that is downloading x"]
@@ -145,7 +146,7 @@ def test_a_lock_held_elsewhere_is_waited_for_with_one_notice(tmp_path: Path) -> 
     # Held by the waiter now; one without a notice callback waits silently.
     silent: list[object] = []
     other = threading.Thread(
-        target=lambda: silent.append(cache.acquire("https://u:secret@example.invalid/x", "x"))
+        target=lambda: silent.append(cache.acquire("https://u:secret@example.invalid/x", "x")), daemon=True
     )
     other.start()
     time.sleep(0.05)

@@ -7,8 +7,10 @@ here (benchmarks/mutation.py); the CLI's view is in tests/test_cache.py and test
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import types
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from cnbkit.cache import upkeep
 from cnbkit.cache.records import FileStamp, LayerGzip, RegistryEndpoint, TagDigest, UrlAnswer
 
 from tests.conftest import digest_of
+from tests.test_disk import _TMPFS, in_namespace
 
 NOW = 2_000_000_000  # seconds: the fixed clock of prune
 DAY = 86400
@@ -194,8 +197,8 @@ def test_prune_looks_only_at_the_caches_own_blob_names(cache: Cache, tmp_path: P
     sha512 = _file(cache.root / "blobs" / "sha512" / ("b" * 128))
     for path in (*foreign, sha512):
         _aged(path, 90 * DAY)
-    _file(tmp_path / "elsewhere" / ("c" * 64))
-    _aged(tmp_path / "elsewhere" / ("c" * 64), 90 * DAY)
+    _file(tmp_path / "elsewhere" / ("c" * 128))
+    _aged(tmp_path / "elsewhere" / ("c" * 128), 90 * DAY)
     assert sorted(upkeep.prune(cache)) == sorted([str(real), str(sha512)])
     assert all(p.exists() for p in foreign)
     # A layout folder (or an algorithm's) that is a link is not followed.
@@ -205,7 +208,7 @@ def test_prune_looks_only_at_the_caches_own_blob_names(cache: Cache, tmp_path: P
     _aged(_file(tmp_path / "other-tmp" / "1-ab.part"), 7200)
     os.symlink(tmp_path / "other-tmp", cache.root / "tmp")
     assert upkeep.prune(cache) == []
-    assert (tmp_path / "elsewhere" / ("c" * 64)).exists() and (tmp_path / "other-tmp" / "1-ab.part").exists()
+    assert (tmp_path / "elsewhere" / ("c" * 128)).exists() and (tmp_path / "other-tmp" / "1-ab.part").exists()
 
 
 # -- clear ---------------------------------------------------------------------------------
@@ -260,3 +263,21 @@ def test_clear_keeps_what_is_not_the_caches_and_the_folders_holding_it(cache: Ca
 
 def test_removing_what_is_already_gone_is_no_error(tmp_path: Path) -> None:
     assert upkeep._remove(tmp_path / "gone") == str(tmp_path / "gone")
+
+
+def test_an_entry_that_cannot_be_removed_does_not_stop_the_rest(cache: Cache, tmp_path: Path) -> None:
+    # A lifecycle folder holding a busy mount point (rmdir fails: EBUSY): clear removes what it
+    # can there and goes on with the rest. The mount exists only in the subprocess's namespace.
+    blob = _blob(cache, b"x")
+    lifecycle = cache.root / "lifecycles" / f"{'a' * 64}-unix"
+    busy = lifecycle / "busy"
+    busy.mkdir(parents=True)
+    _file(lifecycle / "layer.tar")
+    code = (
+        "import json, sys; from cnbkit import Cache; from cnbkit.cache import upkeep\n"
+        "print(json.dumps(upkeep.clear(Cache(sys.argv[1]))))"
+    )
+    done = in_namespace(_TMPFS, "1m", str(busy), sys.executable, "-c", code, str(cache.root))
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)) == sorted([str(blob), str(lifecycle)])
+    assert not blob.exists() and not (lifecycle / "layer.tar").exists()
