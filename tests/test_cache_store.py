@@ -259,8 +259,13 @@ def test_a_local_files_digest_is_remembered_until_it_changes(tmp_path: Path) -> 
     st = local.stat()
     assert stamp is not None and stamp.size == 3
     assert stamp.stamp == f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
-    # Any change to its stat (here only the mtime, same size) and it is read again.
+    # Any change to its stat (here only the mtime, same size) and it is read again: a newer
+    # mtime, or an older one (an older copy put back with its times, `cp -p`).
     os.utime(local, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert remembered_digest(cache, local) is None
+    remember_digest(cache, local, digest_of(b"one"), 3)
+    assert remembered_digest(cache, local) == digest_of(b"one")
+    os.utime(local, ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))
     assert remembered_digest(cache, local) is None
     local.unlink()
     assert remembered_digest(cache, local) is None  # gone: a miss, not an OSError
