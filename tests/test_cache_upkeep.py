@@ -151,16 +151,22 @@ def test_prune_removes_records_that_are_damaged_or_lost_their_blob(cache: Cache)
 
 
 def test_prune_removes_unnamed_blobs_unused_for_the_days_given(cache: Cache) -> None:
-    blobs = {name: _blob(cache, name.encode()) for name in ("old", "day30", "read", "modified", "named")}
+    blobs = {
+        name: _blob(cache, name.encode())
+        for name in ("old", "read30", "modified30", "read", "modified", "named")
+    }
     _aged(blobs["old"], 30 * DAY + 1)
-    _aged(blobs["day30"], 30 * DAY)
+    _aged(blobs["read30"], 30 * DAY + 1, atime=30 * DAY)  # each time exactly at the bound: kept
+    _aged(blobs["modified30"], 30 * DAY, atime=30 * DAY + 1)
     _aged(blobs["read"], 90 * DAY, atime=5)  # read recently
     _aged(blobs["modified"], 5, atime=90 * DAY)
     _aged(blobs["named"], 90 * DAY)
     cache.remember(TagDigest("docker://r/a:1", digest=digest_of(b"named"), size=5))
     assert upkeep.prune(cache) == [str(blobs["old"])]  # 30 days by default
     assert upkeep.prune(cache, older_than_days=30) == []
-    assert upkeep.prune(cache, older_than_days=29.5) == [str(blobs["day30"])]
+    assert sorted(upkeep.prune(cache, older_than_days=29.5)) == sorted(
+        [str(blobs["read30"]), str(blobs["modified30"])]
+    )
     assert all(blobs[name].exists() for name in ("read", "modified", "named"))
     assert sorted(upkeep.prune(cache, older_than_days=0)) == sorted(
         [str(blobs["read"]), str(blobs["modified"])]
