@@ -76,6 +76,8 @@ def test_listing_names_each_blob_by_its_urls_or_layer(cache: Cache) -> None:
     damaged.write_text("{")
     _file(beside(damaged), b"{")  # a record being written: not read
     _file(cache.root / "records" / "notes.json")  # not cnbkit's
+    _file(cache.root / "blobs" / "thumbnails" / "a.png")  # not cnbkit's: never listed as a blob
+    _file(cache.root / "blobs" / "sha256" / "notes")
 
     listed = upkeep.listing(cache)
     assert listed["root"] == str(cache.root)
