@@ -83,6 +83,7 @@ def test_listing_names_each_blob_by_its_urls_or_layer(cache: Cache) -> None:
     assert listed["root"] == str(cache.root)
     blobs = {blob["digest"]: blob for blob in listed["blobs"]}
     assert [blob["digest"] for blob in listed["blobs"]] == sorted(blobs)
+    assert sorted(blobs) == sorted(digest.values())
     redacted = {"https://example.invalid/b.tgz": urls[0], "https://example.invalid/a.tgz?token=***": urls[1]}
     assert [redacted[url] for url in blobs[digest["shared"]]["urls"]] == in_file_order
     assert blobs[digest["shared"]] == {
