@@ -245,6 +245,7 @@ def test_clear_keeps_what_is_not_the_caches_and_the_folders_holding_it(cache: Ca
     _blob(cache, b"x")
     _file(cache.root / "blobs" / "sha256" / "notes")
     _file(cache.root / "records" / "notes.json")
+    (cache.root / "records" / "sha256").mkdir()  # another tool's (empty) folder: kept
     _file(tmp_path / "elsewhere" / f"{'a' * 64}.lock")
     os.symlink(tmp_path / "elsewhere", cache.root / "locks")
     (tmp_path / "empty").mkdir()
@@ -264,6 +265,7 @@ def test_clear_keeps_what_is_not_the_caches_and_the_folders_holding_it(cache: Ca
         "locks",
         "records",
         "records/notes.json",
+        "records/sha256",
         "stamps",
     ]
     assert (tmp_path / "tmpdir" / "keep").exists() and (tmp_path / "elsewhere" / f"{'a' * 64}.lock").exists()
