@@ -122,13 +122,27 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_registry_lies.py",
         "tests/test_image_hook.py",
     ),
+<<<<<<< HEAD
     "transport/registry/push.py": ("tests/test_push.py",),
     "transport/registry/push_image.py": ("tests/test_push_image.py",),
     "cache/store.py": ("tests/test_cache.py", "tests/test_disk.py"),
+=======
+    "transport/registry/push.py": (
+        "tests/test_registry_client.py",
+        "tests/test_builder_push.py",
+        "tests/test_redirect_credentials.py",
+    ),
+    "transport/registry/push_image.py": ("tests/test_builder_push.py", "tests/test_image_index_export.py"),
+    "cache/store.py": ("tests/test_cache_store.py", "tests/test_cache.py", "tests/test_disk.py"),
+>>>>>>> wt-m5
     "cache/records.py": ("tests/test_cache_records.py", "tests/test_cache.py"),
     "cache/locks.py": ("tests/test_locks.py", "tests/test_cache.py"),
-    "cache/upkeep.py": ("tests/test_cache.py", "tests/test_disk.py"),
-    "cache/stamps.py": ("tests/test_resolve_file.py", "tests/test_cache_records.py"),
+    "cache/upkeep.py": ("tests/test_cache_upkeep.py", "tests/test_cache.py", "tests/test_disk.py"),
+    "cache/stamps.py": (
+        "tests/test_cache_store.py",
+        "tests/test_resolve_file.py",
+        "tests/test_cache_records.py",
+    ),
     "builder/layers.py": ("tests/test_builder_create.py", "tests/test_builder_assemble.py"),
     "builder/labels.py": (
         "tests/test_builder_create.py",
@@ -136,7 +150,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_builder_inspect.py::test_extensions_are_listed_with_their_layers_and_order",
         "tests/test_pack_conformance.py",  # every label against the real pack's (30 s)
     ),
-    "builder/files.py": ("tests/test_builder_create.py", "tests/test_builder_config.py"),
+    "builder/files.py": (
+        "tests/test_builder_files.py",
+        "tests/test_builder_config.py",
+        "tests/test_builder_create.py",
+    ),
     "redact.py": ("tests/test_redact.py", "tests/test_locator.py", "tests/test_long_errors.py"),
 }
 

@@ -87,7 +87,7 @@ def listing(cache: Cache) -> dict[str, Any]:
         elif record is not None and named is not None:
             urls.setdefault(named, []).append(redact(record.key))
     blobs = []
-    for path in sorted((cache.root / "blobs").glob("*/*")):
+    for path in sorted(_own(cache, "blobs")):  # never another tool's files kept under blobs/
         digest = f"{path.parent.name}:{path.name}"
         blob: dict[str, Any] = {"digest": digest, "size": path.stat().st_size, "urls": urls.get(digest, [])}
         if digest in layers:
