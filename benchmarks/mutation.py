@@ -122,19 +122,9 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_registry_lies.py",
         "tests/test_image_hook.py",
     ),
-<<<<<<< HEAD
     "transport/registry/push.py": ("tests/test_push.py",),
     "transport/registry/push_image.py": ("tests/test_push_image.py",),
-    "cache/store.py": ("tests/test_cache.py", "tests/test_disk.py"),
-=======
-    "transport/registry/push.py": (
-        "tests/test_registry_client.py",
-        "tests/test_builder_push.py",
-        "tests/test_redirect_credentials.py",
-    ),
-    "transport/registry/push_image.py": ("tests/test_builder_push.py", "tests/test_image_index_export.py"),
     "cache/store.py": ("tests/test_cache_store.py", "tests/test_cache.py", "tests/test_disk.py"),
->>>>>>> wt-m5
     "cache/records.py": ("tests/test_cache_records.py", "tests/test_cache.py"),
     "cache/locks.py": ("tests/test_locks.py", "tests/test_cache.py"),
     "cache/upkeep.py": ("tests/test_cache_upkeep.py", "tests/test_cache.py", "tests/test_disk.py"),
