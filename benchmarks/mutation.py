@@ -112,11 +112,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "transport/registry/credentials.py": ("tests/test_registry_client.py", "tests/test_hostile_registry.py"),
     "transport/registry/reference.py": ("tests/test_registry_reference.py",),
     "transport/registry/quick.py": ("tests/test_registry_quick.py",),
-    "transport/registry/image.py": (
-        "tests/test_docker_registry.py",
-        "tests/test_registry_lies.py",
-        "tests/test_image_hook.py",
-    ),
+    "transport/registry/image.py": ("tests/test_registry_image.py",),
     "transport/registry/push.py": (
         "tests/test_registry_client.py",
         "tests/test_builder_push.py",
