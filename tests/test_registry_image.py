@@ -246,7 +246,12 @@ def test_offline_says_what_is_not_cached(registry: Registry, cache: Cache) -> No
     with pytest.raises(CacheMissError) as raised:
         offline.open_blob(layer)
     assert str(raised.value) == f"{again.ref}: blob {layer.digest} is not cached (--offline)"
-    assert registry.seen()[-1] == ("GET", f"/v2/org/app/blobs/{sha256(config())}")  # none for the blob
+    online = RegistryImage(again.ref, again.manifest, again.config, cache=cache, client=RegistryClient)
+    assert online.reference == str(again.ref)  # by default, the pinned reference names it
+    stream = online.open_blob(layer)
+    assert stream.read() == LAYER
+    stream.close()
+    assert registry.seen()[-1] == ("GET", f"/v2/org/app/blobs/{sha256(LAYER)}")
 
 
 def test_tag_key() -> None:

@@ -11,6 +11,7 @@ both must accept the same ones, normalised the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -223,6 +224,20 @@ def test_a_colon_before_the_last_slash_is_a_port() -> None:
 def test_what_is_a_registry(raw: str, registry: str, repository: str) -> None:
     ref = parse_reference(raw)
     assert (ref.registry, ref.repository) == (registry, repository)
+
+
+def test_an_upper_case_first_component_is_a_registry_even_beyond_ascii() -> None:
+    # Docker: a first component that lower-casing changes is a registry; the Kelvin sign's
+    # lower case ('k') sorts before it, so only "changed" (not "sorts first") says so
+    assert refusal("\u212a/app").endswith("registry '\u212a' is not a valid host[:port]")
+    assert refusal("Up_per/app").endswith("registry 'Up_per' is not a valid host[:port]")
+
+
+def test_a_reference_cannot_change() -> None:
+    ref = parse_reference("alpine")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.tag = "edge"  # type: ignore[misc]
+    assert {ref: 1}[parse_reference("docker.io/library/alpine")] == 1
 
 
 @pytest.mark.parametrize("registry", ["a..b", "-a.b", "a.b:123456", "a.b:", "[]:1", "a_b.c", "a.b:x"])
