@@ -282,18 +282,37 @@ def test_a_damaged_cache_entry_is_fetched_again(registry: Registry, cache: Cache
 
 def test_the_cache_holds_at_most_the_limit(registry: Registry, cache: Cache) -> None:
     fetcher = _Fetcher(parse_reference(f"{registry.host}/org/app"), cache, RegistryClient, offline=True)
-    for size in (10, 11):
-        data = b"x" * size
-        path = cache.blob_path(sha256(data))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        assert fetcher.cached(sha256(data), 10) == (data if size == 10 else None)
-        assert path.exists()  # over the limit is not trusted, but not removed either
+    for limit in (10, 11):  # an odd limit too: limit | 1 is not limit + 1 there
+        for size in (limit, limit + 1):
+            data = b"x" * size
+            path = cache.blob_path(sha256(data))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            assert fetcher.cached(sha256(data), limit) == (data if size == limit else None)
+            assert path.exists()  # over the limit is not trusted, but not removed either
     wrong = cache.blob_path(sha256(b"y"))
     wrong.write_bytes(b"z")
     assert fetcher.cached(sha256(b"y"), 10) is None
     assert not wrong.exists()
     assert fetcher.cached(sha256(b"never"), 10) is None
+
+
+def test_a_damaged_entry_another_process_removed_meanwhile(
+    registry: Registry, cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes find the same damaged entry: the second to unlink it finds it gone.
+    import cnbkit.transport.registry.image as module
+
+    def verify_then_lose(data: bytes, digest: str, *, source: str) -> None:
+        cache.blob_path(digest).unlink()
+        raise ValueError("damaged")
+
+    path = cache.blob_path(sha256(b"y"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"z")
+    monkeypatch.setattr(module, "verify_digest", verify_then_lose)
+    fetcher = _Fetcher(parse_reference(f"{registry.host}/org/app"), cache, RegistryClient, offline=True)
+    assert fetcher.cached(sha256(b"y"), 10) is None
 
 
 def test_only_sha256_blobs_are_kept_and_once(registry: Registry, cache: Cache) -> None:

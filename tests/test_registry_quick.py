@@ -157,6 +157,11 @@ def test_https_with_the_ca_bundle_never_unverified(cache: Cache, test_ca: trustm
     assert len(server.requests) == 1
 
 
+def test_plain_http_needs_no_verification(cache: Cache) -> None:
+    with serving(said(answer(200, headers=GOOD, length=3))) as server:
+        assert _head(cache, warm(cache, server), verify=False) == (DIGEST, 3)
+
+
 def test_https_to_a_plain_http_peer_is_none(cache: Cache, tmp_path: Path) -> None:
     with serving(said(answer(200, headers=GOOD))) as server:
         assert _head(cache, warm(cache, server, scheme="https")) is None
@@ -213,6 +218,9 @@ def test_a_host_that_cannot_be_reached_is_none(cache: Cache) -> None:
     ref = parse_reference(f"127.0.0.1:{port}/org/app:v1")
     remember_endpoint(cache, ref, "http")
     assert _head(cache, ref) is None
+    out_of_range = parse_reference("127.0.0.1:70000/org/app:v1")  # the grammar allows 5 digits
+    remember_endpoint(cache, out_of_range, "http")
+    assert _head(cache, out_of_range) is None
     label = parse_reference(f"{'a' * 64}.example/org/app:v1")  # too long a DNS label
     remember_endpoint(cache, label, "http")
     assert _head(cache, label, allow_http=lambda host: True) is None
@@ -236,6 +244,7 @@ def _status(status_line: str, *headers: str) -> bytes:
             ),
             (DIGEST, 5),
         ),
+        (_status("HTTP/1.1 199 Early", f"Docker-Content-Digest: {DIGEST}", "Content-Length: 5"), None),
         (_status("HTTP/1.1 404 Not Found", f"Docker-Content-Digest: {DIGEST}", "Content-Length: 5"), None),
         (_status("HTTP/1.1 201 Created", f"Docker-Content-Digest: {DIGEST}", "Content-Length: 5"), None),
         (_status("HTTP/1.1 401 No", f"Docker-Content-Digest: {DIGEST}", "Content-Length: 5"), None),
