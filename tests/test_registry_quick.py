@@ -162,6 +162,21 @@ def test_plain_http_needs_no_verification(cache: Cache) -> None:
         assert _head(cache, warm(cache, server), verify=False) == (DIGEST, 3)
 
 
+def test_https_unverified_never_connects(cache: Cache) -> None:
+    # Not even a handshake that would verify anyway: a listener that never answers shows
+    # whether a connection came (its backlog completes it).
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        ref = parse_reference(f"127.0.0.1:{listener.getsockname()[1]}/org/app:v1")
+        remember_endpoint(cache, ref, "https")
+        assert _head(cache, ref, verify=False, timeout=1.0) is None
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
 def test_https_to_a_plain_http_peer_is_none(cache: Cache, tmp_path: Path) -> None:
     with serving(said(answer(200, headers=GOOD))) as server:
         assert _head(cache, warm(cache, server, scheme="https")) is None
@@ -374,9 +389,11 @@ def test_a_head_of_64_kib_before_its_end_is_read(cache: Cache) -> None:
 
 
 def test_a_head_over_64_kib_is_not_read_to_its_end(cache: Cache) -> None:
-    port, thread, closed = _scripted(_padded_head(LIMIT + 1), b"\r\n\r\n", 10)
+    # the peer waits 8 s for the hang-up, the client 30 s for the rest: a client that waited
+    # would get it (and take the head)
+    port, thread, closed = _scripted(_padded_head(LIMIT + 1), b"\r\n\r\n", 8)
     ref = parse_reference(f"127.0.0.1:{port}/org/app:v1")
     remember_endpoint(cache, ref, "http")
-    assert _head(cache, ref) is None
+    assert _head(cache, ref, timeout=30.0) is None
     thread.join(30)
     assert closed == [True]  # the client hung up without waiting for the rest
