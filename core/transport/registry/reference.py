@@ -33,13 +33,14 @@ _NAME_MAX = 255
 
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
-_COMPONENT = re.compile(rf"^{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+# ``\Z``, not ``$``: Go's ``$`` is the end of the text, Python's also matches before a final newline
+_COMPONENT = re.compile(rf"^{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*\Z")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?$", re.ASCII
+    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?\Z", re.ASCII
 )
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
 
 
 @dataclass(frozen=True)
