@@ -40,7 +40,7 @@ _IMAGE_KEY_WARNING = """The 'image' key is deprecated. Use 'uri="docker://..."' 
 _DOCKER_PREFIX = "docker:/"
 _REGISTRY_PREFIX = "urn:cnb:registry:"
 # pack's registry locator: ``ns/name`` (a version after it is checked as semver).
-_REGISTRY_ID = re.compile(r"^[a-z0-9\-.]+/[a-z0-9\-.]+$")
+_REGISTRY_ID = re.compile(r"^[a-z0-9\-.]+/[a-z0-9\-.]+\Z")
 
 
 @dataclass

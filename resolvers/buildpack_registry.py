@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # the image model is imported only when an image is made
     from cnbkit import Image
 
 _PREFIX = "cnb:registry:"  # after the "urn" scheme
-_NAMESPACE = re.compile(r"^[a-z0-9\-.:]{1,253}$")  # pack's validCharsPortRegexp
-_NAME = re.compile(r"^[a-z0-9\-.]{1,253}$")
+_NAMESPACE = re.compile(r"^[a-z0-9\-.:]{1,253}\Z")  # pack's validCharsPortRegexp
+_NAME = re.compile(r"^[a-z0-9\-.]{1,253}\Z")
 _INDEX_MAX = 16 * 1024 * 1024  # an index file lists versions: a few KB in the real index
 
 

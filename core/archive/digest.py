@@ -8,7 +8,7 @@ from ..errors import ArchiveError
 
 __all__ = ["DIGEST_PATTERN", "validate_digest"]
 
-DIGEST_PATTERN = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+DIGEST_PATTERN = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\Z")
 
 
 def validate_digest(digest: str) -> str:

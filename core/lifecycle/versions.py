@@ -35,7 +35,7 @@ RELEASE_PLATFORMS = {
 # Masterminds semver (pack's parser) is lenient: "v1.2", "1" are fine and mean 1.2.0, 1.0.0.
 _VERSION = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>0|[1-9]\d*))?(?:\.(?P<patch>0|[1-9]\d*))?"
-    r"(?P<pre>-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?P<build>\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"(?P<pre>-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?P<build>\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z"
 )
 _CHECKSUM = re.compile(r"^\s*([a-fA-F0-9]{64})\b")
 

@@ -18,7 +18,7 @@ TARGET_SYNTAX = "[os][/arch][/variant][:distro@version[@version...]][;distro@ver
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm"}
 # The variant an architecture means when none is written (containerd's normalisation).
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
-_PART = re.compile(r"^[a-z0-9_.-]+$")
+_PART = re.compile(r"^[a-z0-9_.-]+\Z")
 
 
 @dataclass(frozen=True)

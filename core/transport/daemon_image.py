@@ -39,7 +39,7 @@ from .docker_save import save_entry, synthesize
 
 __all__ = ["DaemonImage", "open_daemon_image"]
 
-_BLOB_NAME = re.compile(r"^blobs/sha256/([a-f0-9]{64})$")
+_BLOB_NAME = re.compile(r"^blobs/sha256/([a-f0-9]{64})\Z")
 _SMALL = ("manifest.json", "index.json")
 # Besides its layers, a save holds a config, manifest.json and (Docker 25's OCI format) an index
 # and a manifest: each file is bounded by --max-size, so the whole stream is too.

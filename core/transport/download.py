@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DownloadBlob", "Downloader"]
 
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ BLOBS_DIR = "blobs"
 LAYOUT_VERSION = "1.0.0"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 # image-spec annotations.md: the ref.name grammar, a superset of a tag, minus whitespace.
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-:/@+]{0,254}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-:/@+]{0,254}\Z")
 
 
 def validate_tag(tag: str) -> str:
