@@ -56,7 +56,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "archive/tarreader.py": ("tests/test_tarreader.py", "tests/test_bad_input.py"),
     "archive/tarheader.py": ("tests/test_tarreader.py", "tests/test_bad_input.py"),
     "archive/tarinput.py": ("tests/test_tarreader.py", "tests/test_bad_input.py", "tests/test_size_limit.py"),
-    "archive/hashing.py": ("tests/test_layer_verify.py", "tests/test_image_hook.py", "tests/test_cache.py"),
+    "archive/hashing.py": ("tests/test_hashing.py", "tests/test_layer_verify.py"),
     "archive/digest.py": (
         "tests/test_oci_model.py",
         "tests/test_oci_layout.py",
