@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -181,6 +182,28 @@ def _corrupt(at: int, value: int) -> bytes:
 def test_corrupt_gzip_data_is_named(raw: bytes) -> None:
     message = refused(raw)
     assert message.startswith("lifecycle.tgz: corrupt gzip data (") and message.endswith(")")
+
+
+_WITHOUT_ISAL = """
+import gzip, io, sys
+sys.modules["isal"] = None  # `from isal import isal_zlib` raises ImportError, as where isal has no wheel
+from cnbkit.archive.compression import decompressed
+from cnbkit.errors import ArchiveError
+stream = decompressed(io.BytesIO(gzip.compress(b"inflated") + gzip.compress(b" by zlib")), "a")
+print(stream.read() + stream.read())
+try:
+    decompressed(io.BytesIO(gzip.compress(b"x")[:12] + b"\\xff" * 9), "b").read()
+except ArchiveError as exc:
+    print(exc)
+"""
+
+
+def test_without_isal_zlib_inflates_and_its_errors_are_named() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_ISAL], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.splitlines()[0] == "b'inflated by zlib'", done.stderr
+    assert done.stdout.splitlines()[1].startswith("b: corrupt gzip data (")
 
 
 # -- zstd ------------------------------------------------------------------------------------

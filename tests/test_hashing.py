@@ -10,6 +10,7 @@ bytes without a word. A full disk is made real with the kernel's file-size limit
 
 from __future__ import annotations
 
+import errno
 import itertools
 import resource
 import subprocess
@@ -232,7 +233,9 @@ def test_the_digest_so_far_and_starting_over(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("background", [False, True])
-def test_commit_puts_the_file_at_its_destination_or_the_target(tmp_path: Path, background: bool) -> None:
+def test_commit_puts_the_file_at_its_destination_or_the_target(
+    tmp_path: Path, background: bool, writers: Callable[[], list[threading.Thread]]
+) -> None:
     def destination(digest: str) -> Path:
         return tmp_path / digest.replace(":", "-")
 
@@ -240,6 +243,7 @@ def test_commit_puts_the_file_at_its_destination_or_the_target(tmp_path: Path, b
     file.write(b"content")
     assert file.commit() == destination(digest_of(b"content"))
     assert destination(digest_of(b"content")).read_bytes() == b"content"
+    assert writers() == []  # the writer thread ended with the commit
 
     def never(digest: str) -> Path:
         raise AssertionError("a target was given")
@@ -328,6 +332,42 @@ def test_an_abort_during_a_write_deletes_the_file_without_a_traceback(
     for thread in writers():
         thread.join(30)
     assert writers() == [] and escaped == []
+
+
+@pytest.mark.parametrize("failure", ["a failed write", "an abort"])
+def test_after_a_failed_write_or_an_abort_no_queued_chunk_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    file = HashingFile(tmp_path / "part", background=True)
+    entered, queued, written = threading.Event(), threading.Event(), []
+    write = file._put
+
+    def put(data: bytes | memoryview) -> None:
+        if not written:  # the first chunk: wait for the others to be queued, then fail
+            written.append(data)
+            entered.set()
+            assert queued.wait(30)
+            if failure == "a failed write":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            write(data)  # after the abort: the file is closed, the write is dropped
+            return
+        written.append(data)
+
+    monkeypatch.setattr(file, "_put", put)
+    file.write(b"first")
+    assert entered.wait(30)
+    file.write(b"second")
+    file.write(b"third")
+    if failure == "an abort":
+        file.abort()  # the writer is held: abort waits a second at most, then deletes
+    queued.set()
+    if failure == "a failed write":
+        with pytest.raises(WriteError, match="no space left on the device"):
+            file.commit(tmp_path / "blob")
+    else:
+        file._queue.put(None)  # type: ignore[union-attr]  # the end marker, had abort's been dropped
+        file._thread.join(30)  # type: ignore[union-attr]
+    assert written == [b"first"] and list(tmp_path.iterdir()) == []
 
 
 def test_a_background_file_queues_at_most_64_chunks_and_an_abort_still_returns(
