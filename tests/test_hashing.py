@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from tests.conftest import digest_of
 
 WRONG = "sha256:" + "0" * 64
+ABOVE = "sha256:" + "f" * 64  # a wrong digest that sorts after every real one, WRONG before
 QUEUED = 64  # the documented bound of a background file's queue, in chunks
 
 
@@ -98,14 +99,15 @@ def test_the_digest_is_checked_once_at_the_end_or_the_last_byte(
     assert not reader.producer_hashed
 
 
-def test_a_mismatch_is_raised_by_the_read_that_finds_the_end() -> None:
+@pytest.mark.parametrize("wrong", [WRONG, ABOVE])
+def test_a_mismatch_is_raised_by_the_read_that_finds_the_end(wrong: str) -> None:
     calls = Calls()
-    reader = HashingReader(Source(b"0123456789", 4), expected=WRONG, source="layer 3", on_complete=calls)
+    reader = HashingReader(Source(b"0123456789", 4), expected=wrong, source="layer 3", on_complete=calls)
     assert reader.read(0) == b""
     assert reader.read(100) + reader.read(100) + reader.read(100) == b"0123456789"
     with pytest.raises(DigestMismatchError) as caught:
         reader.read(100)
-    assert str(caught.value) == f"layer 3: content has digest {digest_of(b'0123456789')}, expected {WRONG}"
+    assert str(caught.value) == f"layer 3: content has digest {digest_of(b'0123456789')}, expected {wrong}"
     assert calls == []
 
 
@@ -191,8 +193,8 @@ def test_a_verified_stream_longer_than_its_length_is_refused() -> None:
 
 def test_a_verified_stream_reads_through() -> None:
     result, asked = _producer(WRONG, 0)
-    stream = VerifiedStream(Source(b"abc"), result)
-    assert stream.read(2) == b"ab" and stream.read() == b"c" and stream.read() == b""
+    stream = VerifiedStream(Source(b"abcdef"), result)
+    assert stream.read(2) == b"ab" and stream.read() == b"cdef" and stream.read() == b""
     assert asked == []  # only its checked() reader asks for the verdict
 
 
@@ -261,15 +263,16 @@ def test_commit_puts_the_file_at_its_destination_or_the_target(
     assert file.commit(tmp_path / "given") == tmp_path / "given"
 
 
+@pytest.mark.parametrize("wrong", [WRONG, ABOVE])
 @pytest.mark.parametrize("background", [False, True])
 def test_a_file_of_another_digest_is_not_kept(
-    tmp_path: Path, background: bool, writers: Callable[[], list[threading.Thread]]
+    tmp_path: Path, background: bool, wrong: str, writers: Callable[[], list[threading.Thread]]
 ) -> None:
-    file = HashingFile(tmp_path / "part", background=background, expected=WRONG)
+    file = HashingFile(tmp_path / "part", background=background, expected=wrong)
     file.write(b"tampered")
     with pytest.raises(DigestMismatchError) as caught:
         file.commit(tmp_path / "blob")
-    assert str(caught.value) == f"content has digest {digest_of(b'tampered')}, expected {WRONG}"
+    assert str(caught.value) == f"content has digest {digest_of(b'tampered')}, expected {wrong}"
     assert list(tmp_path.iterdir()) == [] and writers() == []
 
 
