@@ -251,6 +251,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "absurd size": (_absurd_size, "entry 'lifecycle/huge' claims an absurd size"),
     "empty file": (lambda p: (p.write_bytes(b""), p)[1], "is empty"),
     "zip file": (lambda p: (p.write_bytes(b"PK\x03\x04" + b"\0" * 100), p)[1], "is a zip archive"),
+    "xz file": (lambda p: (p.write_bytes(b"\xfd7zXZ\0" + b"\0" * 100), p)[1], "is an xz archive"),
     "not an archive": (lambda p: (p.write_bytes(b"hello world, this is text " * 40), p)[1], "l.tgz"),
     "gzip of junk": (lambda p: (p.write_bytes(gzip.compress(b"junk" * 1000)), p)[1], "l.tgz"),
 }

@@ -27,6 +27,7 @@ _UNSUPPORTED_MAGIC = {
     b"BZh": "a bzip2 archive",
     b"\xfd7zXZ": "an xz archive",
 }
+_HEAD = max(map(len, (_GZIP_MAGIC, _ZSTD_MAGIC, *_UNSUPPORTED_MAGIC)))  # xz's magic: 5 bytes
 
 
 class _GzipReader(Wrapper):
@@ -51,15 +52,18 @@ class _GzipReader(Wrapper):
             if self._inflater.eof:
                 self._next_member()
                 continue
-            data = self._inflater.unconsumed_tail or self._input or self._raw.read(CHUNK)
+            # Left over from the last call, or the next member's start (counted when it was
+            # read), before new bytes: each compressed byte counts once.
+            data = self._inflater.unconsumed_tail or self._input
             self._input = b""
+            if not data:
+                data = self._raw.read(CHUNK)
+                self._compressed += len(data)
             if not data:
                 raise ArchiveError(
                     f"{self._source}: truncated gzip stream (it ends after {self._compressed} "
                     "compressed bytes); download or copy the file again"
                 )
-            if not self._inflater.unconsumed_tail:
-                self._compressed += len(data)
             try:
                 out: bytes = self._inflater.decompress(data, limit)
             except _INFLATE_ERRORS as exc:
@@ -116,9 +120,9 @@ def decompressed(raw: Readable, source: str) -> Readable:
     Raises:
         ArchiveError: the stream is empty, or is a zip, bzip2 or xz archive.
     """
-    head = raw.read(4)
-    while 0 < len(head) < 4:
-        more = raw.read(4 - len(head))
+    head = raw.read(_HEAD)
+    while 0 < len(head) < _HEAD:
+        more = raw.read(_HEAD - len(head))
         if not more:
             break
         head += more
