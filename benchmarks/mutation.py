@@ -84,7 +84,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_registry_lies.py",
         "tests/test_https.py",
     ),
-    "transport/download.py": ("tests/test_https.py", "tests/test_size_limit.py", "tests/test_signals.py"),
+    "transport/download.py": ("tests/test_download.py",),
     "transport/registry/client.py": (
         "tests/test_registry_lies.py",
         "tests/test_registry_client.py",
