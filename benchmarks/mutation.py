@@ -109,7 +109,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_hostile_registry.py",
         "tests/test_registry_client.py",
     ),
-    "transport/registry/credentials.py": ("tests/test_registry_client.py", "tests/test_hostile_registry.py"),
+    "transport/registry/credentials.py": ("tests/test_credentials.py",),
     "transport/registry/reference.py": (
         "tests/test_registry_client.py",
         "tests/test_registry_mirrors.py",
