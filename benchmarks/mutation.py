@@ -96,13 +96,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_hostile_registry.py",
         "tests/test_registry_client.py",
     ),
-    "transport/registry/connection.py": (
-        "tests/test_registry_errors.py",
-        "tests/test_registry_lies.py",
-        "tests/test_redirect_credentials.py",
-        "tests/test_hostile_registry.py",
-        "tests/test_registry_client.py",
-    ),
+    "transport/registry/connection.py": ("tests/test_connection.py",),
     "transport/registry/auth.py": (
         "tests/test_challenges.py",
         "tests/test_registry_lies.py",
