@@ -75,8 +75,9 @@ def _paths(server: HostileServer, path: str) -> list[Request]:
     return [r for r in server.requests if r.path.split("?")[0] == path]
 
 
-def _registry(routes: dict[str, Respond], ping: Answer = answer(200, b"{}", JSON)) -> Respond:
-    """Answer ``/v2/`` with ``ping`` and each path of ``routes`` with its function."""
+def _registry(routes: dict[str, Respond], ping: Answer | None = None) -> Respond:
+    """Answer ``/v2/`` with ``ping`` (default: 200) and each path of ``routes`` with its function."""
+    ping = answer(200, b"{}", JSON) if ping is None else ping
 
     def respond(request: Request) -> Answer:
         path = request.path.split("?")[0]
@@ -114,7 +115,9 @@ def test_scopes_name_the_repository() -> None:
     assert push_scope(ref) == ("repository:org/app:pull,push",)
 
 
-def test_a_registry_is_pinged_once_and_over_plain_http_on_loopback(serve: Callable[..., HostileServer]) -> None:
+def test_a_registry_is_pinged_once_and_over_plain_http_on_loopback(
+    serve: Callable[..., HostileServer],
+) -> None:
     server = serve(_registry({"/v2/x/app/tags/list": _ok, "/v2/y/other/tags/list": _ok}))
     connection = _connection()
     for ref, path in [(_ref(server.host), "/v2/x/app/tags/list")] * 2 + [
@@ -132,7 +135,9 @@ def test_an_https_registry_stays_on_https(
     test_ca.issue_cert("127.0.0.1").configure_cert(context)
     server = serve(_registry({"/v2/x/app/tags/list": _ok}), tls=context)
     connection = _connection(verify=str(ca_bundle))
-    assert connection.request(_ref(server.host), "GET", "/v2/x/app/tags/list", scopes=SCOPES).status_code == 200
+    assert (
+        connection.request(_ref(server.host), "GET", "/v2/x/app/tags/list", scopes=SCOPES).status_code == 200
+    )
     assert connection.endpoint(_ref(server.host)).base == f"https://{server.host}"
 
 
@@ -158,7 +163,9 @@ def test_a_ping_answered_401_without_a_usable_challenge_is_refused(
 
 
 @pytest.mark.parametrize("status", [199, 201, 204, 302, 400, 403, 404])
-def test_a_ping_answered_anything_else_is_not_a_registry(serve: Callable[..., HostileServer], status: int) -> None:
+def test_a_ping_answered_anything_else_is_not_a_registry(
+    serve: Callable[..., HostileServer], status: int
+) -> None:
     server = serve(_registry({}, answer(status, b"", {"WWW-Authenticate": 'Basic realm="r"'})))
     connection = _connection()
     with pytest.raises(RegistryError) as raised:
@@ -251,20 +258,40 @@ def _needs(authorization: str) -> Respond:
 
 
 def test_basic_credentials_go_to_the_registry_origin_only(serve: Callable[..., HostileServer]) -> None:
-    other = serve(lambda request: answer(200, b"elsewhere", {}))
+    # Three servers: the registry is the one whose port is in the middle, so another origin
+    # sorts both before and after its own.
     ping = answer(401, b"", {"WWW-Authenticate": 'Basic realm="registry"'})
-    server = serve(_registry({"/v2/x/app/tags/list": _needs(BASIC), "/v2/x/app/blobs/uploads/1": _ok}, ping))
+    routes = {"/v2/x/app/tags/list": _needs(BASIC), "/v2/x/app/blobs/uploads/1": _ok, "/upload": _ok}
+    low, server, high = sorted((serve(_registry(routes, ping)) for _ in range(3)), key=lambda s: s.port)
     connection = _connection(credentials=Credentials("user", "secret"))
     ref = _ref(server.host)
     response = connection.request(ref, "GET", "/v2/x/app/tags/list", scopes=SCOPES, headers={"Accept": "a/b"})
     assert response.status_code == 200
     (sent,) = _paths(server, "/v2/x/app/tags/list")
     assert sent.headers["authorization"] == BASIC and sent.headers["accept"] == "a/b"
-    absolute = connection.request(ref, "PUT", server.url("/v2/x/app/blobs/uploads/1"), scopes=SCOPES, body=b"x")
+    absolute = connection.request(
+        ref, "PUT", server.url("/v2/x/app/blobs/uploads/1"), scopes=SCOPES, body=b"x"
+    )
     assert absolute.status_code == 200
     assert _paths(server, "/v2/x/app/blobs/uploads/1")[0].headers["authorization"] == BASIC
-    away = connection.request(ref, "PUT", other.url("/upload"), scopes=SCOPES, body=b"x")
-    assert away.status_code == 200 and "authorization" not in other.requests[0].headers
+    for other in (low, high):
+        away = connection.request(ref, "PUT", other.url("/upload"), scopes=SCOPES, body=b"x")
+        assert away.status_code == 200 and "authorization" not in _paths(other, "/upload")[0].headers
+
+
+def test_an_anonymous_ping_then_a_basic_challenge_sends_the_credentials(
+    serve: Callable[..., HostileServer],
+) -> None:
+    def tags(request: Request) -> Answer:
+        if request.headers.get("authorization") == BASIC:
+            return answer(200, b"ok", {})
+        return answer(401, b"", {"WWW-Authenticate": 'Basic realm="registry"'})
+
+    server = serve(_registry({"/v2/x/app/tags/list": tags}))
+    connection = _connection(credentials=Credentials("user", "secret"))
+    response = connection.request(_ref(server.host), "GET", "/v2/x/app/tags/list", scopes=SCOPES)
+    assert response.status_code == 200
+    assert [r.headers.get("authorization") for r in _paths(server, "/v2/x/app/tags/list")] == [None, BASIC]
 
 
 def test_refused_basic_credentials_are_not_sent_again(serve: Callable[..., HostileServer]) -> None:
@@ -303,6 +330,8 @@ def _token_registry(
         if path == "/token":
             issued.append(f"t{len(issued) + 1}")
             return answer(200, json.dumps({"token": issued[-1], "expires_in": 300}).encode(), JSON)
+        if path == "/v2/x/app/missing":
+            return answer(404, b"", {})
         if request.headers.get("authorization") == f"Bearer {accepted}":
             return answer(200, b"ok", {})
         return answer(401, b"", challenge())
@@ -320,7 +349,9 @@ def test_a_refused_token_is_renewed_once(serve: Callable[..., HostileServer]) ->
     assert sent == ["Bearer t1", "Bearer t2"] and len(_paths(server, "/token")) == 2
 
 
-def test_a_401_to_an_anonymous_ping_registry_brings_its_challenge(serve: Callable[..., HostileServer]) -> None:
+def test_a_401_to_an_anonymous_ping_registry_brings_its_challenge(
+    serve: Callable[..., HostileServer],
+) -> None:
     server = _token_registry(serve, ping_challenge=False, accepted="t1")
     response = _connection().request(_ref(server.host), "GET", "/v2/x/app/tags/list", scopes=SCOPES)
     assert response.status_code == 200
@@ -332,7 +363,9 @@ def test_a_bytes_body_is_sent_again_a_stream_is_not(serve: Callable[..., Hostile
     server = _token_registry(serve)
     connection = _connection()
     ref = _ref(server.host)
-    assert connection.request(ref, "PUT", "/v2/x/app/tags/list", scopes=SCOPES, body=b"data").status_code == 200
+    assert (
+        connection.request(ref, "PUT", "/v2/x/app/tags/list", scopes=SCOPES, body=b"data").status_code == 200
+    )
     assert [r.body for r in _paths(server, "/v2/x/app/tags/list")] == [b"data", b"data"]
     clear_token_cache()
     server.requests.clear()
@@ -342,11 +375,21 @@ def test_a_bytes_body_is_sent_again_a_stream_is_not(serve: Callable[..., Hostile
 
 
 def test_a_401_from_another_origin_is_returned_untouched(serve: Callable[..., HostileServer]) -> None:
-    other = serve(lambda request: answer(401, b"", {"WWW-Authenticate": 'Basic realm="other"'}))
+    other = serve(lambda request: answer(401, b"", {}))
     server = _token_registry(serve)
     response = _connection().request(_ref(server.host), "GET", other.url("/upload"), scopes=SCOPES)
     assert response.status_code == 401
     assert len(other.requests) == 1 and _paths(server, "/token") == []
+
+
+def test_any_answer_but_a_401_is_returned_as_it_is(serve: Callable[..., HostileServer]) -> None:
+    server = _token_registry(serve, accepted="t1")
+    connection = _connection()
+    ref = _ref(server.host)
+    assert connection.request(ref, "GET", "/v2/x/app/tags/list", scopes=SCOPES).status_code == 200
+    assert connection.request(ref, "GET", "/v2/x/app/missing", scopes=SCOPES).status_code == 404
+    assert len(_paths(server, "/v2/x/app/tags/list")) == 1 and len(_paths(server, "/v2/x/app/missing")) == 1
+    assert len(_paths(server, "/token")) == 1  # t1, for both: nothing was renewed
 
 
 # -- URLs the registry hands back -----------------------------------------------------------
@@ -403,7 +446,11 @@ _CHECK = "check the repository name, the tag or the digest"
     [
         (404, _error("MANIFEST_UNKNOWN", "manifest unknown"), f"HTTP 404 MANIFEST_UNKNOWN; {_CHECK}"),
         (404, _error("MANIFEST_UNKNOWN", "Manifest Unknown"), f"HTTP 404 MANIFEST_UNKNOWN; {_CHECK}"),
-        (404, _error("NAME_UNKNOWN", "no such repository"), f"HTTP 404 NAME_UNKNOWN (no such repository); {_CHECK}"),
+        (
+            404,
+            _error("NAME_UNKNOWN", "no such repository"),
+            f"HTTP 404 NAME_UNKNOWN (no such repository); {_CHECK}",
+        ),
         (404, _error("UNKNOWN", "unknown"), f"HTTP 404 UNKNOWN; {_CHECK}"),
         (403, _error("DENIED", "denied"), "HTTP 403 DENIED; the credentials lack access to this repository"),
         (400, _error("BAD", "bad thing"), "HTTP 400 BAD (bad thing)"),
@@ -434,10 +481,14 @@ def test_a_failure_names_status_code_message_and_advice(
 
 
 def test_a_401_failure_says_to_check_the_credentials(serve: Callable[..., HostileServer]) -> None:
-    server = serve(_registry({"/v2/x/app/manifests/tag": lambda r: answer(401, _error("UNAUTHORIZED", "no"), JSON)}))
+    server = serve(
+        _registry({"/v2/x/app/manifests/tag": lambda r: answer(401, _error("UNAUTHORIZED", "no"), JSON)})
+    )
     connection = _connection()
     ref = _ref(server.host)
-    failure = connection.failure(ref, connection.request(ref, "GET", "/v2/x/app/manifests/tag", scopes=SCOPES), "get")
+    failure = connection.failure(
+        ref, connection.request(ref, "GET", "/v2/x/app/manifests/tag", scopes=SCOPES), "get"
+    )
     assert str(failure) == (
         f"{server.host}/x/app: get: HTTP 401 UNAUTHORIZED (no); check credentials for {server.host} "
         "(docker login / DOCKER_CONFIG)"

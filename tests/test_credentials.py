@@ -49,7 +49,9 @@ def _helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, script: 
 # -- where the file is ----------------------------------------------------------------------
 
 
-def test_the_directory_given_is_the_only_place_looked_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_directory_given_is_the_only_place_looked_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from_env = _config(tmp_path / "env", {})
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "env"))
     given = _config(tmp_path / "given", {})
@@ -225,13 +227,17 @@ def test_a_failing_helper_is_one_line_naming_the_file_never_a_secret(
     message = str(raised.value)
     path = tmp_path / "docker" / "config.json"
     assert message.startswith(f"credentials for {REGISTRY} from {path}: "), message
-    assert message.endswith("; check credsStore/credHelpers and that the docker-credential-* helper is on PATH")
+    assert message.endswith(
+        "; check credsStore/credHelpers and that the docker-credential-* helper is on PATH"
+    )
     assert "\n" not in message and "hunter2" not in message
     assert told in message, message
 
 
 def test_a_missing_helper_is_named(tmp_path: Path) -> None:
-    with pytest.raises(CnbkitError, match="docker-credential-absent-helper not installed or not available in PATH"):
+    with pytest.raises(
+        CnbkitError, match="docker-credential-absent-helper not installed or not available in PATH"
+    ):
         _ask(tmp_path, {"credsStore": "absent-helper"})
 
 
@@ -253,9 +259,15 @@ def test_a_helper_message_is_cut_at_200_characters(tmp_path: Path, monkeypatch: 
         (b"{\xff}", "not a readable Docker config file (UnicodeDecodeError)"),
         ("[1]", "not a Docker config file (expected a JSON object)"),
         ('"auths"', "not a Docker config file (expected a JSON object)"),
-        ({"auths": {REGISTRY: "user:secret"}}, f"invalid Docker config (Invalid configuration for registry {REGISTRY})"),
+        (
+            {"auths": {REGISTRY: "user:secret"}},
+            f"invalid Docker config (Invalid configuration for registry {REGISTRY})",
+        ),
         ({"auths": {REGISTRY: {"auth": "!!!"}}}, "invalid Docker config ("),
-        ({"auths": {REGISTRY: {"auth": _b64("no-colon")}}}, "invalid Docker config (not enough values to unpack"),
+        (
+            {"auths": {REGISTRY: {"auth": _b64("no-colon")}}},
+            "invalid Docker config (not enough values to unpack",
+        ),
         ({"auths": {REGISTRY: {"auth": 5}}}, "invalid Docker config (argument should be"),
     ],
     ids=["not-json", "not-utf8", "list", "string", "entry-not-object", "not-base64", "no-colon", "number"],
@@ -306,5 +318,7 @@ def test_a_helper_answer_without_a_username_is_one_line_naming_the_file(
     with pytest.raises(CnbkitError) as raised:
         _ask(tmp_path, {"credsStore": "partial"})
     path = tmp_path / "docker" / "config.json"
-    assert str(raised.value).startswith(f"credentials for {REGISTRY} from {path}: 'Username'; check credsStore")
+    assert str(raised.value).startswith(
+        f"credentials for {REGISTRY} from {path}: 'Username'; check credsStore"
+    )
     assert "s3cret" not in str(raised.value)

@@ -20,7 +20,7 @@ from cnbkit.blob import FileBlob
 from cnbkit.cache import Cache
 from cnbkit.errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from cnbkit.progress import Silent
-from cnbkit.transport.download import Downloader, DownloadBlob
+from cnbkit.transport.download import DownloadBlob, Downloader
 from cnbkit.transport.http import new_session
 
 from tests.hostile_server import HostileServer, Request, answer
@@ -135,6 +135,13 @@ def test_a_pinned_url_whose_content_differs_is_refused_and_its_lock_released(
         _read(blob.open_raw())  # the lock was released: a second try gets as far
 
 
+def test_a_pinned_url_that_fails_releases_its_lock(server: HTTPSServer, cache: Path) -> None:
+    blob = _downloader(cache).download(server.url("/missing"), sha256=HEX)
+    for _ in range(2):
+        with pytest.raises(DownloadError, match="HTTP 404"):
+            blob.open_raw()
+
+
 # -- offline --------------------------------------------------------------------------------
 
 
@@ -229,9 +236,9 @@ def test_only_the_validators_the_server_gave_are_sent_back(cache: Path, validato
 # -- statuses and the body ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [304, 201, 204, 206, 404, 410])
+@pytest.mark.parametrize("status", [199, 201, 204, 206, 304, 404, 410])
 def test_any_status_but_200_to_a_fresh_request_is_an_error_naming_it(cache: Path, status: int) -> None:
-    hostile = _hostile(lambda request: answer(status, b"" if status in (204, 304) else b"x", {}))
+    hostile = _hostile(lambda request: answer(status, b"" if status in (199, 204, 304) else b"x", {}))
     try:
         downloader = _downloader(cache)
         for _ in range(2):  # the second: the lock was released
