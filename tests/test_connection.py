@@ -469,11 +469,12 @@ _CHECK = "check the repository name, the tag or the digest"
 def test_a_failure_names_status_code_message_and_advice(
     serve: Callable[..., HostileServer], status: int, body: bytes, told: str
 ) -> None:
-    headers = {**JSON, "Retry-After": "0"}
+    headers = JSON
     server = serve(_registry({"/v2/x/app/manifests/tag": lambda request: answer(status, body, headers)}))
     connection = _connection()
     ref = _ref(server.host)
-    response = connection.request(ref, "GET", "/v2/x/app/manifests/tag", scopes=SCOPES)
+    # A stream body: the request is sent once, a 429 is not retried after a backoff
+    response = connection.request(ref, "PUT", "/v2/x/app/manifests/tag", scopes=SCOPES, body=io.BytesIO(b"x"))
     failure = connection.failure(ref, response, "fetch tag")
     assert str(failure) == f"{server.host}/x/app: fetch tag: {told}"
     code = json.loads(body)["errors"][0].get("code", "") if body else ""

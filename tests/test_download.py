@@ -10,6 +10,7 @@ a lock left behind by an earlier download shows at once instead of hanging.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,3 +282,10 @@ def test_a_download_opened_twice_before_it_finished_is_refused(server: HTTPSServ
         first.close()
     with pytest.raises(CnbkitError, match="the download was interrupted"):
         blob.open_raw()
+
+
+def test_a_downloader_is_frozen(cache: Path) -> None:
+    downloader = _downloader(cache)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        downloader.offline = True  # type: ignore[misc]
+    assert hash(downloader) == hash(downloader)
