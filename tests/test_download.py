@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from cnbkit.blob import FileBlob
 from cnbkit.cache import Cache
 from cnbkit.errors import CacheMissError, CnbkitError, DigestMismatchError, DownloadError
 from cnbkit.progress import Silent
-from cnbkit.transport.download import DownloadBlob, Downloader
+from cnbkit.transport.download import DownloadBlob, Downloader, download_blob
 from cnbkit.transport.http import new_session
 
 from tests.hostile_server import HostileServer, Request, answer
@@ -300,3 +302,49 @@ def test_a_downloader_is_frozen(cache: Path) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         downloader.offline = True  # type: ignore[misc]
     assert hash(downloader) == hash(downloader)
+
+
+def test_a_body_changed_while_resuming_is_refused_and_not_cached(server: HTTPSServer, cache: Path) -> None:
+    server.drop(PATH, after=100, then=b"another file entirely\n" * 50)
+    blob = _downloader(cache).download(server.url(PATH))
+    with pytest.raises(DownloadError, match="the file changed on the server during the download"):
+        _read(blob.open_raw())
+    resumed = _logged(server, 2)[1]
+    assert resumed.headers["range"] == "bytes=100-" and resumed.headers["if-range"] == HTTPSServer.etag_of(
+        DATA
+    )
+    assert not list((cache / "blobs").rglob("*.*")) and not (cache / "blobs" / "sha256").exists()
+
+
+def test_the_url_is_positional_or_named_the_pin_named_only(server: HTTPSServer, cache: Path) -> None:
+    downloader = _downloader(cache)
+    assert downloader.download(url=server.url(PATH), sha256=HEX).digest == f"sha256:{HEX}"
+    assert download_blob(client=downloader, url=server.url(PATH), sha256=HEX).digest == f"sha256:{HEX}"
+    with pytest.raises(TypeError):
+        downloader.download(server.url(PATH), HEX)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        download_blob(downloader, server.url(PATH), HEX)  # type: ignore[misc]
+
+
+def test_a_cached_pinned_url_needs_neither_requests_nor_the_network(tmp_path: Path) -> None:
+    # A warm resolve must not pay for importing requests (about 0.1 s): only the annotations
+    # name it, and the session is never asked for.
+    script = f"""
+import hashlib, sys
+from cnbkit.cache import Cache
+from cnbkit.transport.download import Downloader
+cache = Cache({str(tmp_path / "cache")!r})
+with cache.writer() as writer:
+    writer.write({DATA!r})
+    writer.commit()
+def no_session():
+    raise AssertionError("the session was asked for")
+downloader = Downloader(cache=cache, session=no_session, verify=True, timeout=1, allow_http=False,
+                        offline=False, progress=None, notice=print)
+blob = downloader.download("https://example.invalid/x.tgz", sha256={HEX!r})
+assert blob.digest == "sha256:{HEX}", blob
+print(sorted(m for m in ("requests", "urllib3", "cnbkit.progress") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
