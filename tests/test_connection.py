@@ -13,6 +13,8 @@ import io
 import json
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -494,3 +496,30 @@ def test_a_401_failure_says_to_check_the_credentials(serve: Callable[..., Hostil
         f"{server.host}/x/app: get: HTTP 401 UNAUTHORIZED (no); check credentials for {server.host} "
         "(docker login / DOCKER_CONFIG)"
     )
+
+
+# -- the signature --------------------------------------------------------------------------
+
+
+def test_settings_and_scopes_are_named_only(serve: Callable[..., HostileServer]) -> None:
+    server = serve(_registry({"/v2/x/app/tags/list": _ok}))
+    connection = Connection(
+        session=new_session(), verify=True, timeout=10, insecure=False, credentials=lambda _r: None
+    )
+    response = connection.request(
+        ref=_ref(server.host), method="GET", path="/v2/x/app/tags/list", scopes=SCOPES
+    )
+    assert response.status_code == 200
+    with pytest.raises(TypeError):
+        Connection(new_session(), True, 10, False, lambda _r: None)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        connection.request(_ref(server.host), "GET", "/v2/x/app/tags/list", SCOPES)  # type: ignore[misc]
+
+
+def test_the_channel_imports_no_requests_until_it_sends() -> None:
+    # A registry image whose digest is cached costs no request, not even the import of requests
+    # (plugins.md): only the annotations name it.
+    script = "import sys, cnbkit.transport.registry.connection; print('requests' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
