@@ -140,8 +140,8 @@ def test_a_plain_entry_for_another_registry_is_not_used(tmp_path: Path) -> None:
     assert _ask(tmp_path, content) == Credentials("user", "secret")
     for other in ("other.example", "zeta.example"):  # sorting before and after the registry
         assert _ask(tmp_path, {"auths": {other: {"username": "o", "password": "p"}}}) is None
-        both = {other: {"username": "o", "password": "p"}, REGISTRY: {"username": "user", "password": "secret"}}
-        assert _ask(tmp_path, {"auths": both}) == Credentials("user", "secret")
+        both = {other: {"username": "o", "password": "p"}, REGISTRY: {"username": "u", "password": "s"}}
+        assert _ask(tmp_path, {"auths": both}) == Credentials("u", "s")
 
 
 def test_an_empty_plain_entry_lets_a_later_one_for_the_same_registry_answer(tmp_path: Path) -> None:
