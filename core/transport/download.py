@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DownloadBlob", "Downloader"]
 
-_HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
+_HEX64 = re.compile(r"[a-f0-9]{64}")  # fullmatch: `$` would let a final newline through
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def download_blob(client: Downloader, url: str, *, sha256: str | None = None) ->
     """
     target = split_url(url)
     check_scheme(target, client.allow_http)
-    if sha256 is not None and not _HEX64.match(sha256):
+    if sha256 is not None and not _HEX64.fullmatch(sha256):
         raise DownloadError(f"{target.display}: #sha256= needs 64 lower-case hex digits")
     pin = f"sha256:{sha256}" if sha256 else None
     cache = client.cache

@@ -240,4 +240,5 @@ class Connection:
 def _http_hint(refusal: str, url: str) -> str:
     if refusal is not PLAIN_HTTP:
         return ""
-    return f" (only loopback and --insecure-registry hosts may use plain http: {urlsplit(url).netloc})"
+    host = urlsplit(url).netloc.rpartition("@")[2]  # host[:port] as --insecure-registry names it: no userinfo
+    return f" (only loopback and --insecure-registry hosts may use plain http: {host})"

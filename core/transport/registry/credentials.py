@@ -89,12 +89,15 @@ class DockerConfigCredentials:
         if not isinstance(raw, dict):
             raise CnbkitError(f"{self._path}: not a Docker config file (expected a JSON object)")
         self._raw = raw
+        if not raw:  # nothing in it; and the SDK, given an empty dict, reads a file of its own
+            return
         import docker.auth
         import docker.errors
 
         try:  # load_config pops what it parses: hand it a copy
             self._config = docker.auth.load_config(config_dict=json.loads(json.dumps(raw)))
-        except (docker.errors.DockerException, ValueError, TypeError) as exc:
+        except (docker.errors.DockerException, ValueError, TypeError, AttributeError) as exc:
+            # AttributeError: "auths" that is not an object (the SDK calls its .items())
             raise CnbkitError(f"{self._path}: invalid Docker config ({_safe(exc)})") from None
 
     def __call__(self, registry: str) -> Credentials | None:
@@ -115,7 +118,8 @@ class DockerConfigCredentials:
             with warnings.catch_warnings():  # a missing helper is reported as an error below
                 warnings.simplefilter("ignore")
                 found = docker.auth.resolve_authconfig(self._config, registry)
-        except (docker.errors.DockerException, ValueError, TypeError, OSError) as exc:
+        except (docker.errors.DockerException, ValueError, TypeError, KeyError, OSError) as exc:
+            # KeyError: a helper's JSON answer without "Username" or "Secret"
             raise CnbkitError(
                 f"credentials for {registry} from {self._path}: {_safe(exc)}; check credsStore/"
                 "credHelpers and that the docker-credential-* helper is on PATH"
