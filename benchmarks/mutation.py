@@ -267,7 +267,8 @@ def run_module(
     if done.returncode != 0:
         raise SystemExit(f"error: {module}: cosmic-ray exec failed:\n{done.stderr[-3000:]}")
     summary = _summary(module, tests, copy, _dump(copy, env, session), seconds, base_seconds)
-    summary["generated"] = len(pending)  # more than "mutants" when --limit sampled them
+    summary["generated"] = len(pending)
+    summary["sampled"] = limit is not None and len(pending) > limit
     return summary
 
 
@@ -403,7 +404,13 @@ def _report(summaries: list[dict[str, Any]]) -> str:
     ]
     for s in summaries:
         real = s["mutants"] - s["survived_listed_equivalent"]
-        sampled = f" (sample of {s['generated']})" if s.get("generated", s["mutants"]) > s["mutants"] else ""
+        made = s.get("generated", s["mutants"])
+        if s.get("sampled", made > s["mutants"]):
+            sampled = f" (sample of {made})"
+        elif made > s["mutants"]:  # cosmic-ray gave no verdict on the others (an error of its own)
+            sampled = f" ({made - s['mutants']} of {made} gave no verdict)"
+        else:
+            sampled = ""
         lines.append(
             f"| `{s['module']}` | {s['mutants']}{sampled} | {s['killed']} | {s['survived']} "
             f"({s['survived_listed_equivalent']}) | {_rate(s['killed'], s['mutants'])} | "
