@@ -128,9 +128,13 @@ def test_prune_removes_temp_files_over_an_hour_old(cache: Cache) -> None:
     _file(old_dir / "sub" / "f")
     _aged(old_dir, 7200)
     foreign = _aged(_file(cache.root / "tmp" / "session.sqlite"), 7200)
+    # dated ahead of the clock (a shared cache written from a machine whose clock runs fast):
+    # not an hour old, so another process may still be writing it
+    ahead = _aged(_file(cache.root / "tmp" / "4-ef.part"), -600)
     removed = upkeep.prune(cache)
     assert _names(cache, removed) == ["tmp/1-ab.part", "tmp/3-cd.lifecycle"]
     assert not old.exists() and not old_dir.exists() and hour.exists() and foreign.exists()
+    assert ahead.exists()
 
 
 def test_prune_removes_records_that_are_damaged_or_lost_their_blob(cache: Cache) -> None:
