@@ -164,7 +164,7 @@ def listed_equivalents() -> dict[tuple[str, str, str], str]:
     return found
 
 
-def _scratch_copy(work: Path) -> Path:
+def scratch_copy(work: Path) -> Path:
     """The repository's files as they are now (committed or not), without caches or venvs."""
     copy = work / "repo"
     skip = shutil.ignore_patterns(
@@ -179,7 +179,8 @@ def _scratch_copy(work: Path) -> Path:
     return copy
 
 
-def _environment(copy: Path) -> dict[str, str]:
+def scratch_environment(copy: Path) -> dict[str, str]:
+    """The environment under which tests (and the CLI they start) import cnbkit from ``copy``."""
     # .mypy-src/cnbkit is a link to core/: first on the path, it makes `import cnbkit` (in the
     # tests and in every CLI subprocess they start) read the copy, ahead of the editable
     # install's finder; cnbkit.resolvers still comes from the worktree (never mutated).
@@ -207,8 +208,8 @@ def run_module(
     module: str, tests: tuple[str, ...], work: Path, limit: int | None, seed: int
 ) -> dict[str, Any]:
     """Mutate ``core/<module>`` in a scratch copy; return the counts and every survivor."""
-    copy = _scratch_copy(work / module.replace("/", "_"))
-    env = _environment(copy)
+    copy = scratch_copy(work / module.replace("/", "_"))
+    env = scratch_environment(copy)
     where = subprocess.run(
         [sys.executable, "-c", "import cnbkit; print(cnbkit.__file__)"], cwd=copy, env=env,
         capture_output=True, text=True, check=True,
