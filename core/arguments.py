@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from .errors import UsageError
 from .oci.platform import TARGET_SYNTAX
-from .options import DEFAULT_PULL_POLICY, PULL_POLICIES
+from .options import DEFAULT_PULL_POLICY, DEFAULT_TIMEOUT, PULL_POLICIES
 
 __all__ = ["Parser", "build_parser"]
 
@@ -41,7 +41,7 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="connect and per-read timeout (env CNBKIT_TIMEOUT, default 30)",
+        help=f"connect and per-read timeout (env CNBKIT_TIMEOUT, default {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument(
         "--allow-http",

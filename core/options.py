@@ -11,11 +11,19 @@ from .archive.tarinput import DEFAULT_MAX_TOTAL
 from .errors import UsageError
 from .oci.platform import Platform, host_platform, parse_platform
 
-__all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_PULL_POLICY", "PULL_POLICIES", "Options", "parse_size"]
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_PULL_POLICY",
+    "DEFAULT_TIMEOUT",
+    "PULL_POLICIES",
+    "Options",
+    "parse_size",
+]
 
 PULL_POLICIES = ("always", "if-not-present", "never")
 DEFAULT_PULL_POLICY = "if-not-present"  # pack's is "always"; docs/pack-differences.md says why
 DEFAULT_MAX_SIZE = DEFAULT_MAX_TOTAL  # 4 GiB: a lifecycle is ~300 MB
+DEFAULT_TIMEOUT = 30.0  # seconds to connect and per read; a registry client made without options too
 _TRUE = ("1", "true", "yes", "on")
 _SIZE = re.compile(r"(\d{1,20})\s*(?:([KMGT])(?:i?B)?|B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -66,7 +74,7 @@ class Options:
     offline: bool = False
     cache_dir: Path | None = None
     verify: str | bool = True
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
     allow_http: bool = False
     insecure_registries: tuple[str, ...] = ()
     registry_mirrors: tuple[str, ...] = ()

@@ -398,7 +398,10 @@ def test_push_blob_mount_and_manifest(plain: Registry, tmp_path: Path, chunk_siz
     layer = manifest["layers"][0]
     assert client.blob_exists(target, layer["digest"]) is None
     with open(plain.blob_file(layer["digest"]), "rb") as stream:
-        client.upload_blob(target, stream, layer["digest"], layer["size"], chunk_size=chunk_size)
+        # every argument by name, as a plugin may: none of them is positional-only
+        client.upload_blob(
+            ref=target, stream=stream, digest=layer["digest"], size=layer["size"], chunk_size=chunk_size
+        )
     assert client.blob_exists(target, layer["digest"]) == layer["size"]
     assert client.mount_blob(target, manifest["config"]["digest"], source)
     assert client.put_manifest(target, data, media_type) == digest

@@ -214,6 +214,103 @@ def test_a_manifest_body_over_4_mib_without_a_length_is_refused(
     assert str(raised.value) == f"{ref}: the manifest is over the 4194304-byte limit; refused"
 
 
+def _stalling(answer_bytes: bytes) -> HostileServer:
+    """A registry that sends ``answer_bytes`` for anything but the ping, then falls silent."""
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        return answer_bytes, 30  # the test's timeout is 2 s: waiting for more is a "stalled" error
+
+    return HostileServer(respond)
+
+
+def test_a_manifest_announced_over_4_mib_is_refused_before_its_body_and_4_mib_is_not(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    exact = manifest[:-1] + b" " * (4 * 1024 * 1024 - len(manifest)) + b"}"  # valid JSON, 4 MiB
+    servers.append(_manifest_server(exact, MANIFEST_TYPE))  # with its Content-Length
+    context = new_context(Options.build(cache_dir=cache_dir, timeout=2))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(exact)}")
+    assert context.registry_client().get_manifest(ref)[0] == exact
+    servers.append(_stalling(answer(200, b"", {"Content-Type": MANIFEST_TYPE}, length=5_000_000_000)))
+    big = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(big)
+    assert str(raised.value) == f"{big}: the manifest is 5000000000 bytes, over the 4194304 limit"
+
+
+def test_a_manifest_body_past_4_mib_is_refused_at_the_limit_without_waiting_for_more(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {MANIFEST_TYPE}\r\n\r\n".encode()
+    servers.append(_stalling(head + b"{" + b" " * (4 * 1024 * 1024)))  # one byte past, no length
+    context = new_context(Options.build(cache_dir=cache_dir, timeout=2))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(ref)
+    assert str(raised.value) == f"{ref}: the manifest is over the 4194304-byte limit; refused"
+
+
+def test_a_blob_announced_over_the_size_limit_is_refused_before_its_body(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    servers.append(_stalling(answer(200, b"", length=10_000_000_000)))
+    context = new_context(Options.build(cache_dir=cache_dir, timeout=2, max_size=1000))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError, match="larger than the limit of 1000 bytes"):
+        context.registry_client().fetch_blob(ref, "sha256:" + "cd" * 32, None, context.cache)
+    assert not any(context.cache.root.joinpath("blobs").rglob("*"))
+
+
+def _without_media_type(**extra: object) -> bytes:
+    """An OCI manifest that names no ``mediaType`` (the field is optional), with ``extra``."""
+    _layer, _config, manifest = tiny_image()
+    document = json.loads(manifest)
+    del document["mediaType"]
+    return json.dumps({**document, **extra}).encode()
+
+
+def test_a_manifest_naming_no_media_type_is_read_by_its_content_type_with_parameters(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    manifest = _without_media_type()
+    servers.append(_manifest_server(manifest, MANIFEST_TYPE + "; charset=utf-8"))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(manifest)}")
+    assert context.registry_client().get_manifest(ref) == (manifest, MANIFEST_TYPE, digest_of(manifest))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "extra", "shown"),
+    [
+        ("text/html", {}, "'text/html'"),
+        ("text/html", {"mediaType": "application/vnd.example+json"}, "'application/vnd.example+json'"),
+        ("", {}, "'unknown'"),
+    ],
+)
+def test_a_manifest_of_another_type_is_refused_naming_the_type(
+    servers: list[HostileServer], cache_dir: Path, content_type: str, extra: dict[str, str], shown: str
+) -> None:
+    manifest = _without_media_type(**extra)
+    servers.append(_manifest_server(manifest, content_type))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app@{digest_of(manifest)}")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(ref)
+    said = str(raised.value)
+    assert said.startswith(f"{ref}: the registry sent a manifest of type {shown}; expected one of "), said
+
+
+def test_a_sha512_blob_is_refused_before_any_request_naming_the_digest_cut_short(cache_dir: Path) -> None:
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference("127.0.0.1:9/x/app:v1")  # nothing listens: no request is made
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().open_blob(ref, "sha512:" + "ab" * 64, 10, context.cache)
+    assert str(raised.value) == "127.0.0.1:9/x/app@sha512:abababababab...: only sha256 blobs can be cached"
+
+
 def test_a_registry_client_made_without_options_verifies_tls(test_ca: trustme.CA) -> None:
     # A plugin may make its own client: by default it trusts the system's CAs only, so a
     # registry whose certificate the test CA signed is refused before any request.

@@ -20,7 +20,9 @@ from ...archive.tarinput import DEFAULT_MAX_TOTAL, size_limit_error
 from ...archive.threads import ThreadedReader
 from ...cache import Cache
 from ...oci._json import load_json
+from ...oci.manifest import MAX_MANIFEST_SIZE
 from ...oci.mediatypes import MANIFEST_ACCEPT
+from ...options import DEFAULT_TIMEOUT
 from ...progress import Progress, Silent
 from ..body import BodyStream
 from .connection import Connection, pull_scope
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MANIFEST_MAX", "RegistryClient"]
 
-MANIFEST_MAX = 4 * 1024 * 1024  # what containerd and the distribution spec accept
+MANIFEST_MAX = MAX_MANIFEST_SIZE  # the image model's limit, what containerd and distribution accept
 
 
 class RegistryClient:
@@ -60,7 +62,7 @@ class RegistryClient:
         session: requests.Session | None = None,
         *,
         verify: str | bool = True,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         insecure: bool | Collection[str] = False,
         credentials: CredentialsProvider | None = None,
         progress: Callable[[str, int | None], Progress] | None = None,

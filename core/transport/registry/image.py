@@ -25,6 +25,7 @@ from ...oci.manifest import MAX_MANIFEST_SIZE, Index, Manifest, parse_manifest_o
 from ...oci.mediatypes import MANIFEST_ACCEPT
 from ...oci.platform import Platform
 from ...oci.select import index_platforms, select_manifest
+from ...options import DEFAULT_TIMEOUT
 from ..urls import http_allowed
 from .quick import quick_head, remember_endpoint
 from .reference import Reference, mirrored
@@ -197,7 +198,7 @@ def open_registry_image(
     platform: Platform,
     offline: bool = False,
     verify: str | bool = True,
-    timeout: float = 30.0,
+    timeout: float = DEFAULT_TIMEOUT,
     insecure: bool | Collection[str] = (),
     mirrors: Mapping[str, str] | None = None,
 ) -> RegistryImage:
