@@ -214,6 +214,22 @@ def test_a_manifest_body_over_4_mib_without_a_length_is_refused(
     assert str(raised.value) == f"{ref}: the manifest is over the 4194304-byte limit; refused"
 
 
+@pytest.mark.parametrize(
+    "header", ["sha256:" + "g" * 64, "sha256:abc", "md5:" + "0" * 32, "sha256:" + "0" * 64 + "/.."]
+)
+def test_a_malformed_docker_content_digest_is_one_refusal(
+    servers: list[HostileServer], cache_dir: Path, header: str
+) -> None:
+    _layer, _config, manifest = tiny_image()
+    servers.append(_vouching(manifest, header))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")  # by tag: the header is what is checked
+    for ask in (context.registry_client().get_manifest, context.registry_client().head_manifest):
+        with pytest.raises(cnbkit.CnbkitError) as raised:
+            ask(ref)
+        assert str(raised.value) == f"{ref}: the registry sent a malformed Docker-Content-Digest"
+
+
 def _stalling(answer_bytes: bytes) -> HostileServer:
     """A registry that sends ``answer_bytes`` for anything but the ping, then falls silent."""
 
