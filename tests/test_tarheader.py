@@ -253,6 +253,26 @@ def test_a_checksum_off_by_one_either_way_is_refused(signed: bool, off: int) -> 
         parse(bad)
 
 
+def test_a_checksum_is_the_unsigned_sum_or_the_signed_one_and_nothing_between() -> None:
+    # 300 high bytes (name, link name, prefix): their signed sum is negative, which no octal
+    # field can hold, so only the unsigned sum is valid; every value 256 apart below it (as if
+    # some other count of high bytes had been corrected for) is refused
+    block = bytearray(512)
+    for start in (0, 157, 345):
+        block[start : start + 100] = b"\x80" * 100
+    for start, field in ((100, b"0000644\0"), (108, b"0000000\0"), (116, b"0000000\0")):
+        block[start : start + 8] = field
+    block[124:136] = block[136:148] = b"00000000000\0"
+    block[156:157], block[257:265] = b"0", b"ustar\x0000"
+    good = with_checksum(block)
+    assert parse(good).name == b"\x80" * 100 + b"/" + b"\x80" * 100
+    unsigned = parse_number(good[148:156], "checksum")
+    for high in range(1, unsigned // 256 + 1):
+        bad = good[:148] + b"%06o\0 " % (unsigned - 256 * high) + good[156:]
+        with pytest.raises(HeaderError, match=r"^checksum mismatch$"):
+            parse(bad)
+
+
 def test_the_checksum_field_is_bytes_148_to_156() -> None:
     block = bytearray(header("n", b"7"))
     block[136:148] = b"12345670123 "  # mtime ended by a space, as old tars wrote it
