@@ -33,6 +33,10 @@ from cnbkit.transport.registry.auth import Challenge, parse_challenges
         ('Bearer realm="' + "x" * 300 + '", Basic', [("bearer", {"realm": "x" * 300}), ("basic", {})]),
         ('Bearer realm="' + "y" * 300, [("bearer", {"realm": "y" * 300})]),  # unterminated, long
         ('Bearer realm="' + "z" * 300 + '", ', [("bearer", {"realm": "z" * 300})]),  # long, separator last
+        # long, and ending in an empty value, in a name and spaces, in a name, spaces and "="
+        ('Bearer realm="' + "w" * 300 + '", scope=', [("bearer", {"realm": "w" * 300, "scope": ""})]),
+        ('Bearer realm="' + "v" * 300 + '", scope  ', [("bearer", {"realm": "v" * 300}), ("scope", {})]),
+        ('Bearer realm="' + "u" * 300 + '", scope =  ', [("bearer", {"realm": "u" * 300, "scope": ""})]),
         ('Bearer realm="r"service="s"', [("bearer", {"realm": "r", "service": "s"})]),  # comma missed
     ],
 )

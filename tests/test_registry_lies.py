@@ -457,16 +457,27 @@ class _Clock:
         return self.now
 
 
+@pytest.mark.parametrize(
+    ("expires_in", "used_for"),
+    [
+        (20, 15.0),  # a 20 s token renewed 5 s early: a quarter of its life, at most 10 s
+        (2, 7.5),  # a token for less than 10 s is taken as a 10 s one (and renewed 2.5 s early)
+    ],
+)
 def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
-    servers: list[HostileServer], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    servers: list[HostileServer],
+    cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    expires_in: int,
+    used_for: float,
 ) -> None:
-    # A 20 s token is used for 15 s (renewed 5 s early: a quarter of its life, at most 10 s),
-    # so it cannot expire between the check and the request.
+    # Renewed early, so it cannot expire between the check and the request.
     from cnbkit.transport.registry import auth
 
     clock = _Clock()
     monkeypatch.setattr(auth, "time", clock)
-    token = HostileServer(lambda request: answer(200, b'{"token": "t", "expires_in": 20}', JSON))
+    body = json.dumps({"token": "t", "expires_in": expires_in}).encode()
+    token = HostileServer(lambda request: answer(200, body, JSON))
     servers.append(token)
 
     def registry(request: Request) -> Answer:
@@ -479,7 +490,7 @@ def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
     context = new_context(Options.build(cache_dir=cache_dir))
     ref = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
     fetched = []
-    for later in (0.0, 14.9, 15.1):
+    for later in (0.0, used_for - 0.1, used_for + 0.1):
         clock.now = 1000.0 + later
         with pytest.raises(cnbkit.CnbkitError, match="HTTP 404"):
             context.registry_client().fetch_blob(ref, "sha256:" + "ab" * 32, 10, context.cache)
