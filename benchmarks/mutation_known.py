@@ -1,4 +1,4 @@
-"""The one-line bugs issue 24 named in the code that guards users, each applied and its test run.
+"""Five one-line bugs in the code that guards users, each applied and its test run.
 
 Each mutation below once survived the whole suite; a test was written for each. This applies
 them one at a time to a scratch copy of the repository (as ``mutation.py`` does: the worktree
