@@ -5,6 +5,7 @@ through a plugin's registry client and the CLI against lying registries on real 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -17,7 +18,7 @@ import pytest
 import trustme
 from cnbkit.api import new_context
 from cnbkit.options import Options
-from cnbkit.transport.registry import RegistryClient
+from cnbkit.transport.registry import Credentials, RegistryClient
 
 from tests.conftest import digest_of, one_line_error, run_cli
 from tests.hostile_server import Answer, HostileServer, Request, answer
@@ -96,6 +97,35 @@ def _token_registry(servers: list[HostileServer], redirects: dict[str, Answer]) 
     server = HostileServer(registry)
     servers.append(server)
     return server
+
+
+@pytest.mark.parametrize(("username", "password"), [("u", ""), ("", "p"), ("u", "p"), ("", "")])
+def test_the_token_request_carries_basic_credentials_when_either_half_is_given(
+    servers: list[HostileServer], username: str, password: str
+) -> None:
+    # A password alone (a personal access token) or a user without one still logs in; only
+    # credentials with neither go anonymous.
+    registry = _token_registry(servers, {})
+    client = RegistryClient(timeout=5, credentials=lambda _registry: Credentials(username, password))
+    ref = cnbkit.parse_image_reference(f"{registry.host}/x/app:v1")
+    assert client.blob_exists(ref, "sha256:" + "ab" * 32) is not None
+    sent = [r.headers.get("authorization") for r in registry.requests if r.path.startswith("/token")]
+    pair = base64.b64encode(f"{username}:{password}".encode()).decode()
+    assert sent == [f"Basic {pair}" if username or password else None]
+
+
+@pytest.mark.parametrize("realm", ["ftp://127.0.0.1/token", "http:///token", "/token", "token"])
+def test_a_token_realm_that_is_not_an_http_url_is_refused_naming_it(
+    servers: list[HostileServer], cache_dir: Path, realm: str
+) -> None:
+    challenge = {"WWW-Authenticate": f'Bearer realm="{realm}",service="lies"'}
+    servers.append(HostileServer(lambda request: answer(401, b"{}", {**JSON, **challenge})))
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(ref)
+    assert str(raised.value) == f"{servers[0].host}: the token realm {realm!r} is not an http(s) URL"
+    assert all(not r.path.startswith(("/token", "token")) for r in servers[0].requests)
 
 
 def test_a_registry_token_is_not_sent_to_another_port_of_the_same_host(

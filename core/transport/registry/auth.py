@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     # method, URL, headers, Authorization (or None), body: Connection's sender
     Sender = Callable[[str, str, dict[str, str], str | None, bytes | None], requests.Response]
 
-__all__ = ["Authenticator", "Challenge", "clear_token_cache", "login_advice", "parse_challenges"]
+__all__ = [
+    "Authenticator",
+    "Challenge",
+    "basic_authorization",
+    "clear_token_cache",
+    "login_advice",
+    "parse_challenges",
+]
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DEFAULT_EXPIRY = 60.0  # the token spec's default when expires_in is missing
@@ -85,6 +92,16 @@ def parse_challenges(header: str) -> list[Challenge]:
             current = Challenge(name.lower())
             challenges.append(current)
     return challenges
+
+
+def basic_authorization(creds: Credentials | None) -> str | None:
+    """The ``Authorization: Basic`` value for ``creds``: for a registry's basic challenge and a
+    token server alike. Either half is enough (a password alone may be an access token); with
+    neither, ``None`` (anonymous)."""
+    if creds is None or not (creds.username or creds.password):
+        return None
+    pair = f"{creds.username}:{creds.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _value(header: str, i: int) -> tuple[str, int]:
@@ -170,11 +187,7 @@ class Authenticator:
         if challenge is None:
             return None
         if challenge.scheme == "basic":
-            creds = self._creds()
-            if creds is None or not (creds.username or creds.password):
-                return None
-            pair = f"{creds.username}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(pair).decode("ascii")
+            return basic_authorization(self._creds())
         if challenge.scheme != "bearer":
             raise RegistryError(f"{self.registry}: unsupported authentication scheme {challenge.scheme!r}")
         creds = self._creds()
@@ -233,10 +246,7 @@ class Authenticator:
             query = ([("service", service)] if service else []) + [("scope", s) for s in scopes]
             sep = "&" if "?" in realm else "?"
             url = realm + (sep + urlencode(query) if query else "")
-            method, body, authorization = "GET", None, None
-            if creds is not None and (creds.username or creds.password):
-                pair = f"{creds.username}:{creds.password}".encode()
-                authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+            method, body, authorization = "GET", None, basic_authorization(creds)
         response = self._send(method, url, headers, authorization, body)
         try:
             if response.status_code != 200:
