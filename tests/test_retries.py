@@ -77,6 +77,37 @@ def test_a_busy_server_is_waited_for_with_growing_backoff(servers: list[HostileS
         assert base < wait <= base * 1.25, waits  # never exactly the base: jitter spreads clients
 
 
+@pytest.mark.parametrize(("asked", "waited"), [("30", [30.0]), ("31", [])])
+def test_a_retry_after_of_up_to_30_s_is_waited_and_a_longer_one_refused(
+    servers: list[HostileServer], asked: str, waited: list[float]
+) -> None:
+    servers.append(_then(answer(503, b"", {"Retry-After": asked}), answer(200, b"ok")))
+    waits: list[float] = []
+
+    def call() -> requests.Response:
+        return send(
+            requests.Session(),
+            "GET",
+            servers[0].url("/x"),
+            headers={},
+            credentials=None,
+            verify=True,
+            timeout=10,
+            allow_http=lambda host: True,
+            sleep=waits.append,
+        )
+
+    if waited:
+        assert call().status_code == 200
+    else:  # longer than a user would sit through: said at once, not slept on
+        with pytest.raises(
+            cnbkit.CnbkitError, match=r": server busy \(HTTP 503\), asks to retry after 31 s$"
+        ):
+            call()
+    assert waits[:1] == waited  # (the next try's own backoff follows)
+    assert len(servers[0].requests) == (2 if waited else 1)
+
+
 class _Answer:
     def __init__(self, value: str) -> None:
         self.headers = {"Retry-After": value}
