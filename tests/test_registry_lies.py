@@ -260,6 +260,46 @@ def test_a_malformed_docker_content_digest_is_one_refusal(
         assert str(raised.value) == f"{ref}: the registry sent a malformed Docker-Content-Digest"
 
 
+@pytest.mark.parametrize("what", ["manifest", "blob", "token"])
+def test_a_1xx_answer_is_refused_whatever_its_body(
+    servers: list[HostileServer], cache_dir: Path, what: str
+) -> None:
+    # http.client hands any 1xx but 100 over as the final answer; it is not a 200, even with
+    # the very body that was asked for
+    _layer, _config, manifest = tiny_image()
+    blob = b"a blob behind a 199\n"
+
+    def respond(request: Request) -> Answer:
+        if request.path.startswith("/token"):
+            return answer(199, b'{"token": "t"}', JSON)
+        if request.path == "/v2/" and what == "token":
+            challenge = f'Bearer realm="http://{server.host}/token",service="lies"'
+            return answer(401, b"{}", {**JSON, "WWW-Authenticate": challenge})
+        if request.path == "/v2/":
+            return answer(200, b"{}", JSON)
+        if "/manifests/" in request.path:
+            return answer(199 if what == "manifest" else 200, manifest, {"Content-Type": MANIFEST_TYPE})
+        return answer(199, blob)
+
+    server = HostileServer(respond)
+    servers.append(server)
+    context = new_context(Options.build(cache_dir=cache_dir))
+    ref = cnbkit.parse_image_reference(f"{server.host}/x/app@{digest_of(manifest)}")
+    client = context.registry_client()
+    said = {  # what was asked, answered with HTTP 199: named at once, never read as a 200's body
+        "manifest": f"{server.host}/x/app: manifest {digest_of(manifest)}: HTTP 199",
+        "blob": f"{server.host}/x/app: blob {digest_of(blob)}: HTTP 199",
+        "token": f"{server.host}: the token server {server.url('/token')} answered HTTP 199; try again later",
+    }[what]
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        if what == "blob":
+            client.fetch_blob(ref, digest_of(blob), len(blob), context.cache)
+        else:
+            client.get_manifest(ref)
+    assert str(raised.value) == said
+    assert not context.cache.has_blob(digest_of(blob))
+
+
 def _stalling(answer_bytes: bytes) -> HostileServer:
     """A registry that sends ``answer_bytes`` for anything but the ping, then falls silent."""
 
