@@ -15,6 +15,7 @@ Usage (from the repository root, in the venv)::
     python benchmarks/mutation.py archive/links.py      # one module (or several)
     python benchmarks/mutation.py                       # every module (long)
     python benchmarks/mutation.py redact.py --limit 20  # a sample of 20 mutants per module
+    python benchmarks/mutation.py --recheck redact.py   # its saved survivors against today's tests
 
 It writes ``benchmarks/results/mutation.md`` and ``.json`` (counts, kill rate, seconds per
 mutant, each unexplained survivor with its diff) and exits 1 if a survivor is not listed.
@@ -331,6 +332,58 @@ def _in_annotation(path: Path, item: dict[str, Any]) -> bool:
     return any(start <= (line, col) < end for start, end in _ANNOTATIONS[path])
 
 
+def recheck(summary: dict[str, Any], work: Path) -> dict[str, Any]:
+    """``summary`` with each unexplained survivor tried again against the tests as they are now.
+
+    A survivor's saved diff is applied to a scratch copy and the module's tests run: if they
+    fail, the mutant is counted killed (``killed_on_recheck``). A diff that no longer applies
+    (the source moved on) leaves the survivor as it was: run the module again then. Seconds a
+    recheck takes are not added to the run's.
+    """
+    module = summary["module"]
+    copy = scratch_copy(work / f"recheck_{module.replace('/', '_')}")
+    env = scratch_environment(copy)
+    command = [sys.executable, *shlex.split(_PYTEST), *MODULES[module]]
+    unexplained = [v for v in summary["survivors"] if v["equivalent"] is None]
+    baseline = subprocess.run(
+        command if unexplained else ["true"], cwd=copy, env=env, capture_output=True, text=True
+    )
+    if baseline.returncode != 0:  # else every mutant would look killed
+        raise SystemExit(f"error: {module}: its tests fail without a mutant:\n{baseline.stdout[-3000:]}")
+    kept = []
+    for survivor in summary["survivors"]:
+        lines = survivor["diff"].splitlines(keepends=True)
+        start = next((i for i, line in enumerate(lines) if line.startswith("--- a/")), None)
+        if survivor["equivalent"] is not None or start is None:
+            kept.append(survivor)
+            continue
+        diff = "".join(lines[start:])
+
+        def patch(direction: str, diff: str = diff) -> int:
+            return subprocess.run(
+                ["patch", "-p1", "--silent", "--reject-file=-", "--no-backup-if-mismatch", direction],
+                input=diff, cwd=copy, text=True, capture_output=True, check=False,
+            ).returncode  # fmt: skip
+
+        if patch("--forward"):
+            kept.append(survivor)
+            continue
+        try:
+            done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, check=False)
+        finally:
+            if patch("--reverse"):
+                raise SystemExit(f"error: {module}: a rechecked mutant could not be taken back out of {copy}")
+        if done.returncode == 0:
+            kept.append(survivor)
+        else:
+            summary["killed"] += 1
+            summary["survived"] -= 1
+            summary["killed_on_recheck"] = summary.get("killed_on_recheck", 0) + 1
+    summary["survivors"] = kept
+    summary["kill_rate"] = summary["killed"] / summary["mutants"] if summary["mutants"] else None
+    return summary
+
+
 def _summary(
     module: str,
     tests: tuple[str, ...],
@@ -412,6 +465,8 @@ def _report(summaries: list[dict[str, Any]]) -> str:
             sampled = f" ({made - s['mutants']} of {made} gave no verdict)"
         else:
             sampled = ""
+        if s.get("killed_on_recheck"):
+            sampled += f" ({s['killed_on_recheck']} killed on recheck)"
         lines.append(
             f"| `{s['module']}` | {s['mutants']}{sampled} | {s['killed']} | {s['survived']} "
             f"({s['survived_listed_equivalent']}) | {_rate(s['killed'], s['mutants'])} | "
@@ -453,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report", action="store_true", help="only rewrite mutation.md from the saved results and the list"
     )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="try each unexplained survivor of the saved results again against the tests as they are now",
+    )
     args = parser.parse_args(argv)
     if args.report:
         _write([])
@@ -467,8 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cnbkit-mutation-"))
     summaries = []
     try:
-        for module in args.modules or list(MODULES):
-            summary = run_module(module, MODULES[module], work, args.limit, args.seed)
+        saved = {}
+        if args.recheck:
+            saved = {s["module"]: s for s in json.loads((RESULTS / "mutation.json").read_text())}
+        for module in args.modules or list(saved if args.recheck else MODULES):
+            if args.recheck and module not in saved:
+                continue  # never run: nothing to recheck
+            if args.recheck:
+                summary = recheck(_relisted(saved[module]), work)
+            else:
+                summary = run_module(module, MODULES[module], work, args.limit, args.seed)
             summaries.append(summary)
             print(
                 f"{module}: {summary['killed']}/{summary['mutants']} killed, {summary['survived']} survived "
