@@ -59,18 +59,7 @@ def test_a_connection_cut_before_the_answer_is_tried_again(
 def test_a_busy_server_is_waited_for_with_growing_backoff(servers: list[HostileServer]) -> None:
     servers.append(_then(answer(503), answer(503), answer(503), answer(200, b"ok")))
     waits: list[float] = []
-    response = send(
-        requests.Session(),
-        "GET",
-        servers[0].url("/x"),
-        headers={},
-        credentials=None,
-        verify=True,
-        timeout=10,
-        allow_http=lambda host: True,
-        sleep=waits.append,
-    )
-    assert response.status_code == 200
+    assert _send(servers[0], waits=waits) == 200
     # 0.25 s, 0.5 s, 1 s, each up to a quarter more (jitter)
     assert len(waits) == 3
     for wait, base in zip(waits, (0.25, 0.5, 1.0), strict=True):
@@ -83,27 +72,13 @@ def test_a_retry_after_of_up_to_30_s_is_waited_and_a_longer_one_refused(
 ) -> None:
     servers.append(_then(answer(503, b"", {"Retry-After": asked}), answer(200, b"ok")))
     waits: list[float] = []
-
-    def call() -> requests.Response:
-        return send(
-            requests.Session(),
-            "GET",
-            servers[0].url("/x"),
-            headers={},
-            credentials=None,
-            verify=True,
-            timeout=10,
-            allow_http=lambda host: True,
-            sleep=waits.append,
-        )
-
     if waited:
-        assert call().status_code == 200
+        assert _send(servers[0], waits=waits) == 200
     else:  # longer than a user would sit through: said at once, not slept on
         with pytest.raises(
             cnbkit.CnbkitError, match=r": server busy \(HTTP 503\), asks to retry after 31 s$"
         ):
-            call()
+            _send(servers[0], waits=waits)
     assert waits[:1] == waited  # (the next try's own backoff follows)
     assert len(servers[0].requests) == (2 if waited else 1)
 
