@@ -22,6 +22,10 @@ from cnbkit.transport.registry.auth import Challenge, parse_challenges
         ('Bearer realm="unterminated', [("bearer", {"realm": "unterminated"})]),
         ('Bearer realm="x\\"', [("bearer", {"realm": 'x"'})]),  # an escaped quote ends the header
         ("Bearer realm=token68ish,service=reg", [("bearer", {"realm": "token68ish", "service": "reg"})]),
+        (
+            'Bearer realm=!x,service="s"',
+            [("bearer", {"realm": "!x", "service": "s"})],
+        ),  # "!" sorts before '"'
         ('Bearer REALM="r"', [("bearer", {"realm": "r"})]),
         ("Bearer realm=", [("bearer", {"realm": ""})]),
         ("Bearer realm =  ", [("bearer", {"realm": ""})]),

@@ -273,7 +273,7 @@ def test_a_1xx_answer_is_refused_whatever_its_body(
         if request.path.startswith("/token"):
             return answer(199, b'{"token": "t"}', JSON)
         if request.path == "/v2/" and what == "token":
-            challenge = f'Bearer realm="http://{server.host}/token",service="lies"'
+            challenge = f'Bearer realm="http://{server.host}/token?from=lies",service="lies"'
             return answer(401, b"{}", {**JSON, "WWW-Authenticate": challenge})
         if request.path == "/v2/":
             return answer(200, b"{}", JSON)
@@ -298,6 +298,39 @@ def test_a_1xx_answer_is_refused_whatever_its_body(
             client.get_manifest(ref)
     assert str(raised.value) == said
     assert not context.cache.has_blob(digest_of(blob))
+
+
+def test_a_plain_http_token_realm_of_an_https_registry_is_a_downgrade(
+    servers: list[HostileServer], cache_dir: Path, tmp_path: Path, test_ca: trustme.CA
+) -> None:
+    # even on loopback, where plain http is allowed: the registry spoke https
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    test_ca.issue_cert(*IDENTITIES).configure_cert(context)
+    challenge = {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:9/token",service="lies"'}
+    servers.append(HostileServer(lambda request: answer(401, b"{}", {**JSON, **challenge}), tls=context))
+    test_ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    options = Options.build(cache_dir=cache_dir, ca_cert=tmp_path / "ca.pem")
+    ref = cnbkit.parse_image_reference(f"{servers[0].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        new_context(options).registry_client().get_manifest(ref)
+    said = "refusing a plain-http token realm (http://127.0.0.1:9/token) for an https registry"
+    assert str(raised.value) == f"{servers[0].host}: {said}"
+
+
+def test_a_token_answer_past_1_mib_is_refused_at_the_limit_without_waiting_for_more(
+    servers: list[HostileServer], cache_dir: Path
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+    token = _stalling(head + b'{"token": "' + b"t" * (1024 * 1024))  # past 1 MiB, unfinished, then silence
+    servers.append(token)
+    challenge = {"WWW-Authenticate": f'Bearer realm="{token.url("/token")}",service="lies"'}
+    servers.append(HostileServer(lambda request: answer(401, b"{}", {**JSON, **challenge})))
+    context = new_context(Options.build(cache_dir=cache_dir, timeout=2))
+    ref = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
+    with pytest.raises(cnbkit.CnbkitError) as raised:
+        context.registry_client().get_manifest(ref)
+    assert "stalled" not in str(raised.value)
+    assert str(raised.value).startswith(f"{servers[1].host}: the token server's answer")
 
 
 def _stalling(answer_bytes: bytes) -> HostileServer:
@@ -532,13 +565,14 @@ class _Clock:
     [
         (20, 15.0),  # a 20 s token renewed 5 s early: a quarter of its life, at most 10 s
         (2, 7.5),  # a token for less than 10 s is taken as a 10 s one (and renewed 2.5 s early)
+        (None, 50.0),  # no expires_in: the token spec's 60 s, renewed 10 s early
     ],
 )
 def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
     servers: list[HostileServer],
     cache_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
-    expires_in: int,
+    expires_in: int | None,
     used_for: float,
 ) -> None:
     # Renewed early, so it cannot expire between the check and the request.
@@ -546,7 +580,8 @@ def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
 
     clock = _Clock()
     monkeypatch.setattr(auth, "time", clock)
-    body = json.dumps({"token": "t", "expires_in": expires_in}).encode()
+    fields = {"token": "t"} if expires_in is None else {"token": "t", "expires_in": expires_in}
+    body = json.dumps(fields).encode()
     token = HostileServer(lambda request: answer(200, body, JSON))
     servers.append(token)
 
@@ -560,7 +595,7 @@ def test_a_token_is_renewed_a_quarter_of_its_life_before_it_expires(
     context = new_context(Options.build(cache_dir=cache_dir))
     ref = cnbkit.parse_image_reference(f"{servers[1].host}/x/app:v1")
     fetched = []
-    for later in (0.0, used_for - 0.1, used_for + 0.1):
+    for later in (0.0, used_for - 0.1, used_for):  # renewed at the moment it is due, not after
         clock.now = 1000.0 + later
         with pytest.raises(cnbkit.CnbkitError, match="HTTP 404"):
             context.registry_client().fetch_blob(ref, "sha256:" + "ab" * 32, 10, context.cache)
