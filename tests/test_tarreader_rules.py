@@ -90,6 +90,17 @@ def test_an_extended_header_cut_in_its_padding_is_truncated() -> None:
     assert "inside the extended header at offset 1024" in refused(entry("f", b"d") + whole[: 512 + size])
 
 
+def test_an_extended_header_of_whole_blocks_cut_in_its_data_is_truncated_there() -> None:
+    # 1024 bytes of long name (with its NUL): no padding follows, so the cut is found by the
+    # data's own length, not by the padding that cannot be skipped
+    whole = gnu_long("n" * 1023)
+    assert len(whole) == 512 + 1024
+    assert (
+        refused(whole[:1212])
+        == "t.tar: truncated tar archive (it ends inside the extended header at offset 0)"
+    )
+
+
 def test_an_extended_header_refused_by_a_name_that_is_not_utf8() -> None:
     data = header(b"Pax\xff", b"x", size=MAX_EXTENDED + 1)
     assert refused(data) == (
